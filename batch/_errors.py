@@ -1,0 +1,24 @@
+"""Errors a user can cause: each carries a one-line message and an exit code."""
+
+from __future__ import annotations
+
+__all__ = ["BatchError", "ConfigError", "InputError"]
+
+
+class BatchError(Exception):
+    """An error meant for the user: `str(err)` is one clear line, `exit_code` the contract's code."""
+
+    exit_code: int = 2
+
+    def __init__(self, message: str, *, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class InputError(BatchError):
+    """The input cannot be read as its format at all (no file, no header, no ID column)."""
+
+
+class ConfigError(BatchError):
+    """An option, the environment or a credential is unusable; found before any call."""

@@ -2,4 +2,6 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from jobs._worker_tokens import WORKER_TOKENS, WorkerTokens
+
+__all__ = ["WORKER_TOKENS", "WorkerTokens"]

@@ -1,0 +1,110 @@
+"""Logging set-up for the command line (the library never calls this) and secret redaction."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections import deque
+from collections.abc import MutableMapping
+from typing import Any, TextIO
+
+import structlog
+
+__all__ = ["REDACTED", "Redactor", "configure_logging"]
+
+REDACTED = "[redacted]"
+#: Keys whose values are never logged, whatever they hold.
+SECRET_KEYS = frozenset({"token", "authorization", "password", "secret", "api_key", "headers"})
+LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
+
+
+class Redactor:
+    """A structlog processor that removes known secrets from every value of every event.
+
+    It holds the organization token for the whole run and the most recent
+    worker tokens (the engine never puts a result's fields in an event, so
+    only a recent response could leak one; the bound keeps the cost per log
+    line constant however long the run).
+    """
+
+    def __init__(self, recent: int = 1024) -> None:
+        self._permanent: list[str] = []
+        self._recent: deque[str] = deque(maxlen=recent)
+
+    def add(self, secret: str, *, permanent: bool = False) -> None:
+        if len(secret) < 4:  # too short to search for without mangling ordinary text
+            return
+        (self._permanent.append if permanent else self._recent.append)(secret)
+
+    def scrub(self, text: str) -> str:
+        for secret in self._permanent:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        for secret in self._recent:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return text
+
+    def _clean(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.scrub(value)
+        if isinstance(value, dict):
+            return {
+                k: (REDACTED if str(k).lower() in SECRET_KEYS else self._clean(v))
+                for k, v in value.items()
+            }
+        if isinstance(value, list | tuple):
+            return [self._clean(v) for v in value]
+        if isinstance(value, int | float | bool) or value is None:
+            return value
+        return self.scrub(repr(value))
+
+    def __call__(
+        self, _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        for key, value in list(event_dict.items()):
+            if key.lower() in SECRET_KEYS:
+                event_dict[key] = REDACTED
+            else:
+                event_dict[key] = self._clean(value)
+        return event_dict
+
+
+def configure_logging(
+    *, fmt: str, level: str, log_file: str | None, redactor: Redactor
+) -> tuple[TextIO, bool]:
+    """Configure structlog for the CLI. Returns the log stream and whether it is a console one."""
+    if log_file:
+        fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        stream: TextIO = os.fdopen(fd, "a", encoding="utf-8", buffering=1)
+    else:
+        stream = sys.stderr
+    console = fmt == "console" or (fmt == "auto" and stream.isatty())
+    processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        redactor,
+    ]
+    if console:
+        processors.append(
+            structlog.dev.ConsoleRenderer(
+                colors=stream.isatty(), exception_formatter=structlog.dev.plain_traceback
+            )
+        )
+    else:
+        processors.append(structlog.processors.JSONRenderer())
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
+        logger_factory=structlog.WriteLoggerFactory(file=stream),
+        cache_logger_on_first_use=False,
+    )
+    return stream, console

@@ -1,0 +1,162 @@
+"""Pacing: a strict rolling-window limit, a shared cool-down after 429s, and AIMD.
+
+The promise (README "Rate limiting"): never more than ``rate`` requests
+*started* in any rolling window of one second, from the first second on and
+after any pause. ``aiolimiter.AsyncLimiter(5, 1)`` is a leaky bucket that
+starts full and admits about nine in the first second, so it cannot keep that
+promise; a sliding log of the last ``capacity`` start times can, exactly.
+
+Everything here is pure: time comes in as arguments, so the tests drive it on
+virtual time with exact assertions. `AsyncPacer` is the thin async wrapper the
+engine uses; it reads the one clock it is given.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import anyio
+
+__all__ = ["AsyncPacer", "Pacer", "RateChange", "window_for_rate"]
+
+#: The provider's window, and a small guard added to it: a request that the
+#: client starts exactly one second after another may reach the server a
+#: little sooner than that (scheduling jitter), and the server counts arrivals.
+WINDOW = 1.0
+GUARD = 0.01
+
+
+def window_for_rate(rate: float, guard: float = GUARD) -> tuple[int, float]:
+    """(capacity, window seconds) such that no 1-second window holds more than ``rate``.
+
+    At a rate of 1 or more, at most ``floor(rate)`` starts in any second is the
+    best any schedule can do within the promise, so a fractional part is not
+    used. Below 1, one request per ``1/rate`` seconds.
+    """
+    if rate <= 0 or math.isnan(rate):
+        raise ValueError("rate must be > 0")
+    if rate >= 1:
+        return math.floor(rate), WINDOW + guard
+    return 1, 1.0 / rate + guard
+
+
+@dataclass(frozen=True, slots=True)
+class RateChange:
+    old: float
+    new: float
+    reason: str
+
+
+class Pacer:
+    """The pacing state machine. Times are seconds on one monotonic clock."""
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        guard: float = GUARD,
+        min_fraction: float = 0.1,
+        increase_fraction: float = 0.05,
+        cooldown_requests: float = 5.0,
+        cooldown_bounds: tuple[float, float] = (0.05, 1.0),
+    ) -> None:
+        window_for_rate(rate, guard)  # validates
+        self.max_rate = rate
+        self.rate = rate
+        self._guard = guard
+        self._min_rate = rate * min_fraction
+        self._increase = rate * increase_fraction
+        self._cooldown_requests = cooldown_requests
+        self._cooldown_bounds = cooldown_bounds
+        self._capacity, self._window = window_for_rate(rate, guard)
+        self._starts: deque[float] = deque(maxlen=self._capacity)
+        self.paused_until = -math.inf
+        self._cooldown_free_at = -math.inf
+        self._period_start: float | None = None
+        self._period_sent = 0
+        self._period_limited = 0
+
+    # -- the window ---------------------------------------------------------
+    def wait_time(self, now: float) -> float:
+        """Seconds from ``now`` until a request may start (0.0: start now)."""
+        earliest = self.paused_until
+        if len(self._starts) >= self._capacity:
+            earliest = max(earliest, self._starts[-self._capacity] + self._window)
+        return max(earliest - now, 0.0)
+
+    def start(self, now: float) -> None:
+        """Record a request started at ``now`` (call only when `wait_time` is 0)."""
+        self._starts.append(now)
+        if self._period_start is None:
+            self._period_start = now
+
+    # -- feedback -----------------------------------------------------------
+    def cooldown_length(self) -> float:
+        low, high = self._cooldown_bounds
+        return min(max(self._cooldown_requests / self.rate, low), high)
+
+    def response(self, started: float, now: float, *, rate_limited: bool) -> RateChange | None:
+        """Feed back one response. Returns the rate change it caused, if any.
+
+        A 429 starts a cool-down that pauses every start, unless the request
+        was started before the last cool-down ended (it was in flight, so it
+        says nothing new) or one already ran within the last window. Once a
+        window, the rate is multiplied by the share of requests that were not
+        refused and raised by a small step (AIMD), between 10% and 100% of
+        ``max_rate``.
+        """
+        if rate_limited and started >= self.paused_until and now >= self._cooldown_free_at:
+            self.paused_until = now + self.cooldown_length()
+            self._cooldown_free_at = self.paused_until + WINDOW
+        self._period_sent += 1
+        self._period_limited += rate_limited
+        if self._period_start is None or now - self._period_start < WINDOW:
+            return None
+        refused = self._period_limited / self._period_sent
+        self._period_start, self._period_sent, self._period_limited = now, 0, 0
+        new = self.rate * (1.0 - refused) + self._increase
+        return self._set_rate(new, "rate_limited" if refused else "recovering")
+
+    def _set_rate(self, new: float, reason: str) -> RateChange | None:
+        new = min(max(new, self._min_rate), self.max_rate)
+        old = self.rate
+        self.rate = new
+        capacity, window = window_for_rate(new, self._guard)
+        if (capacity, window) == (self._capacity, self._window):
+            return None
+        self._capacity, self._window = capacity, window
+        return RateChange(old=old, new=new, reason=reason)
+
+
+class AsyncPacer:
+    """Serialises starts through a FIFO lock and sleeps on the given clock."""
+
+    def __init__(
+        self,
+        pacer: Pacer,
+        clock: Callable[[], float] = anyio.current_time,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        on_change: Callable[[RateChange], None] | None = None,
+    ) -> None:
+        self.pacer = pacer
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = anyio.Lock()
+        self._on_change = on_change
+
+    async def acquire(self) -> float:
+        """Wait for a start slot; returns the start time (already recorded)."""
+        async with self._lock:
+            while (delay := self.pacer.wait_time(self._clock())) > 0:
+                await self._sleep(delay)
+            now = self._clock()
+            self.pacer.start(now)
+            return now
+
+    def response(self, started: float, *, rate_limited: bool) -> None:
+        change = self.pacer.response(started, self._clock(), rate_limited=rate_limited)
+        if change is not None and self._on_change is not None:
+            self._on_change(change)

@@ -1,0 +1,80 @@
+"""Records: a Result as a JSONL object or a CSV row, and back (for --resume)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from batch._types import ERROR_FIELDS, Result
+
+__all__ = ["RecordFormat", "errors_columns", "format_for"]
+
+
+def format_for(path: str) -> str:
+    """``csv`` for a ``.csv`` name, else ``jsonl`` (standard output included)."""
+    return "csv" if path.lower().endswith(".csv") else "jsonl"
+
+
+def errors_columns(key_name: str) -> list[str]:
+    """Columns of the --errors CSV: the key first so the file is valid input for a re-run."""
+    return [key_name, "line", "attempts", *(f"error_{name}" for name in ERROR_FIELDS)]
+
+
+class RecordFormat:
+    """Turns results into lines of one format, for one job's fields."""
+
+    def __init__(self, fmt: str, key_name: str, fields: tuple[str, ...]) -> None:
+        if fmt not in ("csv", "jsonl"):
+            raise ValueError(f"unknown record format {fmt!r}")
+        self.fmt = fmt
+        self.key_name = key_name
+        self.fields = fields
+        self.columns = [
+            key_name,
+            "status",
+            *fields,
+            "attempts",
+            "line",
+            *(f"error_{name}" for name in ERROR_FIELDS),
+        ]
+
+    def record(self, result: Result) -> dict[str, Any]:
+        out: dict[str, Any] = {self.key_name: result.key or None, "status": result.status}
+        for name in self.fields:
+            if name in result.data:
+                out[name] = result.data[name]
+        out["attempts"] = result.attempts
+        out["line"] = result.line
+        if result.error is not None:
+            out["error"] = result.error.as_dict()
+        return out
+
+    def header(self) -> str:
+        return _csv_line(self.columns) if self.fmt == "csv" else ""
+
+    def line(self, result: Result) -> str:
+        record = self.record(result)
+        if self.fmt == "jsonl":
+            return json.dumps(record, ensure_ascii=False, separators=(", ", ": ")) + "\n"
+        flat = flatten(record)
+        return _csv_line([flat.get(column, "") for column in self.columns])
+
+
+def flatten(record: dict[str, Any]) -> dict[str, str]:
+    """``error.kind`` → ``error_kind`` etc., every value as text."""
+    out: dict[str, str] = {}
+    for name, value in record.items():
+        if name == "error" and isinstance(value, dict):
+            for sub, subvalue in value.items():
+                out[f"error_{sub}"] = "" if subvalue is None else str(subvalue)
+        else:
+            out[name] = "" if value is None else str(value)
+    return out
+
+
+def _csv_line(values: list[str]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(values)
+    return buffer.getvalue()

@@ -1,0 +1,98 @@
+"""What people read: the run_finished event, the end-of-run summary, the dry-run report."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from typing import Any, TextIO
+
+import click
+
+from batch._pacer import window_for_rate
+from batch._run import RunOutcome
+from batch._settings import Settings
+from batch._version import distribution
+
+__all__ = ["human_duration", "print_dry_run", "print_summary", "resume_command"]
+
+
+def human_duration(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min" + (f" {secs}s" if secs and minutes < 10 else "")
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def resume_command(settings: Settings) -> str:
+    """The command to run to finish what this run left, as the user typed it plus --resume."""
+    args = list(sys.argv[1:])
+    if "--resume" not in args:
+        args.append("--resume")
+    return shlex.join([distribution()[0], *args])
+
+
+def print_summary(
+    outcome: RunOutcome, settings: Settings, *, log: Any, console: bool, stream: TextIO
+) -> None:
+    stats = outcome.stats
+    event: dict[str, Any] = dict(stats.as_summary())
+    event.update(stats.latency_summary())
+    event["exit_code"] = outcome.exit_code
+    if outcome.abort_reason:
+        event["aborted"] = outcome.abort_reason
+    if outcome.signal_name:
+        event["signal"] = outcome.signal_name
+    left = stats.not_attempted or stats.failed or outcome.abort_reason or outcome.signal_name
+    if left and settings.output != "-":
+        event["resume"] = resume_command(settings)
+    log.info("run_finished", **event)
+    if not console:
+        return
+    rate = stats.requests / stats.elapsed_s if stats.elapsed_s > 0 else 0.0
+    lat = stats.latency_summary()
+    lines = [
+        f"{'Stopped' if outcome.abort_reason or outcome.signal_name else 'Done'} in "
+        f"{human_duration(stats.elapsed_s)}: {stats.ok:,} ok, {stats.failed:,} failed, "
+        f"{stats.invalid:,} invalid, {stats.duplicates:,} duplicate, {stats.skipped:,} skipped"
+        + (f", {stats.not_attempted:,} not attempted" if stats.not_attempted else ""),
+        f"  {stats.requests:,} requests ({stats.retries:,} retries, {stats.rate_limited:,} rate-limited), "
+        f"{rate:.1f}/s"
+        + (
+            f"; latency p50 {lat['latency_p50_ms']} ms, p95 {lat['latency_p95_ms']} ms, max {lat['latency_max_ms']} ms"
+            if stats.requests
+            else ""
+        ),
+        f"  results: {'standard output' if settings.output == '-' else settings.output}"
+        + (f"   errors: {settings.errors}" if settings.errors else ""),
+    ]
+    if outcome.abort_reason:
+        lines.append(f"  aborted: {outcome.abort_reason}")
+    if "resume" in event:
+        lines.append(f"  to finish: {event['resume']}")
+    elif left:
+        lines.append("  to finish: run again with -o FILE and --resume")
+    click.echo("\n".join(lines), file=stream)
+
+
+def print_dry_run(outcome: RunOutcome, settings: Settings) -> None:
+    report = outcome.dry_run
+    capacity, window = window_for_rate(settings.rate)
+    per_second = capacity / window
+    lines = [
+        f"dry run of {settings.input}: nothing was sent",
+        f"  rows read:      {report['rows']:,}",
+        f"  valid IDs:      {report['valid']:,}",
+        f"  invalid rows:   {report['invalid']:,}",
+        f"  duplicates:     {report['duplicates']:,}",
+        f"  would send:     {report['would_send']:,} calls ≈ {human_duration(report['estimated_s'])} "
+        f"at {settings.rate:g}/s ({per_second:.2f}/s effective)",
+    ]
+    for bad in report["first_invalid"]:
+        lines.append(f"    line {bad['line']}: {bad['reason']}")
+    if report["invalid"] > len(report["first_invalid"]):
+        lines.append(f"    … and {report['invalid'] - len(report['first_invalid']):,} more")
+    click.echo("\n".join(lines))

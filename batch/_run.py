@@ -1,0 +1,284 @@
+"""One command-line run of a job: inputs, outputs, signals, the summary and the exit code."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from batch._engine import Engine, EngineOptions, Item
+from batch._errors import ConfigError
+from batch._logging import Redactor
+from batch._output import OutputFile
+from batch._pacer import window_for_rate
+from batch._reader import open_rows
+from batch._records import RecordFormat, errors_columns, format_for
+from batch._resume import read_previous
+from batch._settings import Settings, check_base_url, read_token
+from batch._source import items_from_rows
+from batch._stats import Stats
+from batch._types import Job, Result
+from batch._version import distribution
+
+__all__ = ["EXIT_ABORTED", "EXIT_OK", "EXIT_RECORD_ERRORS", "RunOutcome", "execute"]
+
+EXIT_OK, EXIT_RECORD_ERRORS, EXIT_ABORTED = 0, 1, 3
+SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
+SIMULATED_TOKEN = "simulated-org-token"  # noqa: S105 - accepted by the simulated API only
+DRAIN_SECONDS = 5.0
+
+
+@dataclass(slots=True)
+class RunOutcome:
+    stats: Stats
+    exit_code: int
+    abort_reason: str | None = None
+    signal_name: str | None = None
+    kept_errors: int = 0
+    dry_run: dict[str, Any] = field(default_factory=dict)
+
+
+class Sink:
+    """Where results go: the results file, the errors file, and the redactor's memory."""
+
+    def __init__(self, job: Job, out: OutputFile, errors: OutputFile | None, redactor: Redactor):
+        self._secret_fields = job.secret_fields
+        self._out = out
+        self._fmt = RecordFormat(format_for(out.path), job.key_name, job.fields)
+        self._errors = errors
+        self._errors_fmt = RecordFormat("csv", job.key_name, ())
+        self._errors_columns = errors_columns(job.key_name)
+        self._redactor = redactor
+        if self._fmt.fmt == "csv" and out.size == 0:
+            out.write(self._fmt.header())
+        if errors is not None:
+            errors.write(",".join(self._errors_columns) + "\n")
+
+    def __call__(self, result: Result) -> None:
+        for name in self._secret_fields:
+            value = result.data.get(name)
+            if isinstance(value, str):
+                self._redactor.add(value)
+        self._out.write(self._fmt.line(result))
+        if self._errors is not None and not result.ok:
+            self._errors_fmt.columns = self._errors_columns
+            self._errors.write(self._errors_fmt.line(result))
+
+
+async def execute(job: Job, s: Settings, *, redactor: Redactor, log: Any) -> RunOutcome:
+    """Run the job as the settings say. Raises BatchError for user errors found before any call."""
+    if s.resume and s.output == "-":
+        raise ConfigError(
+            "--resume needs -o/--output to be a file: it reads the records written there"
+        )
+    if s.refresh_within is not None and not s.resume:
+        raise ConfigError(
+            "--refresh-within works with --resume (it re-issues records of a previous run)"
+        )
+    _check_distinct(s)
+    stats = Stats()
+    with open_rows(s.input, fmt=s.input_format, id_field=s.id_field) as rows:
+        if s.dry_run:
+            return await _dry_run(job, s, rows, stats, log)
+        warnings: list[str] = []
+        token = SIMULATED_TOKEN if s.simulate else read_token(job.token_env, s.token_file, warnings)
+        redactor.add(token, permanent=True)
+        for message in warnings:
+            log.warning("token_file_permissions", message=message)
+        base_url = (
+            None
+            if s.simulate
+            else check_base_url(
+                s.base_url or job.default_base_url,
+                "--base-url" if s.base_url else "the default URL",
+            )
+        )
+        async with contextlib.AsyncExitStack() as stack:
+            out = OutputFile(s.output, append=s.resume, warn=_warner(log))
+            stack.callback(out.close)
+            skip_keys: set[str] = set()
+            skip_lines: set[int] = set()
+            kept_errors = 0
+            if s.resume:
+                skip_keys, skip_lines = _resume(job, s, out, log)
+                kept_errors = len(skip_lines)
+            errors = None
+            if s.errors:
+                errors = OutputFile(s.errors, append=False, warn=_warner(log))
+                stack.callback(errors.close)
+            sink = Sink(job, out, errors, redactor)
+            if base_url is None:
+                base_url = await stack.enter_async_context(job.simulator())
+            options = EngineOptions(
+                base_url=base_url,
+                token=token,
+                rate=s.rate,
+                concurrency=s.concurrency,
+                max_attempts=s.max_attempts,
+                timeout=s.timeout,
+                give_up_after=s.give_up_after,
+                grace=s.grace,
+                user_agent=_user_agent(),
+            )
+            engine = Engine(job, options, emit=sink, stats=stats, logger=log)
+            items = items_from_rows(
+                rows,
+                job,
+                emit=sink,
+                stats=stats,
+                log=log,
+                skip_keys=skip_keys,
+                skip_lines=skip_lines,
+            )
+            log.info(
+                "run_started",
+                job=job.name,
+                input=s.input,
+                output=s.output,
+                base_url=base_url,
+                rate=s.rate,
+                concurrency=s.concurrency,
+                resume=s.resume,
+            )
+            received: list[int] = []
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_watch_signals, engine, received, log, s.grace)
+                await engine.run(items)
+                if engine.stopping:
+                    await _drain(items, stats, log)
+                tg.cancel_scope.cancel()
+    return _outcome(stats, engine, received, kept_errors)
+
+
+def _outcome(stats: Stats, engine: Engine, received: list[int], kept_errors: int) -> RunOutcome:
+    if received:
+        code = SIGNAL_EXIT.get(signal.Signals(received[0]), 130)
+        name = signal.Signals(received[0]).name
+    elif engine.abort_reason:
+        code, name = EXIT_ABORTED, None
+    elif stats.failed or stats.invalid or kept_errors:
+        code, name = EXIT_RECORD_ERRORS, None
+    else:
+        code, name = EXIT_OK, None
+    return RunOutcome(stats, code, engine.abort_reason, name, kept_errors)
+
+
+async def _watch_signals(engine: Engine, received: list[int], log: Any, grace: float) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            received.append(signum)
+            name = signal.Signals(signum).name
+            if len(received) == 1:
+                log.warning(
+                    "interrupted",
+                    signal=name,
+                    grace_s=grace,
+                    message=f"stopping: requests in flight get {grace:g}s; send it again to stop at once",
+                )
+                engine.stop(f"interrupted by {name}")
+            else:
+                log.warning("interrupted_again", signal=name, message="stopping now")
+                engine.stop(f"interrupted by {name}", grace=0)
+
+
+async def _drain(items: AsyncIterator[Item], stats: Stats, log: Any) -> None:
+    """Count what the stopped run leaves for --resume (bounded: standard input may never end)."""
+    with anyio.move_on_after(DRAIN_SECONDS) as scope:
+        async for _ in items:
+            stats.not_attempted += 1
+    if scope.cancelled_caught:
+        log.warning(
+            "not_attempted_estimate",
+            message="counting the rest of the input took too long; not_attempted is a lower bound",
+        )
+
+
+def _resume(job: Job, s: Settings, out: OutputFile, log: Any) -> tuple[set[str], set[int]]:
+    torn = out.drop_torn_tail()
+    if torn:
+        log.warning(
+            "torn_line_dropped",
+            path=s.output,
+            bytes=torn,
+            message="the last record was cut by a crash; it is redone",
+        )
+    expiry = "expires_at" if "expires_at" in job.fields else None
+    previous = read_previous(
+        out.read_lines(), fmt=format_for(s.output), key_name=job.key_name, expiry_field=expiry
+    )
+    keep = previous.keep(refresh_within=s.refresh_within)
+    log.info(
+        "resume",
+        path=s.output,
+        records=previous.records,
+        ok=len(previous.ok),
+        kept=len(keep),
+        refresh=len(previous.ok) - len(keep),
+        unreadable_lines=previous.unreadable,
+    )
+    return keep, previous.invalid_lines
+
+
+async def _dry_run(job: Job, s: Settings, rows: Any, stats: Stats, log: Any) -> RunOutcome:
+    invalid: list[Result] = []
+
+    def collect(result: Result) -> None:
+        if len(invalid) < 5:
+            invalid.append(result)
+
+    would_send = 0
+    async for _ in items_from_rows(rows, job, emit=collect, stats=stats, log=_Quiet()):
+        would_send += 1
+    report = {
+        "rows": stats.rows,
+        "valid": would_send,
+        "invalid": stats.invalid,
+        "duplicates": stats.duplicates,
+        "would_send": would_send,
+        "estimated_s": round(_estimate(would_send, s.rate), 1),
+        "first_invalid": [
+            {"line": r.line, "reason": r.error.message if r.error else ""} for r in invalid
+        ],
+    }
+    log.info("dry_run", **report)
+    code = EXIT_RECORD_ERRORS if stats.invalid else EXIT_OK
+    return RunOutcome(stats, code, dry_run=report)
+
+
+def _estimate(calls: int, rate: float) -> float:
+    capacity, window = window_for_rate(rate)
+    return (max(calls - capacity, 0) / capacity) * window if calls else 0.0
+
+
+class _Quiet:
+    def __getattr__(self, _name: str) -> Any:
+        return lambda *_a, **_k: None
+
+
+def _warner(log: Any) -> Any:
+    def warn(event: str, fields: dict[str, object]) -> None:
+        log.warning(event, **fields)
+
+    return warn
+
+
+def _check_distinct(s: Settings) -> None:
+    """Refuse to write over the input (a re-run of an errors file names it twice)."""
+    if s.input == "-":
+        return
+    for option, path in (("--output", s.output), ("--errors", s.errors)):
+        exists = path and path != "-" and os.path.exists(path) and os.path.exists(s.input)
+        if exists and os.path.samefile(path or "", s.input):
+            raise ConfigError(f"{option} {path!r} is the input file; choose another name")
+    if s.errors and s.errors == s.output:
+        raise ConfigError("--errors and --output name the same file")
+
+
+def _user_agent() -> str:
+    name, version = distribution()
+    return f"{name}/{version}"

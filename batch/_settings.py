@@ -1,0 +1,111 @@
+"""What the command line was asked to do, checked before any call."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import stat
+import urllib.parse
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+from batch._errors import ConfigError
+
+__all__ = ["Settings", "check_base_url", "parse_duration", "read_token"]
+
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    input: str
+    input_format: Literal["csv", "jsonl"] | None
+    id_field: str
+    output: str
+    errors: str | None
+    rate: float
+    concurrency: int
+    max_attempts: int
+    timeout: float
+    base_url: str | None
+    token_file: str | None
+    resume: bool
+    dry_run: bool
+    simulate: bool
+    give_up_after: float
+    grace: float
+    log_format: str
+    log_level: str
+    log_file: str | None
+    no_progress: bool
+    progress_interval: float
+    metrics_file: str | None
+    refresh_within: timedelta | None
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90m``, ``2h``, ``1h30m``, ``45s``, ``1d``; a bare number is minutes."""
+    value = text.strip().lower()
+    if value.isdigit():
+        return timedelta(minutes=int(value))
+    match = _DURATION.fullmatch(value)
+    if not value or match is None or not any(match.groups()):
+        raise ValueError(f"{text!r} is not a duration (examples: 90m, 2h, 1h30m)")
+    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base_url(url: str, source: str) -> str:
+    """An http(s) URL with a host; plain http only for loopback hosts (the token is sent)."""
+    parts = urllib.parse.urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{source} {url!r} is not an http(s) URL")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ConfigError(
+            f"{source} {url!r} uses plain http://, allowed only for loopback hosts "
+            "(localhost, 127.0.0.1, ::1): the token would travel unencrypted; use https://"
+        )
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{source} {url!r} must not have a query or fragment")
+    return url.strip().rstrip("/")
+
+
+def read_token(env_name: str, token_file: str | None, warn: list[str]) -> str:
+    """The organization token from ``token_file`` or the environment; never from argv."""
+    if token_file:
+        try:
+            mode = os.stat(token_file).st_mode
+            with open(token_file, encoding="utf-8") as handle:
+                token = handle.read().strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read --token-file {token_file!r}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"--token-file {token_file!r} is not UTF-8 text") from None
+        if mode & 0o077:
+            warn.append(
+                f"--token-file {token_file!r} is readable by others "
+                f"(mode {oct(stat.S_IMODE(mode))}); run: chmod 600 {token_file}"
+            )
+        where = f"--token-file {token_file!r}"
+    else:
+        token = os.environ.get(env_name, "").strip()
+        where = env_name
+    if not token:
+        raise ConfigError(
+            f"no organization token: set {env_name} or pass --token-file PATH "
+            "(use --simulate or --dry-run to run without one)"
+        )
+    if any(ch.isspace() for ch in token) or not token.isprintable():
+        raise ConfigError(f"the token in {where} holds spaces or control characters")
+    return token

@@ -1,0 +1,83 @@
+"""Run counters: the summary event's fields, plus latency figures for people."""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["LatencySample", "Stats"]
+
+
+class LatencySample:
+    """A fixed-size uniform sample of latencies (reservoir): memory does not grow with the run."""
+
+    def __init__(self, size: int = 4096, rng: random.Random | None = None) -> None:
+        self._size = size
+        self._values: list[float] = []
+        self._seen = 0
+        self.max = 0.0
+        self._rng = rng or random.Random(0)
+
+    def add(self, value: float) -> None:
+        self._seen += 1
+        self.max = max(self.max, value)
+        if len(self._values) < self._size:
+            self._values.append(value)
+            return
+        slot = self._rng.randrange(self._seen)
+        if slot < self._size:
+            self._values[slot] = value
+
+    def quantile(self, q: float) -> float | None:
+        if not self._values:
+            return None
+        ordered = sorted(self._values)
+        return (
+            ordered[min(math.ceil(q * len(ordered)) - 1, len(ordered) - 1)] if q > 0 else ordered[0]
+        )
+
+
+@dataclass(slots=True)
+class Stats:
+    """What the run did. ``as_summary`` is the contract's ``run_finished`` counts."""
+
+    ok: int = 0
+    failed: int = 0
+    invalid: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    not_attempted: int = 0
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    rows: int = 0
+    started_at: float = 0.0
+    elapsed_s: float = 0.0
+    last_success_unix: float | None = None
+    latency: LatencySample = field(default_factory=LatencySample)
+
+    def as_summary(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "failed": self.failed,
+            "invalid": self.invalid,
+            "duplicates": self.duplicates,
+            "skipped": self.skipped,
+            "not_attempted": self.not_attempted,
+            "requests": self.requests,
+            "retries": self.retries,
+            "rate_limited": self.rate_limited,
+            "elapsed_s": round(self.elapsed_s, 3),
+        }
+
+    def latency_summary(self) -> dict[str, float | None]:
+        def ms(value: float | None) -> float | None:
+            return None if value is None else round(value * 1000, 1)
+
+        return {
+            "latency_p50_ms": ms(self.latency.quantile(0.5)),
+            "latency_p95_ms": ms(self.latency.quantile(0.95)),
+            "latency_max_ms": ms(self.latency.max if self.requests else None),
+        }

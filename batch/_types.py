@@ -1,0 +1,127 @@
+"""The small, typed contract between the engine and a job."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+__all__ = [
+    "ERROR_FIELDS",
+    "ErrorKind",
+    "Failure",
+    "InvalidResponse",
+    "Job",
+    "Request",
+    "Response",
+    "Result",
+]
+
+ErrorKind = Literal["http", "network", "timeout", "invalid_input", "invalid_response", "aborted"]
+
+#: The fields of a failure, in record order (CSV flattens them to ``error_<name>``).
+ERROR_FIELDS = ("kind", "http_status", "message", "api_req_id")
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One HTTP request a job wants sent; ``path`` is appended to the base URL."""
+
+    method: str
+    path: str
+    json: Any
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """What came back, read whole (bodies here are small)."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why one attempt (and, if it was the last, the record) failed."""
+
+    kind: ErrorKind
+    message: str
+    http_status: int | None = None
+    api_req_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind}
+        if self.http_status is not None:
+            out["http_status"] = self.http_status
+        out["message"] = self.message
+        if self.api_req_id is not None:
+            out["api_req_id"] = self.api_req_id
+        return out
+
+
+class InvalidResponse(Exception):
+    """Raised by `Job.parse_success` for a 2xx body that breaks the schema.
+
+    Its message must describe the problem without quoting the body: a garbled
+    success body may hold a secret.
+    """
+
+
+@dataclass(slots=True)
+class Result:
+    """The outcome for one key: a record of the results file."""
+
+    key: str
+    line: int
+    status: Literal["ok", "error"]
+    attempts: int
+    data: dict[str, Any] = field(default_factory=dict)
+    error: Failure | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+class Job(Protocol):
+    """What a module in jobs/ provides. The engine knows nothing else about the API."""
+
+    #: command name, e.g. "worker-tokens"
+    name: str
+    #: one-line help for the command
+    summary: str
+    #: long help (examples), shown by --help
+    help: str
+    #: record field holding the key, also the default --id-field
+    key_name: str
+    #: the success fields of a record, in order (CSV columns)
+    fields: tuple[str, ...]
+    #: success fields that are secrets (never logged)
+    secret_fields: frozenset[str]
+    #: environment variables for the org token and the base URL
+    token_env: str
+    base_url_env: str
+    default_base_url: str
+
+    def parse_key(self, raw: str) -> str:
+        """Normalise a raw input value to the canonical key; ValueError(reason) if unusable."""
+        ...
+
+    def build_request(self, key: str, token: str) -> Request:
+        """The request creating the result for ``key``."""
+        ...
+
+    def parse_success(self, response: Response) -> dict[str, Any]:
+        """Validate a 2xx body; return the record's success fields or raise InvalidResponse."""
+        ...
+
+    def describe_error(self, response: Response) -> Failure:
+        """A non-2xx response as a failure of kind "http" (message, api_req_id)."""
+        ...
+
+    def simulator(self) -> contextlib.AbstractAsyncContextManager[str]:
+        """Start a simulated API on loopback for --simulate; yields its base URL."""
+        ...

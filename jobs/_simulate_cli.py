@@ -1,0 +1,194 @@
+"""`deel-batch simulate-api`: serve the simulated Deel API on loopback until stopped."""
+
+from __future__ import annotations
+
+import errno
+import signal
+import uuid
+
+import anyio
+import click
+
+from jobs._simulator import SimulatedApi, SimulatorConfig, is_loopback, serve
+
+__all__ = ["simulate_api"]
+
+_PROBABILITY = click.FloatRange(0.0, 1.0)
+
+_EPILOG = """\b
+Example: serve it, then point deel-batch at it from another shell:
+  deel-batch simulate-api --port 8080 --rate 5 --p-503-html 0.05
+  DEEL_API_TOKEN=anything deel-batch worker-tokens ids.csv \\
+      --base-url http://127.0.0.1:8080/rest/v2
+Any non-empty bearer token is accepted.
+"""
+
+
+class _ListenError(click.ClickException):
+    """The port cannot be listened on: a one-line error, exit code 2 like other usage errors."""
+
+    exit_code = 2
+
+
+def _loopback_host(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    if not is_loopback(value):
+        raise click.BadParameter(f"{value!r} is not a loopback address; use 127.0.0.1 or ::1")
+    return value
+
+
+def _profile_ids(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> set[str]:
+    try:
+        return {str(uuid.UUID(value.strip())) for value in values}
+    except ValueError as exc:
+        raise click.BadParameter(f"not a profile ID (UUID): {exc}") from None
+
+
+@click.command(name="simulate-api", epilog=_EPILOG)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    callback=_loopback_host,
+    help="Loopback address to listen on.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="Port to listen on; 0 picks a free one.",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    show_default=True,
+    help="Requests admitted per rolling 1-second window; 0 = no limit.",
+)
+@click.option(
+    "--latency",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Seconds added before every response.",
+)
+@click.option("--p-500", type=_PROBABILITY, default=0.0, help="Probability of a 500.")
+@click.option(
+    "--p-503-html", type=_PROBABILITY, default=0.0, help="Probability of a proxy's 503 HTML page."
+)
+@click.option(
+    "--p-429",
+    type=_PROBABILITY,
+    default=0.0,
+    help="Probability of a spurious 429 (within the rate limit).",
+)
+@click.option(
+    "--p-drop",
+    type=_PROBABILITY,
+    default=0.0,
+    help="Probability of closing the connection with no response.",
+)
+@click.option(
+    "--p-stall",
+    type=_PROBABILITY,
+    default=0.0,
+    help="Probability of holding the response for --stall-seconds.",
+)
+@click.option(
+    "--p-malformed",
+    type=_PROBABILITY,
+    default=0.0,
+    help="Probability of a 201 whose body breaks the schema.",
+)
+@click.option(
+    "--stall-seconds",
+    type=click.FloatRange(min=0),
+    default=3600.0,
+    show_default=True,
+    help="How long a stalled response is held.",
+)
+@click.option(
+    "--unknown",
+    "unknown",
+    multiple=True,
+    metavar="PROFILE_ID",
+    callback=_profile_ids,
+    help="Answer 404 for this profile ID (repeatable).",
+)
+@click.option(
+    "--revoke-after",
+    type=click.IntRange(min=0),
+    default=None,
+    help="After N tokens are issued, answer 401 to everything (a revoked token).",
+)
+@click.option(
+    "--retry-after",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Send Retry-After: S on 429 and 503 (the real API sends none).",
+)
+@click.option("--seed", type=int, default=None, help="Seed for the random faults.")
+def simulate_api(
+    *,
+    host: str,
+    port: int,
+    rate: float,
+    latency: float,
+    p_500: float,
+    p_503_html: float,
+    p_429: float,
+    p_drop: float,
+    p_stall: float,
+    p_malformed: float,
+    stall_seconds: float,
+    unknown: set[str],
+    revoke_after: int | None,
+    retry_after: float | None,
+    seed: int | None,
+) -> None:
+    """Serve the simulated Deel API (POST /rest/v2/workers/session) until Ctrl-C or SIGTERM.
+
+    It enforces the provider's rate limit on a rolling 1-second window (429 with no
+    rate-limit headers) and injects the faults real servers show, at the given rates.
+    """
+    config = SimulatorConfig(
+        rate=rate or None,
+        latency=latency,
+        p_500=p_500,
+        p_503_html=p_503_html,
+        p_429=p_429,
+        p_drop=p_drop,
+        p_stall=p_stall,
+        p_malformed=p_malformed,
+        stall_seconds=stall_seconds,
+        unknown_profiles=unknown,
+        revoke_after=revoke_after,
+        retry_after=retry_after,
+        seed=seed,
+    )
+    anyio.run(_serve_until_signalled, config, host, port)
+
+
+async def _serve_until_signalled(config: SimulatorConfig, host: str, port: int) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        try:
+            async with serve(config, host=host, port=port) as api:
+                limit = "no rate limit" if config.rate is None else f"rate {config.rate:g}/s"
+                click.echo(
+                    f"simulated Deel API on {api.base_url} ({limit}); Ctrl-C to stop", err=True
+                )
+                async for _ in signals:
+                    break
+        except OSError as exc:
+            reason = "port already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+            raise _ListenError(f"cannot listen on {host}:{port}: {reason or exc}") from None
+    click.echo(_summary(api), err=True)
+
+
+def _summary(api: SimulatedApi) -> str:
+    stats = api.stats
+    injected = sum(stats.injected.values())
+    return (
+        f"simulated Deel API stopped: {stats.requests} requests, {stats.created} tokens, "
+        f"{stats.window_429} rate-limited, {injected} faults injected"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from datetime import timedelta
 from importlib import metadata
@@ -34,9 +35,26 @@ def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -
         raise click.BadParameter(str(exc)) from None
 
 
+class _Positive(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
+    """A finite number > 0 (click's FloatRange lets NaN through and prints its bounds in --help)."""
+
+    name = "number"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number) or number <= 0:
+            self.fail(f"{value!r} must be a number greater than 0", param, ctx)
+        return number
+
+
 def job_command(job: Job) -> click.Command:
     """Build the command for a job; its options are the contract's, the same for every job."""
-    positive = click.FloatRange(min=0, min_open=True, max=1e9)
+    positive = _Positive()
 
     @click.command(name=job.name, help=job.help, short_help=job.summary)
     @click.argument("input", metavar="INPUT")
@@ -68,12 +86,14 @@ def job_command(job: Job) -> click.Command:
     @click.option(
         "--rate",
         type=positive,
+        metavar="N",
         default=5.0,
         show_default=True,
         help="Requests per second, never more in any rolling 1-second window.",
     )
     @click.option(
         "--concurrency",
+        metavar="N",
         type=click.IntRange(min=1, max=1000),
         default=8,
         show_default=True,
@@ -81,6 +101,7 @@ def job_command(job: Job) -> click.Command:
     )
     @click.option(
         "--max-attempts",
+        metavar="N",
         type=click.IntRange(min=1, max=100),
         default=5,
         show_default=True,
@@ -113,6 +134,22 @@ def job_command(job: Job) -> click.Command:
     )
     @click.option(
         "--simulate", is_flag=True, help="Run against the built-in simulated API (no token needed)."
+    )
+    @click.option(
+        "--backoff-base",
+        type=positive,
+        default=0.5,
+        show_default=True,
+        metavar="SECONDS",
+        help="Backoff ceiling after the first failed attempt; doubles each retry (full jitter).",
+    )
+    @click.option(
+        "--backoff-cap",
+        type=positive,
+        default=30.0,
+        show_default=True,
+        metavar="SECONDS",
+        help="Longest wait between attempts (a server's Retry-After is honoured up to 60 s).",
     )
     @click.option(
         "--give-up-after",

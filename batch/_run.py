@@ -16,6 +16,7 @@ from batch._errors import ConfigError
 from batch._logging import Redactor
 from batch._output import OutputFile
 from batch._pacer import window_for_rate
+from batch._policy import Backoff
 from batch._reader import open_rows
 from batch._records import RecordFormat, errors_columns, format_for
 from batch._resume import read_previous
@@ -121,6 +122,7 @@ async def execute(job: Job, s: Settings, *, redactor: Redactor, log: Any) -> Run
                 concurrency=s.concurrency,
                 max_attempts=s.max_attempts,
                 timeout=s.timeout,
+                backoff=Backoff(base=s.backoff_base, cap=s.backoff_cap),
                 give_up_after=s.give_up_after,
                 grace=s.grace,
                 user_agent=_user_agent(),

@@ -34,6 +34,8 @@ class Settings:
     resume: bool
     dry_run: bool
     simulate: bool
+    backoff_base: float
+    backoff_cap: float
     give_up_after: float
     grace: float
     log_format: str

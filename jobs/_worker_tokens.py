@@ -37,8 +37,8 @@ Examples:
   deel-batch worker-tokens failed.csv -o tokens.jsonl --resume        # retry only the failures
 """
     key_name = "profile_id"
-    fields = ("token", "expires_at")
-    secret_fields = frozenset({"token"})
+    fields: tuple[str, ...] = ("token", "expires_at")
+    secret_fields: frozenset[str] = frozenset({"token"})
     token_env = "DEEL_API_TOKEN"  # noqa: S105 - a variable name, not a secret
     base_url_env = "DEEL_API_BASE_URL"
     default_base_url = "https://api.letsdeel.com/rest/v2"

@@ -1,0 +1,179 @@
+"""The rolling-window promise, cool-down and AIMD, on virtual time with exact assertions."""
+
+from __future__ import annotations
+
+import bisect
+import random
+
+import anyio
+import pytest
+
+from batch import AsyncPacer, Pacer
+from batch._pacer import GUARD, window_for_rate
+
+
+def run_starts(pacer: Pacer, n: int, *, at: float = 0.0, gap: float = 0.0) -> list[float]:
+    """Start ``n`` requests as early as the pacer allows; ``gap`` of idle time between them."""
+    now, starts = at, []
+    for _ in range(n):
+        now += pacer.wait_time(now)
+        pacer.start(now)
+        starts.append(now)
+        now += gap
+    return starts
+
+
+def max_in_any_window(starts: list[float], window: float = 1.0) -> int:
+    """The most starts in any closed window [t, t + window] (closed: stricter than the server)."""
+    ordered = sorted(starts)
+    return max(bisect.bisect_right(ordered, t + window) - i for i, t in enumerate(ordered))
+
+
+@pytest.mark.parametrize("rate", [1, 2, 5, 7, 10, 50, 200])
+def test_never_more_than_rate_in_any_second(rate: int) -> None:
+    starts = run_starts(Pacer(rate), 5000)
+    assert max_in_any_window(starts) == rate
+
+
+def test_first_second_admits_exactly_rate_not_a_burst() -> None:
+    # aiolimiter's AsyncLimiter(5, 1) admits ~9 here; the provider's window refuses the excess.
+    starts = run_starts(Pacer(5), 12)
+    assert starts == pytest.approx(
+        [0.0] * 5 + [1.0 + GUARD] * 5 + [2 * (1.0 + GUARD)] * 2, abs=1e-12
+    )
+
+
+def test_after_an_idle_pause_no_double_burst() -> None:
+    pacer = Pacer(5)
+    first = run_starts(pacer, 5, at=0.0)
+    # Come back 0.6 s later: the window still holds the five, so nothing may start before 1.01.
+    later = run_starts(pacer, 5, at=0.6)
+    assert first == [0.0] * 5
+    assert later == pytest.approx([1.0 + GUARD] * 5, abs=1e-12)
+    assert max_in_any_window(first + later) == 5
+
+
+def test_spaced_requests_are_not_delayed() -> None:
+    starts = run_starts(Pacer(5), 20, gap=0.25)
+    assert starts == pytest.approx([0.25 * i for i in range(20)], abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("rate", "expected"),
+    [
+        (5, (5, 1.0 + GUARD)),
+        (2.5, (2, 1.0 + GUARD)),
+        (1, (1, 1.0 + GUARD)),
+        (0.5, (1, 2.0 + GUARD)),
+    ],
+)
+def test_window_for_rate(rate: float, expected: tuple[int, float]) -> None:
+    assert window_for_rate(rate) == expected
+
+
+@pytest.mark.parametrize("bad", [0, -1, float("nan")])
+def test_rate_must_be_positive(bad: float) -> None:
+    with pytest.raises(ValueError, match="rate must be > 0"):
+        Pacer(bad)
+
+
+def test_fractional_rate_below_one_spaces_requests() -> None:
+    starts = run_starts(Pacer(0.5), 4)
+    assert starts == pytest.approx(
+        [0.0, 2.0 + GUARD, 2 * (2.0 + GUARD), 3 * (2.0 + GUARD)], abs=1e-12
+    )
+
+
+def test_a_429_pauses_every_start_for_the_cooldown() -> None:
+    pacer = Pacer(10)
+    run_starts(pacer, 3, at=0.0)  # 3 starts at 0.0
+    assert pacer.cooldown_length() == 0.5  # 5 requests' time at 10/s
+    assert pacer.response(0.0, 0.1, rate_limited=True) is None
+    assert pacer.paused_until == pytest.approx(0.6)
+    assert pacer.wait_time(0.2) == pytest.approx(0.4)
+    # A 429 for a request that was already in flight says nothing new: no new pause.
+    pacer.response(0.0, 0.3, rate_limited=True)
+    assert pacer.paused_until == pytest.approx(0.6)
+    # A fresh 429 within a window after the cool-down does not start another one.
+    pacer.response(0.7, 0.8, rate_limited=True)
+    assert pacer.paused_until == pytest.approx(0.6)
+    # ...but one after that does.
+    expected = 1.8 + pacer.cooldown_length()
+    pacer.response(1.7, 1.8, rate_limited=True)
+    assert pacer.paused_until == pytest.approx(expected)
+
+
+def test_aimd_trajectory() -> None:
+    pacer = Pacer(10)  # increase step 0.5/window, floor 1.0
+    pacer.start(0.0)
+    # Window 1: 10 responses, 3 refused -> rate * 0.7 + 0.5 = 7.5 (capacity 7).
+    for i in range(9):
+        pacer.response(0.0, 0.1 * i, rate_limited=i < 3)
+    change = pacer.response(0.0, 1.0, rate_limited=False)
+    assert change is not None
+    assert (change.old, change.new, change.reason) == (10, 7.5, "rate_limited")
+    assert window_for_rate(pacer.rate)[0] == 7
+    # Quiet windows raise it 0.5 at a time, reported when the whole-request capacity changes.
+    trajectory = []
+    for second in range(2, 8):
+        change = pacer.response(float(second), float(second), rate_limited=False)
+        trajectory.append((pacer.rate, None if change is None else change.new))
+    assert trajectory == [
+        (8.0, 8.0),
+        (8.5, None),
+        (9.0, 9.0),
+        (9.5, None),
+        (10.0, 10.0),
+        (10.0, None),
+    ]
+
+
+def test_rate_never_drops_below_a_tenth() -> None:
+    pacer = Pacer(10)
+    pacer.start(0.0)
+    for second in range(1, 20):
+        pacer.response(0.0, float(second), rate_limited=True)
+    assert pacer.rate == 1.0  # a tenth of 10: never starved
+
+
+def test_window_holds_under_a_429_storm() -> None:
+    rng = random.Random(7)
+    pacer = Pacer(20)
+    now, starts = 0.0, []
+    for _ in range(5000):
+        now += pacer.wait_time(now)
+        pacer.start(now)
+        starts.append(now)
+        pacer.response(now, now + 0.05, rate_limited=rng.random() < 0.3)
+    assert max_in_any_window(starts) <= 20
+    assert pacer.rate < 20  # it did back off
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        await anyio.lowlevel.checkpoint()
+
+
+@pytest.mark.anyio
+async def test_async_pacer_serialises_concurrent_workers_on_virtual_time() -> None:
+    clock = FakeClock()
+    pacer = AsyncPacer(Pacer(5), clock=clock, sleep=clock.sleep)
+    starts: list[float] = []
+
+    async def worker() -> None:
+        for _ in range(50):
+            starts.append(await pacer.acquire())
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(8):
+            tg.start_soon(worker)
+    assert len(starts) == 400
+    assert max_in_any_window(starts) == 5
+    assert clock.now == pytest.approx(79 * (1.0 + GUARD))  # 80 windows of 5, the first at 0

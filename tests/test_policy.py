@@ -1,0 +1,85 @@
+"""Retry policy: the classification table, the backoff schedule and Retry-After, tested directly."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from batch import Backoff, Verdict, backoff_delay, classify_status, parse_retry_after
+
+
+@pytest.mark.parametrize(
+    ("status", "verdict"),
+    [
+        (200, Verdict.OK),
+        (201, Verdict.OK),
+        (429, Verdict.RETRY),
+        (500, Verdict.RETRY),
+        (502, Verdict.RETRY),
+        (503, Verdict.RETRY),
+        (504, Verdict.RETRY),
+        (401, Verdict.FATAL),
+        (403, Verdict.FATAL),
+        (400, Verdict.PERMANENT),
+        (404, Verdict.PERMANENT),
+        (409, Verdict.PERMANENT),
+        (422, Verdict.PERMANENT),
+        (418, Verdict.PERMANENT),
+        (501, Verdict.PERMANENT),
+        (302, Verdict.PERMANENT),
+    ],
+)
+def test_classification_table(status: int, verdict: Verdict) -> None:
+    assert classify_status(status) is verdict
+
+
+def test_backoff_ceiling_doubles_up_to_the_cap() -> None:
+    policy = Backoff(base=0.5, cap=30.0)
+    ceilings = [backoff_delay(n, policy, rand=lambda: 1.0) for n in range(1, 10)]
+    assert ceilings == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
+
+
+def test_full_jitter_scales_the_ceiling() -> None:
+    policy = Backoff(base=0.5, cap=30.0)
+    assert backoff_delay(3, policy, rand=lambda: 0.25) == 0.5
+    assert backoff_delay(3, policy, rand=lambda: 0.0) == 0.0
+
+
+def test_huge_attempt_numbers_do_not_overflow() -> None:
+    assert backoff_delay(10_000, Backoff(base=0.5, cap=30.0), rand=lambda: 1.0) == 30.0
+
+
+def test_retry_after_wins_and_is_capped() -> None:
+    policy = Backoff(base=0.5, cap=30.0, retry_after_cap=60.0)
+    assert backoff_delay(1, policy, retry_after=7.0, rand=lambda: 0.0) == 7.0
+    assert backoff_delay(1, policy, retry_after=3600.0) == 60.0
+    assert backoff_delay(1, policy, retry_after=-5.0) == 0.0
+
+
+def test_attempt_is_one_based() -> None:
+    with pytest.raises(ValueError, match="1-based"):
+        backoff_delay(0, Backoff())
+
+
+NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        (None, None),
+        ("", None),
+        ("  ", None),
+        ("0", 0.0),
+        ("12", 12.0),
+        (" 30 ", 30.0),
+        ("Sat, 28 Nov 2026 12:00:45 GMT", 45.0),
+        ("Sat, 28 Nov 2026 11:59:00 GMT", 0.0),  # in the past: retry now
+        ("soon", None),
+        ("-3", None),
+        ("1.5", None),  # not delta-seconds per RFC 9110
+    ],
+)
+def test_parse_retry_after(header: str | None, seconds: float | None) -> None:
+    assert parse_retry_after(header, now=NOW) == seconds

@@ -237,6 +237,16 @@ class Engine:
         if last is None or last.failure is None:
             return None
         failure = last.failure
+        if last.verdict is Verdict.RETRY and attempts < opts.max_attempts and self._stopping:
+            # Stopped between attempts: not a final failure of the API's making.
+            status = f" HTTP {failure.http_status}" if failure.http_status else ""
+            failure = Failure(
+                "aborted",
+                f"the run stopped before attempt {attempts + 1}; last attempt: "
+                f"{failure.kind}{status}: {failure.message}",
+                http_status=failure.http_status,
+                api_req_id=failure.api_req_id,
+            )
         self._log.warning(
             "record_failed", key=item.key, line=item.line, attempts=attempts, **failure.as_dict()
         )

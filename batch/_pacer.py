@@ -68,7 +68,7 @@ class Pacer:
         self.rate = rate
         self._guard = guard
         self._min_rate = rate * min_fraction
-        self._increase = rate * increase_fraction
+        self._increase = increase_fraction
         self._cooldown_requests = cooldown_requests
         self._cooldown_bounds = cooldown_bounds
         self._capacity, self._window = window_for_rate(rate, guard)
@@ -105,8 +105,9 @@ class Pacer:
         was started before the last cool-down ended (it was in flight, so it
         says nothing new) or one already ran within the last window. Once a
         window, the rate is multiplied by the share of requests that were not
-        refused and raised by a small step (AIMD), between 10% and 100% of
-        ``max_rate``.
+        refused (multiplicative decrease) and raised by 5% of itself, so it
+        climbs back slowly while no 429 comes. It stays between 10% and 100%
+        of ``max_rate``.
         """
         if rate_limited and started >= self.paused_until and now >= self._cooldown_free_at:
             self.paused_until = now + self.cooldown_length()
@@ -117,7 +118,10 @@ class Pacer:
             return None
         refused = self._period_limited / self._period_sent
         self._period_start, self._period_sent, self._period_limited = now, 0, 0
-        new = self.rate * (1.0 - refused) + self._increase
+        # Down by the share refused, up by 5% of the current rate: against a hard
+        # limit the refused share settles near 5% (or below, with whole-request
+        # capacities), however far --rate is above what the organization has left.
+        new = self.rate * (1.0 + self._increase - refused)
         return self._set_rate(new, "rate_limited" if refused else "recovering")
 
     def _set_rate(self, new: float, reason: str) -> RateChange | None:

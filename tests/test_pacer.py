@@ -106,23 +106,24 @@ def test_a_429_pauses_every_start_for_the_cooldown() -> None:
 def test_aimd_trajectory() -> None:
     pacer = Pacer(10)  # increase step 0.5/window, floor 1.0
     pacer.start(0.0)
-    # Window 1: 10 responses, 3 refused -> rate * 0.7 + 0.5 = 7.5 (capacity 7).
+    # Window 1: 10 responses, 3 refused -> rate * 0.7 + 5% of the rate = 7.5 (capacity 7).
     for i in range(9):
         pacer.response(0.0, 0.1 * i, rate_limited=i < 3)
     change = pacer.response(0.0, 1.0, rate_limited=False)
     assert change is not None
     assert (change.old, change.new, change.reason) == (10, 7.5, "rate_limited")
     assert window_for_rate(pacer.rate)[0] == 7
-    # Quiet windows raise it 0.5 at a time, reported when the whole-request capacity changes.
+    # Quiet windows raise it 5% at a time, reported when the whole-request capacity changes.
     trajectory = []
-    for second in range(2, 8):
+    for second in range(2, 9):
         change = pacer.response(float(second), float(second), rate_limited=False)
-        trajectory.append((pacer.rate, None if change is None else change.new))
+        trajectory.append((round(pacer.rate, 4), None if change is None else round(change.new, 4)))
     assert trajectory == [
-        (8.0, 8.0),
-        (8.5, None),
-        (9.0, 9.0),
-        (9.5, None),
+        (7.875, None),
+        (8.2688, 8.2688),
+        (8.6822, None),
+        (9.1163, 9.1163),
+        (9.5721, None),
         (10.0, 10.0),
         (10.0, None),
     ]
@@ -177,3 +178,21 @@ async def test_async_pacer_serialises_concurrent_workers_on_virtual_time() -> No
     assert len(starts) == 400
     assert max_in_any_window(starts) == 5
     assert clock.now == pytest.approx(79 * (1.0 + GUARD))  # 80 windows of 5, the first at 0
+
+
+def test_far_above_the_real_limit_settles_near_it_with_few_refusals() -> None:
+    # --rate 50 against an organization that has 5/s left: each window, the server
+    # admits 5 of the `capacity` requests sent. The rate must settle where few are refused.
+    pacer = Pacer(50)
+    pacer.start(0.0)
+    refused_shares = []
+    for second in range(1, 61):
+        capacity = window_for_rate(pacer.rate)[0]
+        refused = max(capacity - 5, 0)
+        for i in range(capacity):
+            pacer.response(float(second - 1), second - 1 + i / (capacity + 1), rate_limited=i < refused)
+        pacer.response(float(second), float(second), rate_limited=False)  # closes the window
+        refused_shares.append(refused / capacity)
+    assert window_for_rate(pacer.rate)[0] == 5
+    assert max(refused_shares[-30:]) <= 1 / 6  # at most one refusal in six, then none
+    assert sum(refused_shares[-30:]) / 30 < 0.06  # about the 5% probe step

@@ -1,0 +1,194 @@
+"""Crash, signal and overlap behaviour on real subprocesses, then --resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import StartSim
+from tests.helpers import ENV, new_ids, read_jsonl, run_cli, write_csv
+
+pytestmark = pytest.mark.slow
+
+
+def spawn(base_url: str, src: Path, out: Path, *extra: str) -> subprocess.Popen[bytes]:
+    args = [sys.executable, "-m", "batch", "worker-tokens", str(src), "-o", str(out)]
+    args += ["--base-url", base_url, "--log-format", "json", "--backoff-base", "0.01", *extra]
+    with (out.parent / f"{out.name}.log").open("ab") as log:
+        return subprocess.Popen(args, env={**os.environ, **ENV}, stdout=subprocess.DEVNULL, stderr=log)
+
+
+def wait_for_lines(
+    path: Path, count: int, proc: subprocess.Popen[bytes], timeout: float = 20
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_bytes().count(b"\n") >= count:
+            return
+        assert proc.poll() is None, "the run ended before it was interrupted"
+        time.sleep(0.01)
+    raise AssertionError(f"{path} never reached {count} lines")
+
+
+def events(out: Path) -> list[dict[str, Any]]:
+    text = (out.parent / f"{out.name}.log").read_text()
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def newest_per_id(out: Path) -> dict[str, dict[str, Any]]:
+    newest: dict[str, dict[str, Any]] = {}
+    for record in read_jsonl(out):
+        newest[record["profile_id"]] = record
+    return newest
+
+
+@pytest.mark.parametrize("after_lines", [1, 40, 150])
+def test_kill_9_then_resume_gives_each_id_once(
+    sim: StartSim, tmp_path: Path, after_lines: int
+) -> None:
+    api = sim(rate=None, latency=0.02)
+    ids = new_ids(200)
+    src = write_csv(tmp_path / "in.csv", ids)
+    out = tmp_path / "out.jsonl"
+    proc = spawn(api.base_url, src, out, "--rate", "200", "--concurrency", "16")
+    wait_for_lines(out, after_lines, proc)
+    proc.kill()
+    assert proc.wait(10) == -signal.SIGKILL
+    ok_before = {r["profile_id"] for r in read_jsonl(out) if r["status"] == "ok"}
+    assert len(ok_before) >= after_lines
+
+    resumed = run_cli("worker-tokens", str(src), "-o", str(out), "--base-url", api.base_url,
+                      "--rate", "500", "--log-format", "json", "--resume", env=ENV)  # fmt: skip
+    assert resumed.exit_code == 0, resumed.stderr
+    assert resumed.event("run_finished")["skipped"] == len(ok_before)
+    newest = newest_per_id(out)
+    assert sorted(newest) == sorted(ids)
+    assert all(r["status"] == "ok" for r in newest.values())
+    ok_counts = Counter(r["profile_id"] for r in read_jsonl(out) if r["status"] == "ok")
+    assert set(ok_counts.values()) == {1}
+    for pid in ok_before:  # nothing was sent again for an ID that already had its token
+        assert len(api.stats.issued[pid]) == 1
+    for pid, record in newest.items():
+        assert record["token"] in api.stats.issued[pid]
+
+
+def test_resume_drops_a_torn_last_line(sim: StartSim, tmp_path: Path) -> None:
+    api = sim(rate=None)
+    ids = new_ids(5)
+    src = write_csv(tmp_path / "in.csv", ids)
+    out = tmp_path / "out.jsonl"
+    first = run_cli("worker-tokens", str(src), "-o", str(out), "--base-url", api.base_url,
+                    "--rate", "500", "--log-format", "json", env=ENV)  # fmt: skip
+    assert first.exit_code == 0
+    lines = out.read_bytes().splitlines(keepends=True)
+    torn = lines[-1][: len(lines[-1]) // 2]
+    out.write_bytes(b"".join(lines[:-1]) + torn)  # as if killed in the middle of a write
+    torn_id = json.loads(lines[-1])["profile_id"]
+
+    resumed = run_cli("worker-tokens", str(src), "-o", str(out), "--base-url", api.base_url,
+                      "--rate", "500", "--log-format", "json", "--resume", env=ENV)  # fmt: skip
+    assert resumed.exit_code == 0, resumed.stderr
+    assert resumed.event("torn_line_dropped")["bytes"] == len(torn)
+    records = read_jsonl(out)  # every line parses again
+    assert sorted(r["profile_id"] for r in records) == sorted(ids)
+    assert api.stats.per_profile[torn_id] == 2
+
+
+def test_sigterm_stops_cleanly_with_143_and_resume_finishes(sim: StartSim, tmp_path: Path) -> None:
+    api = sim(rate=None, latency=0.05)
+    ids = new_ids(300)
+    src = write_csv(tmp_path / "in.csv", ids)
+    out = tmp_path / "out.jsonl"
+    proc = spawn(api.base_url, src, out, "--rate", "40", "--concurrency", "8")
+    wait_for_lines(out, 20, proc)
+    proc.send_signal(signal.SIGTERM)
+    started = time.monotonic()
+    assert proc.wait(10) == 143
+    assert time.monotonic() - started < 5
+    records = read_jsonl(out)  # intact: every line is a whole record
+    summary = [e for e in events(out) if e["event"] == "run_finished"][-1]
+    assert summary["signal"] == "SIGTERM"
+    assert summary["ok"] + summary["failed"] == len(records)
+    assert summary["ok"] + summary["failed"] + summary["not_attempted"] == len(ids)
+    assert "--resume" in summary["resume"]
+
+    resumed = run_cli("worker-tokens", str(src), "-o", str(out), "--base-url", api.base_url,
+                      "--rate", "500", "--log-format", "json", "--resume", env=ENV)  # fmt: skip
+    assert resumed.exit_code == 0, resumed.stderr
+    newest = newest_per_id(out)
+    assert sorted(newest) == sorted(ids)
+    assert all(r["status"] == "ok" for r in newest.values())
+
+
+def test_second_sigint_stops_at_once_and_cut_requests_are_aborted(
+    sim: StartSim, tmp_path: Path
+) -> None:
+    ids = new_ids(20)
+    api = sim(rate=None, plan={pid: ["stall"] for pid in ids[4:]}, stall_seconds=30)
+    src = write_csv(tmp_path / "in.csv", ids)
+    out = tmp_path / "out.jsonl"
+    proc = spawn(api.base_url, src, out, "--rate", "100", "--concurrency", "4", "--grace", "30")
+    wait_for_lines(out, 4, proc)
+    time.sleep(0.2)  # let the stalled requests start
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    assert proc.poll() is None  # still in its grace period
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(5) == 130
+    records = read_jsonl(out)
+    aborted = [r for r in records if r["status"] == "error"]
+    assert aborted
+    assert {r["error"]["kind"] for r in aborted} == {"aborted"}
+    assert len([r for r in records if r["status"] == "ok"]) == 4
+
+
+def test_a_second_run_on_the_same_results_file_is_refused(sim: StartSim, tmp_path: Path) -> None:
+    api = sim(rate=None)
+    src = write_csv(tmp_path / "in.csv", new_ids(100))
+    out = tmp_path / "out.jsonl"
+    proc = spawn(api.base_url, src, out, "--rate", "20")
+    try:
+        wait_for_lines(out, 1, proc)
+        second = run_cli("worker-tokens", str(src), "-o", str(out), "--base-url", api.base_url,
+                         "--log-format", "json", "--resume", env=ENV)  # fmt: skip
+        assert second.exit_code == 2
+        assert f"is being written by another run (pid {proc.pid})" in second.stderr
+    finally:
+        proc.kill()
+        proc.wait(10)
+    # The lock dies with its process: now it works.
+    after = run_cli("worker-tokens", str(src), "-o", str(out), "--base-url", api.base_url,
+                    "--rate", "500", "--log-format", "json", "--resume", env=ENV)  # fmt: skip
+    assert after.exit_code == 0, after.stderr
+
+
+def test_errors_file_round_trips(sim: StartSim, tmp_path: Path) -> None:
+    ids = new_ids(6)
+    api = sim(rate=None, unknown_profiles={ids[0]}, plan={ids[1]: ["500", "500"]})
+    src = write_csv(tmp_path / "in.csv", ids)
+    out = tmp_path / "out.jsonl"
+    errors = tmp_path / "failed.csv"
+    first = run_cli("worker-tokens", str(src), "-o", str(out), "--errors", str(errors),
+                    "--base-url", api.base_url, "--rate", "500", "--max-attempts", "1",
+                    "--log-format", "json", env=ENV)  # fmt: skip
+    assert first.exit_code == 1
+    header, *rows = errors.read_text().splitlines()
+    assert header.startswith("profile_id,")
+    assert sorted(row.split(",")[0] for row in rows) == sorted(ids[:2])
+    assert oct(errors.stat().st_mode & 0o777) == "0o600"
+
+    fixed = sim(rate=None)  # the profile exists now, the 500s are gone
+    again = run_cli("worker-tokens", str(errors), "-o", str(out), "--resume", "--base-url",
+                    fixed.base_url, "--rate", "500", "--log-format", "json", env=ENV)  # fmt: skip
+    assert again.exit_code == 0, again.stderr
+    assert sorted(fixed.stats.per_profile) == sorted(ids[:2])
+    assert all(r["status"] == "ok" for r in newest_per_id(out).values())

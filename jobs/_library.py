@@ -1,0 +1,441 @@
+"""The library API: create worker access tokens from a script, without the command line.
+
+    async with open_worker_tokens(profile_ids, token=org_token) as results:
+        async for result in results:  # one WorkerToken per distinct ID, as each completes
+            ...
+
+    tokens = create_worker_tokens_sync(profile_ids, token=org_token)  # for non-async scripts
+
+Why a context manager and not a bare async generator: the engine runs its workers in a
+task group, and an async generator that yields from inside a task group is unsafe when the
+caller stops early (``break``): the generator is then closed later, by the garbage collector,
+in another task, which corrupts the caller's cancel scopes and leaves the workers running
+(PEP 789; anyio and trio document the same limitation). The ``async with`` block gives the
+workers a scope: leaving it, normally or early, cancels whatever is still running.
+
+The library never configures logging and never installs signal handlers: engine events
+go to the ``logger`` passed in (a structlog-style bound logger), and nowhere by default.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+import aiohttp
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from batch import BatchError, Engine, EngineOptions, Failure, Item, Job, Result, Stats
+from batch._settings import check_base_url
+from batch._version import distribution
+from jobs._worker_tokens import WORKER_TOKENS
+
+__all__ = [
+    "RunAborted",
+    "WorkerToken",
+    "WorkerTokenResults",
+    "create_worker_tokens_sync",
+    "open_worker_tokens",
+]
+
+_T = TypeVar("_T")
+# WorkerTokens declares `fields` as a fixed-size tuple, which mypy finds narrower than Job's.
+_JOB: Job = WORKER_TOKENS
+_EXIT_ABORTED = 3  # the command line's exit code for an aborted run
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerToken:
+    """The outcome for one distinct profile ID.
+
+    ``ok`` results carry ``token`` and ``expires_at``; the others carry ``error``
+    (``error.kind`` is one of http, network, timeout, invalid_input, invalid_response,
+    aborted). ``line`` is the ID's 1-based position in the input. ``token`` is a secret:
+    it is left out of ``repr()``.
+    """
+
+    profile_id: str
+    line: int
+    attempts: int
+    token: str | None = field(default=None, repr=False)
+    expires_at: datetime | None = None
+    error: Failure | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class RunAborted(BatchError):
+    """The run stopped early: the API refused the token, a TLS check failed, or the API
+    kept failing for a minute. IDs not yet attempted have no result.
+
+    ``reason`` is one line. ``stats`` counts the run. ``results`` holds the results
+    collected before the abort when raised by `create_worker_tokens_sync` (the
+    streaming API has already handed them out, and leaves it empty).
+    """
+
+    exit_code = _EXIT_ABORTED
+
+    def __init__(self, reason: str, stats: Stats) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.stats = stats
+        self.results: list[WorkerToken] = []
+
+
+class WorkerTokenResults:
+    """The results of `open_worker_tokens`: an async iterator of `WorkerToken`.
+
+    Results come in completion order, one per distinct profile ID (invalid IDs included,
+    duplicates left out). The iteration ends when every ID is done; it raises `RunAborted`
+    if the run was aborted, or the exception that the input iterable raised.
+    """
+
+    def __init__(
+        self,
+        receive: MemoryObjectReceiveStream[WorkerToken],
+        slots: anyio.Semaphore,
+        stats: Stats,
+    ) -> None:
+        self._receive = receive
+        self._slots = slots
+        self._engine: Engine | None = None
+        self._source_error: Exception | None = None
+        self._crash: Exception | None = None
+        #: live counters: rows read, ok, failed, invalid, duplicates, requests, retries, ...
+        self.stats = stats
+
+    @property
+    def abort_reason(self) -> str | None:
+        """Why the run was aborted, or None."""
+        return self._engine.abort_reason if self._engine is not None else None
+
+    def __aiter__(self) -> WorkerTokenResults:
+        return self
+
+    async def __anext__(self) -> WorkerToken:
+        try:
+            result = await self._receive.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            if self._crash is not None:
+                raise self._crash from None
+            if self._source_error is not None:
+                raise self._source_error from None
+            if self.abort_reason is not None:
+                raise RunAborted(self.abort_reason, self.stats) from None
+            raise StopAsyncIteration from None
+        self._slots.release()  # the engine may take one more ID
+        return result
+
+
+@contextlib.asynccontextmanager
+async def open_worker_tokens(
+    profile_ids: Iterable[str] | AsyncIterable[str],
+    *,
+    token: str,
+    base_url: str = WORKER_TOKENS.default_base_url,
+    rate: float = 5.0,
+    concurrency: int = 8,
+    max_attempts: int = 5,
+    timeout: float = 30.0,
+    session: aiohttp.ClientSession | None = None,
+    logger: Any = None,
+) -> AsyncIterator[WorkerTokenResults]:
+    """Create a worker access token for each profile ID; iterate the block's value for results.
+
+    ``rate`` caps requests per rolling second, ``concurrency`` the requests in flight,
+    ``max_attempts`` the attempts per ID (retries included), ``timeout`` each attempt in
+    seconds. ``session``, if given, is used and left open (its connector then bounds
+    connections). ``logger``, a structlog-style logger (``log.info(event, **fields)``),
+    receives the engine's events (retrying, record_failed, run_aborted, rate_changed);
+    without one, nothing is logged.
+
+    Per-ID failures never raise: they are results with ``error`` set. Bad options raise
+    ValueError before any call. Leaving the block early cancels the requests in flight;
+    IDs not yet taken from ``profile_ids`` are not read.
+
+    A slow consumer slows the run: at most ``4 * concurrency`` IDs are taken from the input
+    ahead of the results read so far. A plain iterable is read on the event loop: pass an
+    async iterable if producing the next ID blocks.
+    """
+    options = _options(
+        token=token,
+        base_url=base_url,
+        rate=rate,
+        concurrency=concurrency,
+        max_attempts=max_attempts,
+        timeout=timeout,
+    )
+    stats = Stats()
+    window = 4 * concurrency
+    slots = anyio.Semaphore(window)
+    send, receive = anyio.create_memory_object_stream[WorkerToken](math.inf)
+    results = WorkerTokenResults(receive, slots, stats)
+    feed = _Feed(profile_ids, slots, lambda r: _deliver(send, r), stats)
+
+    def emit(result: Result) -> None:
+        _deliver(send, _from_result(result))
+        if engine.stopping:
+            feed.interrupt()
+
+    body_error: Exception | None = None
+    with receive, send:  # closed here too in case the engine never started
+        async with contextlib.AsyncExitStack() as stack:
+            if session is None:
+                session = aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(limit=concurrency),
+                    headers={"User-Agent": options.user_agent},
+                )
+                stack.push_async_callback(_close, session)
+            engine = Engine(
+                _JOB,
+                options,
+                emit=emit,
+                stats=stats,
+                session=session,
+                logger=logger if logger is not None else _Quiet(),
+            )
+            feed.stopped = lambda: engine.stopping
+            results._engine = engine
+
+            async def run() -> None:
+                async with send:
+                    try:
+                        await engine.run(feed)
+                    except Exception as exc:
+                        results._crash = exc
+                    results._source_error = feed.error
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(run)
+                try:
+                    yield results
+                except Exception as exc:
+                    # Re-raised below as itself, not wrapped in the task group's ExceptionGroup.
+                    body_error = exc
+                finally:
+                    tg.cancel_scope.cancel()
+    if body_error is not None:
+        raise body_error
+
+
+def create_worker_tokens_sync(
+    profile_ids: Iterable[str],
+    *,
+    token: str,
+    base_url: str = WORKER_TOKENS.default_base_url,
+    rate: float = 5.0,
+    concurrency: int = 8,
+    max_attempts: int = 5,
+    timeout: float = 30.0,
+    logger: Any = None,
+) -> list[WorkerToken]:
+    """`open_worker_tokens` for scripts that are not async: all results, in input order.
+
+    Runs its own event loop (do not call it from async code). On an abort it raises
+    `RunAborted` whose ``results`` holds the results obtained before it.
+    """
+    _options(
+        token=token,
+        base_url=base_url,
+        rate=rate,
+        concurrency=concurrency,
+        max_attempts=max_attempts,
+        timeout=timeout,
+    )
+    collected: list[WorkerToken] = []
+
+    async def main() -> None:
+        async with open_worker_tokens(
+            profile_ids,
+            token=token,
+            base_url=base_url,
+            rate=rate,
+            concurrency=concurrency,
+            max_attempts=max_attempts,
+            timeout=timeout,
+            logger=logger,
+        ) as results:
+            async for result in results:
+                collected.append(result)
+
+    try:
+        anyio.run(main, backend="asyncio")
+    except RunAborted as exc:
+        exc.results = sorted(collected, key=_line)
+        raise
+    return sorted(collected, key=_line)
+
+
+# -- internals ----------------------------------------------------------------
+
+
+class _Feed:
+    """The engine's items: each distinct valid ID once, after a free slot.
+
+    Invalid IDs become ``invalid_input`` results here; duplicates are counted and dropped
+    (the command line's rules). Each result-producing ID takes a slot that the consumer
+    gives back when it reads a result, which bounds what is buffered.
+    """
+
+    def __init__(
+        self,
+        profile_ids: Iterable[str] | AsyncIterable[str],
+        slots: anyio.Semaphore,
+        deliver: Callable[[WorkerToken], None],
+        stats: Stats,
+    ) -> None:
+        self._sync: Iterator[str] | None = None
+        self._async: AsyncIterator[str] | None = None
+        if isinstance(profile_ids, AsyncIterable):
+            self._async = aiter(profile_ids)
+        else:
+            self._sync = iter(profile_ids)
+        self._slots = slots
+        self._deliver = deliver
+        self._stats = stats
+        self._seen: set[str] = set()
+        self._line = 0
+        self._scope: anyio.CancelScope | None = None
+        self._done = False
+        self.stopped: Callable[[], bool] = lambda: False
+        #: what the input iterable raised, if anything
+        self.error: Exception | None = None
+
+    def __aiter__(self) -> _Feed:
+        return self
+
+    async def __anext__(self) -> Item:
+        while True:
+            raw = await self._wait(self._next_raw)
+            self._line += 1
+            self._stats.rows += 1
+            try:
+                key = WORKER_TOKENS.parse_key(raw) if isinstance(raw, str) else _not_text(raw)
+            except ValueError as exc:
+                self._stats.invalid += 1
+                await self._wait(self._slots.acquire)
+                shown = raw.strip() if isinstance(raw, str) else repr(raw)
+                failure = Failure("invalid_input", str(exc))
+                self._deliver(WorkerToken(shown, self._line, 0, error=failure))
+                continue
+            if key in self._seen:
+                self._stats.duplicates += 1
+                continue
+            self._seen.add(key)
+            await self._wait(self._slots.acquire)
+            return Item(key, self._line)
+
+    def interrupt(self) -> None:
+        """The run is stopping: end the feed now, even if it waits for a slot or an ID."""
+        self._done = True
+        if self._scope is not None:
+            self._scope.cancel()
+
+    async def _wait(self, step: Callable[[], Awaitable[_T]]) -> _T:
+        if self._done or self.stopped():
+            self._done = True
+            raise StopAsyncIteration
+        with anyio.CancelScope() as scope:
+            self._scope = scope
+            try:
+                value = await step()
+            finally:
+                self._scope = None
+        if scope.cancelled_caught:
+            raise StopAsyncIteration
+        return value
+
+    async def _next_raw(self) -> str:
+        try:
+            if self._async is not None:
+                return await anext(self._async)
+            assert self._sync is not None
+            return next(self._sync)
+        except (StopIteration, StopAsyncIteration):
+            pass
+        except Exception as exc:
+            self.error = exc
+        self._done = True
+        raise StopAsyncIteration
+
+
+def _not_text(raw: object) -> str:
+    raise ValueError(f"expected a string, got {type(raw).__name__}")
+
+
+def _options(
+    *, token: str, base_url: str, rate: float, concurrency: int, max_attempts: int, timeout: float
+) -> EngineOptions:
+    if not isinstance(token, str) or not token.strip():
+        raise ValueError("token is empty: pass the organization token")
+    if any(ch.isspace() for ch in token.strip()) or not token.strip().isprintable():
+        raise ValueError("token holds spaces or control characters")
+    if not (rate > 0 and math.isfinite(rate)):
+        raise ValueError(f"rate must be a positive number, not {rate!r}")
+    if not 1 <= concurrency <= 1000:
+        raise ValueError(f"concurrency must be 1..1000, not {concurrency!r}")
+    if not 1 <= max_attempts <= 100:
+        raise ValueError(f"max_attempts must be 1..100, not {max_attempts!r}")
+    if not (timeout > 0 and math.isfinite(timeout)):
+        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    try:
+        url = check_base_url(base_url, "base_url")
+    except BatchError as exc:
+        raise ValueError(str(exc)) from None
+    name, version = distribution()
+    return EngineOptions(
+        base_url=url,
+        token=token.strip(),
+        rate=rate,
+        concurrency=concurrency,
+        max_attempts=max_attempts,
+        timeout=timeout,
+        user_agent=f"{name}/{version} (library)",
+    )
+
+
+def _from_result(result: Result) -> WorkerToken:
+    token = result.data.get("token")
+    expires = result.data.get("expires_at")
+    return WorkerToken(
+        profile_id=result.key,
+        line=result.line,
+        attempts=result.attempts,
+        token=token if isinstance(token, str) else None,
+        expires_at=datetime.fromisoformat(expires) if isinstance(expires, str) else None,
+        error=result.error,
+    )
+
+
+def _deliver(send: MemoryObjectSendStream[WorkerToken], result: WorkerToken) -> None:
+    # The buffer never holds more than the slots allow, so this never blocks; a closed
+    # stream means the caller left the block, and the result has nowhere to go.
+    with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+        send.send_nowait(result)
+
+
+async def _close(session: aiohttp.ClientSession) -> None:
+    with anyio.CancelScope(shield=True):
+        await session.close()
+
+
+def _line(result: WorkerToken) -> int:
+    return result.line
+
+
+class _Quiet:
+    """A logger that drops every event: a library does not print unless asked to."""
+
+    def __getattr__(self, _name: str) -> Callable[..., None]:
+        return _drop
+
+
+def _drop(*_args: Any, **_kwargs: Any) -> None:
+    return None

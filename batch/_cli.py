@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 from datetime import timedelta
 from importlib import metadata
-from typing import Any
+from typing import Any, TextIO
 
 import anyio
 import click
@@ -209,6 +210,8 @@ def job_command(job: Job) -> click.Command:
 def run(job: Job, settings: Settings) -> int:
     """Run one job from settings; returns the exit code. Never raises for user errors."""
     redactor = Redactor()
+    # Known from the start, so that even an error before it is read cannot leak it.
+    redactor.add(os.environ.get(job.token_env, "").strip(), permanent=True)
     try:
         stream, console = configure_logging(
             fmt=settings.log_format,
@@ -221,6 +224,16 @@ def run(job: Job, settings: Settings) -> int:
             f"{_prog()}: cannot write --log-file {settings.log_file!r}: {exc.strerror}", err=True
         )
         return 2
+    try:
+        return _run_logged(job, settings, redactor, console, stream)
+    finally:
+        if stream is not sys.stderr:
+            stream.close()
+
+
+def _run_logged(
+    job: Job, settings: Settings, redactor: Redactor, console: bool, stream: TextIO
+) -> int:
     log = structlog.get_logger("batch")
     try:
         outcome = anyio.run(lambda: execute(job, settings, redactor=redactor, log=log))

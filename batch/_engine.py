@@ -132,7 +132,9 @@ class Engine:
         session = self._session or aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(
                 limit=self.options.concurrency,
-                ssl=self._ssl if self._ssl is not None else True,
+                # A context made now honours SSL_CERT_FILE / SSL_CERT_DIR as they are
+                # (aiohttp's default one is built once, at import). Verification is on.
+                ssl=self._ssl or ssl.create_default_context(),
             ),
             headers={"User-Agent": self.options.user_agent},
         )

@@ -21,6 +21,7 @@ import json
 import random
 import re
 import secrets
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -262,12 +263,17 @@ def make_app(api: SimulatedApi) -> web.Application:
 
 @contextlib.asynccontextmanager
 async def serve(
-    config: SimulatorConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
+    config: SimulatorConfig | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> AsyncIterator[SimulatedApi]:
     """Serve a simulated API on loopback `host:port` (0 = a free port) for the block's length.
 
     Exiting the block stops the server within about a quarter of a second, cancelling
     requests that are still stalled or waiting. `localhost` is served on 127.0.0.1.
+    With ``ssl_context`` it serves HTTPS (for TLS tests with a local CA).
     """
     if not is_loopback(host):
         raise ValueError(f"the simulated API serves loopback hosts only, not {host!r}")
@@ -281,11 +287,12 @@ async def serve(
     )
     await runner.setup()
     try:
-        site = web.TCPSite(runner, bind, port)
+        site = web.TCPSite(runner, bind, port, ssl_context=ssl_context)
         await site.start()
         real_port = runner.addresses[0][1]
         url_host = f"[{bind}]" if ":" in bind else bind
-        api.base_url = f"http://{url_host}:{real_port}{PREFIX}"
+        scheme = "https" if ssl_context is not None else "http"
+        api.base_url = f"{scheme}://{url_host}:{real_port}{PREFIX}"
         yield api
     finally:
         await runner.cleanup()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ssl
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -25,8 +26,9 @@ def sim() -> Iterator[StartSim]:
     """``sim(**config)`` serves a simulated API on 127.0.0.1 from a background event loop."""
     with anyio.from_thread.start_blocking_portal() as portal, contextlib.ExitStack() as stack:
 
-        def start(**config: Any) -> SimulatedApi:
-            cm = portal.wrap_async_context_manager(serve(SimulatorConfig(**config)))
+        def start(ssl_context: ssl.SSLContext | None = None, **config: Any) -> SimulatedApi:
+            server = serve(SimulatorConfig(**config), ssl_context=ssl_context)
+            cm = portal.wrap_async_context_manager(server)
             return stack.enter_context(cm)
 
         yield start

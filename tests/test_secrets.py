@@ -1,0 +1,196 @@
+"""Secrets never reach a log line; files are private; TLS is verified against a real local server."""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import stat
+from pathlib import Path
+
+import pytest
+import trustme
+
+from tests.conftest import StartSim
+from tests.helpers import ENV, new_ids, read_jsonl, run_cli, write_csv
+
+ORG_TOKEN = ENV["DEEL_API_TOKEN"]
+
+
+def test_no_secret_in_any_log_line_at_debug_level_under_faults(
+    sim: StartSim, tmp_path: Path
+) -> None:
+    api = sim(
+        rate=20,
+        seed=4,
+        p_malformed=0.25,
+        p_500=0.1,
+        p_503_html=0.1,
+        p_429=0.1,
+        p_drop=0.05,
+    )
+    ids = new_ids(60)
+    out = tmp_path / "out.jsonl"
+    res = run_cli(
+        "worker-tokens", str(write_csv(tmp_path / "in.csv", ids)), "-o", str(out), "--errors",
+        str(tmp_path / "e.csv"), "--base-url", api.base_url, "--rate", "40", "--backoff-base", "0.01",
+        "--max-attempts", "8", "--log-level", "debug", "--log-format", "json", env=ENV,
+    )  # fmt: skip
+    assert res.exit_code in (0, 1), res.stderr
+    assert api.stats.injected["malformed"] > 0  # the garbled 201s held token-like strings
+    issued = [token for tokens in api.stats.issued.values() for token in tokens]
+    written = [r["token"] for r in read_jsonl(out) if r["status"] == "ok"]
+    assert written
+    logs = res.stderr
+    assert "response" in res.names()  # debug events were on
+    for secret in [ORG_TOKEN, *issued, *written]:
+        assert secret not in logs
+    assert "wt_MALFORMED" not in logs
+    assert "Bearer" not in logs
+
+
+def test_a_refused_token_is_not_echoed_at_debug(sim: StartSim, tmp_path: Path) -> None:
+    api = sim(rate=None, token="the-real-one")
+    res = run_cli(
+        "worker-tokens", str(write_csv(tmp_path / "in.csv", new_ids(5))), "--base-url", api.base_url,
+        "--log-level", "debug", "--log-format", "json", env=ENV,
+    )  # fmt: skip
+    assert res.exit_code == 3
+    assert ORG_TOKEN not in res.stderr
+    assert ORG_TOKEN not in res.stdout
+
+
+def test_there_is_no_token_option() -> None:
+    res = run_cli("worker-tokens", "--token", "abc", "x.csv")
+    assert res.exit_code == 2
+    assert "No such option '--token'" in res.stderr
+
+
+def test_token_file_is_read_and_a_readable_one_is_warned_about(
+    sim: StartSim, tmp_path: Path
+) -> None:
+    api = sim(rate=None, token="from-the-file")
+    token_file = tmp_path / "token"
+    token_file.write_text("from-the-file\n")
+    token_file.chmod(0o644)
+    res = run_cli(
+        "worker-tokens", str(write_csv(tmp_path / "in.csv", new_ids(2))), "-o", str(tmp_path / "o.jsonl"),
+        "--token-file", str(token_file), "--base-url", api.base_url, "--log-format", "json",
+        env={"DEEL_API_TOKEN": ""},
+    )  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    warning = res.event("token_file_permissions")
+    assert "chmod 600" in warning["message"]
+    assert "from-the-file" not in res.stderr
+
+
+def test_existing_results_file_readable_by_others_is_warned_about(
+    sim: StartSim, tmp_path: Path
+) -> None:
+    api = sim(rate=None)
+    out = tmp_path / "o.jsonl"
+    out.write_text("")
+    out.chmod(0o644)
+    res = run_cli(
+        "worker-tokens", str(write_csv(tmp_path / "in.csv", new_ids(1))), "-o", str(out),
+        "--base-url", api.base_url, "--log-format", "json", env=ENV,
+    )  # fmt: skip
+    assert res.exit_code == 0
+    assert res.event("output_file_permissions")["fix"] == f"chmod 600 {out}"
+
+
+def test_new_files_are_private_whatever_the_umask(sim: StartSim, tmp_path: Path) -> None:
+    api = sim(rate=None)
+    old = os.umask(0)
+    try:
+        res = run_cli(
+            "worker-tokens", str(write_csv(tmp_path / "in.csv", ["bad", *new_ids(1)])), "-o",
+            str(tmp_path / "o.csv"), "--errors", str(tmp_path / "e.csv"), "--log-file",
+            str(tmp_path / "log.jsonl"), "--base-url", api.base_url, env=ENV,
+        )  # fmt: skip
+    finally:
+        os.umask(old)
+    assert res.exit_code == 1
+    for name in ("o.csv", "e.csv", "log.jsonl"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+def tls_server(ca: trustme.CA) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    return context
+
+
+def test_tls_with_a_trusted_ca_works(
+    sim: StartSim, tmp_path: Path, ca: trustme.CA, tls_server: ssl.SSLContext
+) -> None:
+    api = sim(rate=None, ssl_context=tls_server)
+    assert api.base_url.startswith("https://127.0.0.1:")
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    out = tmp_path / "o.jsonl"
+    res = run_cli(
+        "worker-tokens", str(write_csv(tmp_path / "in.csv", new_ids(3))), "-o", str(out),
+        "--base-url", api.base_url, "--log-format", "json", env={**ENV, "SSL_CERT_FILE": str(ca_file)},
+    )  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    assert [r["status"] for r in read_jsonl(out)] == ["ok"] * 3
+
+
+def test_tls_with_an_unknown_ca_is_fatal_and_sends_no_token(
+    sim: StartSim, tmp_path: Path, tls_server: ssl.SSLContext
+) -> None:
+    api = sim(rate=None, ssl_context=tls_server)
+    other = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other))
+    out = tmp_path / "o.jsonl"
+    res = run_cli(
+        "worker-tokens", str(write_csv(tmp_path / "in.csv", new_ids(20))), "-o", str(out),
+        "--base-url", api.base_url, "--concurrency", "2", "--log-format", "json",
+        env={**ENV, "SSL_CERT_FILE": str(other)},
+    )  # fmt: skip
+    assert res.exit_code == 3
+    reason = res.event("run_aborted")["reason"]
+    assert reason.startswith("TLS certificate of 127.0.0.1 is not trusted")
+    assert "nothing was sent" in reason
+    assert api.stats.requests == 0
+    assert res.event("run_finished")["not_attempted"] >= 18
+
+
+def test_an_internal_error_is_one_line_and_exit_70(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import batch._cli
+
+    async def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("a bug with a secret-looking text " + ORG_TOKEN)
+
+    monkeypatch.setattr(batch._cli, "execute", broken)
+    res = run_cli(
+        "worker-tokens",
+        str(write_csv(tmp_path / "in.csv", new_ids(1))),
+        "--log-format",
+        "json",
+        env=ENV,
+    )
+    assert res.exit_code == 70
+    assert "Traceback" not in res.stderr
+    assert ORG_TOKEN not in res.stderr
+    human = [line for line in res.stderr.splitlines() if not line.startswith("{")]
+    assert human == [
+        "deel-batch: internal error (RuntimeError); run again with --log-level debug "
+        "to see the details, and please report it"
+    ]
+    debug = run_cli(
+        "worker-tokens", str(write_csv(tmp_path / "in.csv", new_ids(1))), "--log-format", "json",
+        "--log-level", "debug", env=ENV,
+    )  # fmt: skip
+    event = next(json.loads(line) for line in debug.stderr.splitlines() if '"exception"' in line)
+    assert "RuntimeError" in event["exception"]
+    assert ORG_TOKEN not in debug.stderr  # redacted even inside the traceback

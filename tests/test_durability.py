@@ -24,7 +24,9 @@ def spawn(base_url: str, src: Path, out: Path, *extra: str) -> subprocess.Popen[
     args = [sys.executable, "-m", "batch", "worker-tokens", str(src), "-o", str(out)]
     args += ["--base-url", base_url, "--log-format", "json", "--backoff-base", "0.01", *extra]
     with (out.parent / f"{out.name}.log").open("ab") as log:
-        return subprocess.Popen(args, env={**os.environ, **ENV}, stdout=subprocess.DEVNULL, stderr=log)
+        return subprocess.Popen(
+            args, env={**os.environ, **ENV}, stdout=subprocess.DEVNULL, stderr=log
+        )
 
 
 def wait_for_lines(

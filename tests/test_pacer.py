@@ -190,7 +190,9 @@ def test_far_above_the_real_limit_settles_near_it_with_few_refusals() -> None:
         capacity = window_for_rate(pacer.rate)[0]
         refused = max(capacity - 5, 0)
         for i in range(capacity):
-            pacer.response(float(second - 1), second - 1 + i / (capacity + 1), rate_limited=i < refused)
+            pacer.response(
+                float(second - 1), second - 1 + i / (capacity + 1), rate_limited=i < refused
+            )
         pacer.response(float(second), float(second), rate_limited=False)  # closes the window
         refused_shares.append(refused / capacity)
     assert window_for_rate(pacer.rate)[0] == 5

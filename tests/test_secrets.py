@@ -21,7 +21,7 @@ def test_no_secret_in_any_log_line_at_debug_level_under_faults(
     sim: StartSim, tmp_path: Path
 ) -> None:
     api = sim(
-        rate=20,
+        rate=None,
         seed=4,
         p_malformed=0.25,
         p_500=0.1,
@@ -33,7 +33,7 @@ def test_no_secret_in_any_log_line_at_debug_level_under_faults(
     out = tmp_path / "out.jsonl"
     res = run_cli(
         "worker-tokens", str(write_csv(tmp_path / "in.csv", ids)), "-o", str(out), "--errors",
-        str(tmp_path / "e.csv"), "--base-url", api.base_url, "--rate", "40", "--backoff-base", "0.01",
+        str(tmp_path / "e.csv"), "--base-url", api.base_url, "--rate", "200", "--backoff-base", "0.01",
         "--max-attempts", "8", "--log-level", "debug", "--log-format", "json", env=ENV,
     )  # fmt: skip
     assert res.exit_code in (0, 1), res.stderr

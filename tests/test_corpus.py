@@ -1,0 +1,203 @@
+"""A data-driven corpus of bad inputs and bad options, one directory per case in tests/corpus/.
+
+Each case directory holds its input files (any name, binary allowed) and a ``case.json``:
+
+``description``
+    what the case is about (documentation only);
+``args``
+    the arguments after ``worker-tokens``; ``{dir}`` is the case directory and ``{input}`` the
+    file named by ``input``, both in a temporary copy (the corpus itself is never written to);
+``input``
+    the file ``{input}`` stands for;
+``stdin``
+    a file of the case to feed as standard input (bytes as they are);
+``env``
+    extra environment variables (an empty value clears one, as for ``DEEL_API_TOKEN``);
+``chmod``
+    file name → octal mode, applied in the copy (``skip_as_root``: skip when run as root);
+``exit_code``
+    the expected exit code (see the exit codes of /work/shared/cli-contract.md);
+``stderr_contains``
+    substrings the logs must hold; for exit 2, the single error line must hold all of them;
+``records``
+    for runs that go on: every record expected in the ``-o`` file, each
+    ``{"line", "status", "kind"?, "message_contains"?, "profile_id"?}``; an ``invalid_input``
+    record must also be logged as an ``invalid_row`` event with its line.
+
+``--log-format json`` is appended to every run. Whatever the case, no traceback may appear.
+A usage, configuration or input error (exit 2) must be reported as exactly one line: one JSON
+event of level ``error`` (and no other error), or click's usage error, whose ``Error:`` line
+is one line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import CliResult, read_jsonl, run_cli
+
+CORPUS = Path(__file__).parent / "corpus"
+EXIT_USAGE = 2
+CASE_KEYS = {
+    "description",
+    "args",
+    "input",
+    "stdin",
+    "env",
+    "chmod",
+    "skip_as_root",
+    "exit_code",
+    "stderr_contains",
+    "records",
+}
+RECORD_KEYS = {"line", "status", "kind", "message_contains", "profile_id"}
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    description: str
+    args: list[str]
+    exit_code: int
+    stderr_contains: list[str]
+    input: str | None = None
+    stdin: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    chmod: dict[str, str] = field(default_factory=dict)
+    skip_as_root: bool = False
+    records: list[dict[str, Any]] | None = None
+
+
+def load(directory: Path) -> Case:
+    spec = json.loads((directory / "case.json").read_text(encoding="utf-8"))
+    assert isinstance(spec, dict)
+    unknown = set(spec) - CASE_KEYS
+    assert not unknown, f"{directory.name}/case.json: unknown keys {sorted(unknown)}"
+    for record in spec.get("records") or []:
+        assert set(record) <= RECORD_KEYS, f"{directory.name}: unknown record keys in {record}"
+    return Case(name=directory.name, **spec)
+
+
+CASES = [load(d) for d in sorted(CORPUS.iterdir()) if (d / "case.json").is_file()]
+
+
+def test_corpus_is_complete() -> None:
+    """Every directory of the corpus is a case, and the corpus is not silently emptied."""
+    directories = [d for d in CORPUS.iterdir() if d.is_dir()]
+    assert len(CASES) == len(directories) >= 40
+
+
+def _prepare(case: Case, tmp_path: Path) -> tuple[list[str], bytes | None, Path]:
+    work = tmp_path / case.name
+    shutil.copytree(CORPUS / case.name, work)
+    (work / "case.json").unlink()
+    for name, mode in case.chmod.items():
+        (work / name).chmod(int(mode, 8))
+    values = {"{dir}": str(work), "{input}": str(work / case.input) if case.input else ""}
+    args = []
+    for template in case.args:
+        arg = template
+        for placeholder, value in values.items():
+            arg = arg.replace(placeholder, value)
+        args.append(arg)
+    stdin = (work / case.stdin).read_bytes() if case.stdin else None
+    return args, stdin, work
+
+
+def _restore_modes(case: Case, work: Path) -> None:
+    """Let pytest clean up the temporary copy."""
+    for name in case.chmod:
+        (work / name).chmod(0o600)
+
+
+def _environment(case: Case) -> dict[str, str]:
+    """The case's variables on top of a clean slate for the ones the program reads."""
+    env = {"DEEL_API_BASE_URL": ""}
+    env.update(case.env)
+    return env
+
+
+def _check_single_error_line(case: Case, res: CliResult) -> None:
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    if lines and lines[0].startswith("Usage:"):  # click's usage error: Usage / Try / Error
+        errors = [line for line in lines if line.startswith("Error:")]
+        assert len(errors) == 1, f"expected one 'Error:' line:\n{res.stderr}"
+        others = [line for line in lines if not line.startswith(("Usage:", "Try ", "Error:"))]
+        assert not others, f"the usage error spans more than one line:\n{res.stderr}"
+        message = errors[0]
+    else:
+        not_json = [line for line in lines if not _is_json_object(line)]
+        assert not not_json, f"log lines that are not JSON events: {not_json}"
+        events = [e for e in res.events if e.get("level") in ("error", "critical")]
+        assert len(events) == 1, f"expected exactly one error event, got {events}"
+        message = str(events[0].get("message") or events[0].get("reason") or "")
+        assert "\n" not in message, f"the error message spans lines: {message!r}"
+    for text in case.stderr_contains:
+        assert text in message, f"{text!r} not in the error line {message!r}"
+
+
+def _is_json_object(line: str) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
+
+
+def _output_path(args: list[str]) -> Path:
+    for flag in ("-o", "--output"):
+        if flag in args:
+            return Path(args[args.index(flag) + 1])
+    raise AssertionError("a case with records must write them with -o PATH")
+
+
+def _check_records(expected: list[dict[str, Any]], path: Path) -> None:
+    assert path.exists(), f"no results file {path}"
+    actual = {r["line"]: r for r in read_jsonl(path)}
+    assert sorted(actual) == sorted(e["line"] for e in expected), (
+        f"records for lines {sorted(actual)}, expected {sorted(e['line'] for e in expected)}: "
+        f"{list(actual.values())}"
+    )
+    for want in expected:
+        got = actual[want["line"]]
+        where = f"line {want['line']}: {got}"
+        assert got["status"] == want["status"], where
+        error = got.get("error") or {}
+        if "kind" in want:
+            assert error.get("kind") == want["kind"], where
+        if "message_contains" in want:
+            assert want["message_contains"] in str(error.get("message", "")), where
+        if "profile_id" in want:
+            assert got["profile_id"] == want["profile_id"], where
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_corpus_case(case: Case, tmp_path: Path) -> None:
+    if case.skip_as_root and os.geteuid() == 0:
+        pytest.skip("file permissions do not stop root")
+    args, stdin, work = _prepare(case, tmp_path)
+    try:
+        res = run_cli(
+            "worker-tokens", *args, "--log-format", "json", env=_environment(case), stdin=stdin
+        )
+    finally:
+        _restore_modes(case, work)
+    details = f"{case.description}\nexit {res.exit_code}\nstderr:\n{res.stderr}"
+    assert "Traceback" not in res.stdout + res.stderr, details
+    assert res.exit_code == case.exit_code, details
+    for text in case.stderr_contains:
+        assert text in res.stderr, f"{text!r} missing; {details}"
+    if case.exit_code == EXIT_USAGE:
+        _check_single_error_line(case, res)
+    if case.records is not None:
+        _check_records(case.records, _output_path(args))
+        logged = {e.get("line") for e in res.events if e.get("event") == "invalid_row"}
+        for record in case.records:
+            if record.get("kind") == "invalid_input":
+                assert record["line"] in logged, f"no invalid_row event for line {record['line']}"

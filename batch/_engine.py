@@ -20,6 +20,7 @@ import anyio
 import structlog
 from anyio.abc import TaskGroup
 
+from batch._errors import BatchError
 from batch._pacer import AsyncPacer, Pacer, RateChange
 from batch._policy import Backoff, Verdict, classify_status, parse_retry_after
 from batch._stats import Stats
@@ -79,6 +80,7 @@ class Engine:
         self.options = options
         self.stats = stats or Stats()
         self.abort_reason: str | None = None
+        self.input_error: BatchError | None = None
         self.stop_reason: str | None = None
         self._emit = emit
         self._session = session
@@ -161,19 +163,29 @@ class Engine:
         return self.stats
 
     async def _feed(self, items: AsyncIterator[Item], send_items: Any) -> None:
+        """Send items to the workers until the input ends or the run stops.
+
+        On a stop, the rest of ``items`` is left unread (the caller may count
+        it). An input that breaks mid-way (a truncated gzip) stops the run like
+        an abort: what is in flight finishes, ``input_error`` says why.
+        """
         async with send_items:
-            async for item in items:
-                if self._stopping:
-                    self.stats.not_attempted += 1
-                    continue
-                with anyio.CancelScope() as scope:
-                    self._waits.add(scope)
-                    try:
-                        await send_items.send(item)
-                    finally:
-                        self._waits.discard(scope)
-                if scope.cancelled_caught:
-                    self.stats.not_attempted += 1
+            try:
+                async for item in items:
+                    if self._stopping:
+                        self.stats.not_attempted += 1
+                        break
+                    with anyio.CancelScope() as scope:
+                        self._waits.add(scope)
+                        try:
+                            await send_items.send(item)
+                        finally:
+                            self._waits.discard(scope)
+                    if scope.cancelled_caught:
+                        self.stats.not_attempted += 1
+            except BatchError as exc:
+                self.input_error = exc
+                self._abort(str(exc))
 
     async def _worker(self, session: aiohttp.ClientSession, receive: Any) -> None:
         async with receive:
@@ -227,7 +239,9 @@ class Engine:
             if last.verdict is not Verdict.RETRY or last.failure is None:
                 break
             if attempt < opts.max_attempts and not self._stopping:
-                self._log.info(
+                # 429s are counted and drive rate_changed; one line each would drown a terminal.
+                level = self._log.debug if last.failure.http_status == 429 else self._log.info
+                level(
                     "retrying",
                     key=item.key,
                     line=item.line,

@@ -20,6 +20,7 @@ import contextlib
 import functools
 import gzip
 import io
+import itertools
 import sys
 from collections.abc import Generator, Iterator
 from typing import IO, TYPE_CHECKING, BinaryIO, Literal, Protocol, get_args
@@ -85,13 +86,23 @@ def open_rows(
         except READ_ERRORS as err:
             raise InputError(f"cannot read {label}: {reason(err)}") from None
         stack.callback(text.close)
-        fmt = fmt or sniffed
+        guessed = fmt is None
+        if guessed and sniffed == "json-array":
+            raise InputError(
+                f"cannot tell the format of {label}: it starts with '[' (a JSON array, not "
+                "JSON lines); pass --input-format csv or jsonl, or convert it with: jq -c '.[]'"
+            )
         pieces = iter(functools.partial(text.readline, LINE_LIMIT), "")
         rows: Generator[Row, None, None]
-        if fmt == "jsonl":
+        if (fmt or sniffed) == "jsonl":
             rows = jsonl_rows(pieces, id_field, label)
-        else:
-            rows = _csv(pieces, label, id_field)
+            stack.callback(rows.close)
+            first = next(rows, None)  # an empty file is refused here, before any call
+            if first is None:
+                raise InputError(f"{label} is empty: expected JSON lines with a '{id_field}' key")
+            yield itertools.chain([first], rows)
+            return
+        rows = _csv(pieces, label, id_field, guessed=guessed)
         stack.callback(rows.close)
         yield rows
 
@@ -114,7 +125,7 @@ def _open_file(path: str, label: str) -> Iterator[IO[bytes]]:
 
 def _decode(
     raw: IO[bytes], label: str, gz_name: bool, *, sniff: bool
-) -> tuple[io.TextIOWrapper, Format]:
+) -> tuple[io.TextIOWrapper, str]:
     """Gunzip if needed, drop a BOM, sniff the format; the text stream and the sniffed format."""
     stream: _Readable = raw
     head = _read(raw, 2)
@@ -130,7 +141,8 @@ def _decode(
         if not chunk:
             break
         head += chunk
-    sniffed: Format = "jsonl" if head.lstrip(_BLANK).startswith(b"{") else "csv"
+    start = head.lstrip(_BLANK)[:1]
+    sniffed = "jsonl" if start == b"{" else "json-array" if start == b"[" else "csv"
     text = io.TextIOWrapper(
         _chain(head, stream), encoding="utf-8", errors="surrogateescape", newline=""
     )
@@ -172,7 +184,9 @@ def _chain(head: bytes, rest: _Readable) -> io.BufferedReader:
     return io.BufferedReader(_Prefixed(head, rest), buffer_size=1 << 16)
 
 
-def _csv(pieces: Iterator[str], label: str, id_field: str) -> Generator[Row, None, None]:
+def _csv(
+    pieces: Iterator[str], label: str, id_field: str, *, guessed: bool = False
+) -> Generator[Row, None, None]:
     """Read the header now (raising InputError), then return the generator of body rows."""
     try:
         header, problem, line = csv_header(pieces)
@@ -187,7 +201,10 @@ def _csv(pieces: Iterator[str], label: str, id_field: str) -> Generator[Row, Non
         shown = ", ".join(_show(name) for name in names[:20])
         if len(names) > 20:
             shown += f", … ({len(names) - 20} more)"
-        raise InputError(f"{label} has no '{id_field}' column; columns found: {shown}")
+        hint = (
+            " (the format was guessed as CSV; pass --input-format if it is not)" if guessed else ""
+        )
+        raise InputError(f"{label} has no '{id_field}' column; columns found: {shown}{hint}")
     return csv_rows(pieces, line, names.index(id_field), id_field, label)
 
 

@@ -61,7 +61,8 @@ def reason(err: BaseException) -> str:
 
 
 def _broken(label: str, err: BaseException, line: int) -> InputError:
-    return InputError(f"cannot read {label}: {reason(err)} (after line {line})")
+    where = f" (after line {line})" if line else ""
+    return InputError(f"cannot read {label}: {reason(err)}{where}")
 
 
 class _LineTooLong(Exception):

@@ -17,7 +17,8 @@ from batch._logging import Redactor
 from batch._output import OutputFile
 from batch._pacer import window_for_rate
 from batch._policy import Backoff
-from batch._reader import open_rows
+from batch._progress import Reporter, count_rows
+from batch._reader import guess_format, open_rows
 from batch._records import RecordFormat, errors_columns, format_for
 from batch._resume import read_previous
 from batch._settings import Settings, check_base_url, read_token
@@ -71,7 +72,9 @@ class Sink:
             self._errors.write(self._errors_fmt.line(result))
 
 
-async def execute(job: Job, s: Settings, *, redactor: Redactor, log: Any) -> RunOutcome:
+async def execute(
+    job: Job, s: Settings, *, redactor: Redactor, log: Any, progress_bar: bool = False
+) -> RunOutcome:
     """Run the job as the settings say. Raises BatchError for user errors found before any call."""
     if s.resume and s.output == "-":
         raise ConfigError(
@@ -147,20 +150,36 @@ async def execute(job: Job, s: Settings, *, redactor: Redactor, log: Any) -> Run
                 concurrency=s.concurrency,
                 resume=s.resume,
             )
+            fmt = s.input_format or guess_format(s.input)
+            total = await anyio.to_thread.run_sync(count_rows, s.input, fmt != "jsonl")
+            reporter = Reporter(
+                stats,
+                log=log,
+                interval=s.progress_interval,
+                bar=progress_bar,
+                total=total,
+                metrics_file=s.metrics_file,
+                metric_prefix=distribution()[0].replace("-", "_"),
+            )
             received: list[int] = []
             async with anyio.create_task_group() as tg:
                 tg.start_soon(_watch_signals, engine, received, log, s.grace)
+                tg.start_soon(reporter.run)
                 await engine.run(items)
-                if engine.stopping:
+                if engine.stopping and engine.input_error is None:
                     await _drain(items, stats, log)
                 tg.cancel_scope.cancel()
-    return _outcome(stats, engine, received, kept_errors)
+    outcome = _outcome(stats, engine, received, kept_errors)
+    reporter.write_metrics(elapsed_s=stats.elapsed_s, exit_code=outcome.exit_code)
+    return outcome
 
 
 def _outcome(stats: Stats, engine: Engine, received: list[int], kept_errors: int) -> RunOutcome:
     if received:
         code = SIGNAL_EXIT.get(signal.Signals(received[0]), 130)
         name = signal.Signals(received[0]).name
+    elif engine.input_error is not None:
+        code, name = engine.input_error.exit_code, None
     elif engine.abort_reason:
         code, name = EXIT_ABORTED, None
     elif stats.failed or stats.invalid or kept_errors:

@@ -253,8 +253,10 @@ def test_jsonl_bom_and_long_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("data", [b"", b"\n \n"])
-def test_jsonl_empty_is_zero_rows(tmp_path: Path, data: bytes) -> None:
-    assert read(write(tmp_path, "a.jsonl", data)) == []
+def test_jsonl_empty_is_refused_like_an_empty_csv(tmp_path: Path, data: bytes) -> None:
+    # A failed export is often an empty file: a cron job must not report it as a success.
+    path = write(tmp_path, "a.jsonl", data)
+    assert failing(path) == f"'{path}' is empty: expected JSON lines with a 'profile_id' key"
 
 
 def test_fmt_overrides_the_name(tmp_path: Path) -> None:
@@ -327,7 +329,6 @@ def test_gz_name_but_not_gzip(tmp_path: Path, data: bytes) -> None:
         ),
         (gzip.compress(b'{"profile_id": "id-1"}\n'), None, ok((1, "id-1"))),
         (gzip.compress(b"profile_id\nid-1\n"), "csv", ok((2, "id-1"))),
-        (b"", "jsonl", []),
     ],
 )
 def test_stdin(data: bytes, fmt: Format | None, expected: list[Row]) -> None:
@@ -340,7 +341,8 @@ def test_stdin(data: bytes, fmt: Format | None, expected: list[Row]) -> None:
         (b"\n", "standard input is empty: expected a header row with a 'profile_id' column"),
         (
             b"id,\xffx\n1\n",
-            "standard input has no 'profile_id' column; columns found: id, \\udcffx",
+            "standard input has no 'profile_id' column; columns found: id, \\udcffx"
+            " (the format was guessed as CSV; pass --input-format if it is not)",
         ),
         (
             gzip.compress(b"profile_id\nid-1\n")[:12],

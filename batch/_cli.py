@@ -227,7 +227,7 @@ def run(job: Job, settings: Settings) -> int:
     try:
         return _run_logged(job, settings, redactor, console, stream)
     finally:
-        if stream is not sys.stderr:
+        if settings.log_file:
             stream.close()
 
 
@@ -236,7 +236,10 @@ def _run_logged(
 ) -> int:
     log = structlog.get_logger("batch")
     try:
-        outcome = anyio.run(lambda: execute(job, settings, redactor=redactor, log=log))
+        bar = console and sys.stderr.isatty() and not settings.no_progress and not settings.log_file
+        outcome = anyio.run(
+            lambda: execute(job, settings, redactor=redactor, log=log, progress_bar=bar)
+        )
     except BatchError as exc:
         log.error(
             "usage_error" if exc.exit_code == 2 else "error",

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from collections import deque
 from collections.abc import MutableMapping
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import structlog
+
+from batch._stderr import CurrentStderr
 
 __all__ = ["REDACTED", "Redactor", "configure_logging"]
 
@@ -84,7 +85,8 @@ def configure_logging(
         fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
         stream: TextIO = os.fdopen(fd, "a", encoding="utf-8", buffering=1)
     else:
-        stream = sys.stderr
+        # Looked up at each write, so lines print above a live progress bar.
+        stream = cast(TextIO, CurrentStderr())
     console = fmt == "console" or (fmt == "auto" and stream.isatty())
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,

@@ -35,7 +35,10 @@ def test_each_transient_fault_ends_ok_with_the_real_token(
         assert api.stats.issued[pid] == [record["token"]]
         assert api.stats.per_profile[pid] == record["attempts"]
     assert res.event("run_finished")["retries"] == 1
-    assert res.event("retrying")["key"] == ids[0]
+    if fault != "429":  # a 429's retry is a debug line; it is counted in rate_limited
+        assert res.event("retrying")["key"] == ids[0]
+    else:
+        assert res.event("run_finished")["rate_limited"] == 1
 
 
 def test_404_is_tried_once_and_recorded(sim: StartSim, tmp_path: Path) -> None:

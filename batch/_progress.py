@@ -1,0 +1,188 @@
+"""Progress for people and machines: a rich bar on a terminal, `progress` events and a metrics file."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import sys
+import time
+from typing import Any
+
+import anyio
+import anyio.to_thread
+from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from batch._stats import Stats
+
+__all__ = ["Reporter", "count_rows"]
+
+COUNT_LIMIT_S = 2.0  # counting rows for the bar's total gives up after this long
+
+
+def count_rows(path: str, header: bool) -> int | None:
+    """Data lines of a regular file (gzip included), for the bar's total; None if not cheap."""
+    if path == "-" or not os.path.isfile(path):
+        return None
+    deadline = time.monotonic() + COUNT_LIMIT_S
+    lines, last = 0, b"\n"
+    try:
+        opener = gzip.open if path.endswith(".gz") else open
+        with opener(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                lines += chunk.count(b"\n")
+                last = chunk[-1:]
+                if time.monotonic() > deadline:
+                    return None
+    except (OSError, EOFError, gzip.BadGzipFile):
+        return None
+    lines += last != b"\n"
+    return max(lines - header, 0)
+
+
+def _done(stats: Stats) -> int:
+    return stats.ok + stats.failed + stats.invalid + stats.duplicates + stats.skipped
+
+
+class Reporter:
+    """Ticks every ``interval`` seconds: a progress event (or the bar) and the metrics file."""
+
+    def __init__(
+        self,
+        stats: Stats,
+        *,
+        log: Any,
+        interval: float,
+        bar: bool,
+        total: int | None,
+        metrics_file: str | None,
+        metric_prefix: str,
+    ) -> None:
+        self.stats = stats
+        self._log = log
+        self._interval = interval
+        self._total = total
+        self._metrics_file = metrics_file
+        self._prefix = metric_prefix
+        self._last = (time.monotonic(), 0)
+        self._progress: Progress | None = None
+        if bar:
+            self._progress = Progress(
+                SpinnerColumn(),
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[counts]}"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=Console(file=sys.stderr),
+                redirect_stderr=True,
+                redirect_stdout=False,
+                transient=False,
+            )
+            self._task = self._progress.add_task("rows", total=total, counts="")
+
+    async def run(self) -> None:
+        """Tick until cancelled."""
+        if self._progress is not None:
+            with self._progress:
+                try:
+                    while True:
+                        self._refresh_bar()
+                        await anyio.sleep(0.2)
+                finally:
+                    self._refresh_bar()  # the last state stays on screen
+        else:
+            while True:
+                await anyio.sleep(self._interval)
+                self.tick()
+
+    def _refresh_bar(self) -> None:
+        assert self._progress is not None
+        stats = self.stats
+        counts = f"ok {stats.ok:,}  failed {stats.failed + stats.invalid:,}  {self._rate():.1f}/s"
+        self._progress.update(self._task, completed=_done(stats), counts=counts)
+
+    def _rate(self) -> float:
+        elapsed = time.monotonic() - self._last[0]
+        if elapsed < 1.0:
+            return getattr(self, "_last_rate", 0.0)
+        self._last_rate: float = (self.stats.requests - self._last[1]) / elapsed
+        self._last = (time.monotonic(), self.stats.requests)
+        return self._last_rate
+
+    def tick(self) -> None:
+        stats = self.stats
+        done = _done(stats)
+        rate = self._rate()
+        event: dict[str, Any] = {
+            "done": done,
+            "total": self._total,
+            "ok": stats.ok,
+            "failed": stats.failed,
+            "invalid": stats.invalid,
+            "duplicates": stats.duplicates,
+            "skipped": stats.skipped,
+            "requests": stats.requests,
+            "retries": stats.retries,
+            "rate_limited": stats.rate_limited,
+            "rate": round(rate, 2),
+        }
+        if self._total is not None and rate > 0:
+            event["eta_s"] = round(max(self._total - done, 0) / rate, 1)
+        self._log.info("progress", **event)
+        self.write_metrics(elapsed_s=None, exit_code=None)
+
+    def write_metrics(self, *, elapsed_s: float | None, exit_code: int | None) -> None:
+        """Prometheus text format, written to a temporary file and renamed (atomic)."""
+        if not self._metrics_file:
+            return
+        stats, p = self.stats, self._prefix
+        registry = CollectorRegistry()
+        records = Gauge(
+            f"{p}_records", "Records by status in this run", ["status"], registry=registry
+        )
+        for status, value in (
+            ("ok", stats.ok),
+            ("failed", stats.failed),
+            ("invalid", stats.invalid),
+            ("skipped", stats.skipped),
+            ("duplicates", stats.duplicates),
+            ("not_attempted", stats.not_attempted),
+        ):
+            records.labels(status=status).set(value)
+        for name, help_text, value in (
+            ("requests", "HTTP requests sent", stats.requests),
+            ("retries", "Retried attempts", stats.retries),
+            ("rate_limited", "429 answers", stats.rate_limited),
+        ):
+            Gauge(f"{p}_{name}", help_text, registry=registry).set(value)
+        running = Gauge(f"{p}_running", "1 while a run is in progress", registry=registry)
+        running.set(1 if exit_code is None else 0)
+        if elapsed_s is not None:
+            Gauge(f"{p}_duration_seconds", "Length of the last run", registry=registry).set(
+                elapsed_s
+            )
+        if exit_code is not None:
+            Gauge(f"{p}_exit_code", "Exit code of the last run", registry=registry).set(exit_code)
+            Gauge(
+                f"{p}_last_run_timestamp_seconds", "When the last run ended", registry=registry
+            ).set(time.time())
+        if stats.last_success_unix is not None:
+            Gauge(f"{p}_last_success_timestamp_seconds", "Last ok record", registry=registry).set(
+                stats.last_success_unix
+            )
+        try:
+            write_to_textfile(self._metrics_file, registry)
+        except OSError as exc:
+            self._log.warning("metrics_file_failed", path=self._metrics_file, error=exc.strerror)

@@ -1,0 +1,106 @@
+"""What cron jobs and monitoring see: progress events, the metrics file, --refresh-within."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from tests.conftest import StartSim
+from tests.helpers import ENV, new_ids, read_jsonl, run_cli, write_csv
+
+
+def test_progress_events_and_metrics_file(sim: StartSim, tmp_path: Path) -> None:
+    api = sim(rate=None, latency=0.05)
+    ids = new_ids(24)
+    metrics = tmp_path / "deel.prom"
+    res = run_cli(
+        "worker-tokens", str(write_csv(tmp_path / "in.csv", [*ids, "bad"])), "-o", str(tmp_path / "o.jsonl"),
+        "--base-url", api.base_url, "--rate", "10", "--progress-interval", "0.3",
+        "--metrics-file", str(metrics), "--log-format", "json", env=ENV,
+    )  # fmt: skip
+    assert res.exit_code == 1
+    progress = [e for e in res.events if e["event"] == "progress"]
+    assert len(progress) >= 2
+    assert all(e["total"] == 25 for e in progress)
+    assert progress[0]["done"] < progress[-1]["done"] <= 25
+    assert {"ok", "failed", "invalid", "requests", "retries", "rate_limited", "rate"} <= set(
+        progress[0]
+    )
+    text = metrics.read_text()
+    assert 'deel_batch_records{status="ok"} 24.0' in text
+    assert 'deel_batch_records{status="invalid"} 1.0' in text
+    assert "deel_batch_requests 24.0" in text
+    assert "deel_batch_exit_code 1.0" in text
+    assert "deel_batch_running 0.0" in text
+    assert "deel_batch_last_success_timestamp_seconds" in text
+    assert not list(tmp_path.glob("deel.prom.*"))  # the temporary file was renamed, not left
+
+
+def _set_expiry(path: Path, profile_id: str, when: datetime) -> None:
+    records = read_jsonl(path)
+    for record in records:
+        if record["profile_id"] == profile_id:
+            record["expires_at"] = when.isoformat().replace("+00:00", "Z")
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def test_refresh_within_reissues_only_tokens_about_to_expire(sim: StartSim, tmp_path: Path) -> None:
+    api = sim(rate=None)
+    ids = new_ids(5)
+    src = write_csv(tmp_path / "in.csv", ids)
+    out = tmp_path / "tokens.jsonl"
+    args = (
+        "worker-tokens",
+        str(src),
+        "-o",
+        str(out),
+        "--base-url",
+        api.base_url,
+        "--rate",
+        "500",
+        "--log-format",
+        "json",
+    )
+    assert run_cli(*args, env=ENV).exit_code == 0
+
+    nightly = run_cli(*args, "--resume", "--refresh-within", "2h", env=ENV)
+    assert nightly.exit_code == 0
+    assert nightly.event("run_finished")["skipped"] == 5
+    assert api.stats.requests == 5  # all still valid for ~24 h: nothing re-issued
+
+    now = datetime.now(UTC)
+    _set_expiry(out, ids[0], now + timedelta(minutes=90))
+    _set_expiry(out, ids[1], now - timedelta(hours=1))
+    again = run_cli(*args, "--resume", "--refresh-within", "2h", env=ENV)
+    assert again.exit_code == 0, again.stderr
+    assert again.event("run_finished")["skipped"] == 3
+    assert sorted(api.stats.per_profile[p] for p in ids) == [1, 1, 1, 2, 2]
+    newest: dict[str, dict[str, object]] = {}
+    for record in read_jsonl(out):
+        newest[str(record["profile_id"])] = record
+    for pid in ids[:2]:
+        assert newest[pid]["token"] == api.stats.issued[pid][-1]  # appended, newest wins
+
+
+def test_refresh_within_needs_resume(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "in.csv", new_ids(1))
+    res = run_cli("worker-tokens", str(src), "-o", str(tmp_path / "o.jsonl"), "--refresh-within", "2h",
+                  "--log-format", "json", env=ENV)  # fmt: skip
+    assert res.exit_code == 2
+    assert "--refresh-within works with --resume" in res.stderr
+
+
+def test_refresh_within_rejects_a_non_duration(tmp_path: Path) -> None:
+    res = run_cli(
+        "worker-tokens", "x.csv", "--resume", "-o", str(tmp_path / "o"), "--refresh-within", "soon"
+    )
+    assert res.exit_code == 2
+    assert "'soon' is not a duration (examples: 90m, 2h, 1h30m)" in res.stderr
+
+
+def test_dry_run_estimates_the_duration(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "in.csv", new_ids(1000))
+    res = run_cli("worker-tokens", str(src), "--dry-run", "--log-format", "json", env={})
+    assert res.exit_code == 0
+    assert "would send:     1,000 calls ≈ 3 min 21s at 5/s (4.95/s effective)" in res.stdout

@@ -7,7 +7,7 @@ standard input or a large gzip never blocks the event loop.
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Callable, Container, Iterator
+from collections.abc import AsyncIterator, Callable, Container, Hashable, Iterator
 from typing import Any
 
 import anyio
@@ -38,8 +38,8 @@ async def items_from_rows(
     ``skip_keys`` (already ``ok`` in the results file) and ``skip_lines``
     (invalid rows already recorded there) are counted as skipped, not redone.
     """
-    seen: set[str] = set()
-    parse_key = job.parse_key
+    seen: set[Hashable] = set()
+    parse_key, compact = job.parse_key, job.compact_key
     while True:
         batch = await anyio.to_thread.run_sync(_next_batch, rows)
         if not batch:
@@ -62,11 +62,12 @@ async def items_from_rows(
                 log.warning("invalid_row", line=row.line, reason=problem)
                 emit(Result(raw, row.line, "error", 0, error=Failure("invalid_input", problem)))
                 continue
-            if key in seen:
+            small = compact(key)
+            if small in seen:
                 stats.duplicates += 1
                 log.info("duplicate_id", key=key, line=row.line)
                 continue
-            seen.add(key)
+            seen.add(small)
             if key in skip_keys:
                 stats.skipped += 1
                 continue

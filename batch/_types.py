@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -108,6 +108,10 @@ class Job(Protocol):
 
     def parse_key(self, raw: str) -> str:
         """Normalise a raw input value to the canonical key; ValueError(reason) if unusable."""
+        ...
+
+    def compact_key(self, key: str) -> Hashable:
+        """A small stand-in for ``key`` in the de-duplication set (memory grows with it)."""
         ...
 
     def build_request(self, key: str, token: str) -> Request:

@@ -53,6 +53,11 @@ Examples:
             raise ValueError(f"{shown!r} is not a UUID (expected 8-4-4-4-12 hex digits)")
         return value.lower()
 
+    def compact_key(self, key: str) -> int:
+        # A 128-bit int is 44 bytes against 85 for the 36-character string: about
+        # 70 bytes per distinct ID in the de-duplication set instead of 110.
+        return int(key.replace("-", ""), 16)
+
     def build_request(self, key: str, token: str) -> Request:
         return Request(
             "POST",

@@ -1,0 +1,1 @@
+"""Benchmarks of deel-batch (issue 6): `python -m bench` or `make bench`; see bench/README.md."""

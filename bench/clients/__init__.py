@@ -1,0 +1,1 @@
+"""Baseline clients the engine is measured against; each runs as its own process."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import sys
@@ -19,12 +20,12 @@ from batch._report import print_dry_run, print_summary
 from batch._run import execute
 from batch._settings import Settings, parse_duration
 from batch._types import Job
-from batch._version import distribution
+from batch._version import JOBS_GROUP, distribution
 
 __all__ = ["EXIT_INTERNAL", "job_command", "main"]
 
 EXIT_INTERNAL = 70  # sysexits EX_SOFTWARE: a bug, not something the user did
-JOBS_GROUP, COMMANDS_GROUP = "batch.jobs", "batch.commands"
+COMMANDS_GROUP = "batch.commands"
 
 
 def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -> timedelta | None:
@@ -269,15 +270,20 @@ def _prog() -> str:
     return distribution()[0]
 
 
+@functools.cache
+def _entries() -> dict[str, metadata.EntryPoint]:
+    found: dict[str, metadata.EntryPoint] = {}
+    for group in (JOBS_GROUP, COMMANDS_GROUP):
+        for entry in metadata.entry_points(group=group):
+            found.setdefault(entry.name, entry)
+    return found
+
+
 class _Commands(click.Group):
     """Commands come from entry points, loaded when asked for."""
 
     def _entries(self) -> dict[str, metadata.EntryPoint]:
-        found: dict[str, metadata.EntryPoint] = {}
-        for group in (JOBS_GROUP, COMMANDS_GROUP):
-            for entry in metadata.entry_points(group=group):
-                found.setdefault(entry.name, entry)
-        return found
+        return _entries()
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(self._entries())
@@ -297,7 +303,6 @@ class _Commands(click.Group):
 def main() -> None:
     """Bulk API jobs: paced, retried, resumable, one record per ID.
 
-    \b
-    Quick try, no token needed:
-      deel-batch worker-tokens --simulate sample_inputs/profiles.csv
+    Each command's --help has its options and examples; --simulate tries a
+    job against a built-in simulated API, with no token.
     """

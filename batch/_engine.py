@@ -6,7 +6,8 @@ handlers (the command line does); `stop()` is how a caller interrupts it.
 
 from __future__ import annotations
 
-import functools
+import asyncio
+import enum
 import math
 import random
 import ssl
@@ -25,17 +26,9 @@ from batch._pacer import AsyncPacer, Pacer, RateChange
 from batch._policy import Backoff, Verdict, classify_status, parse_retry_after
 from batch._stats import Stats
 from batch._transport import TLS_PREFIX, send
-from batch._types import Failure, InvalidResponse, Job, Result
+from batch._types import Failure, InvalidResponse, Item, Job, Result
 
-__all__ = ["Engine", "EngineOptions", "Item"]
-
-
-@dataclass(frozen=True, slots=True)
-class Item:
-    """One key to process, and the input line it came from."""
-
-    key: str
-    line: int
+__all__ = ["Engine", "EngineOptions"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +55,23 @@ class _Attempt:
     retry_after: float | None = None
 
 
+class _Phase(enum.Enum):
+    WAIT = "wait"  # pulling the next item, or waiting for a start slot or a retry
+    FLY = "fly"  # a request is on the wire
+
+
+@dataclass(slots=True, eq=False)  # eq=False: hashed by identity, kept in a set
+class _Work:
+    """One item on its way through a worker: what a cut-off needs to know."""
+
+    scope: anyio.CancelScope
+    item: Item | None = None
+    phase: _Phase = _Phase.WAIT
+    attempts: int = 0
+    last: _Attempt | None = None
+    result: Result | None = None
+
+
 class Engine:
     def __init__(
         self,
@@ -73,7 +83,7 @@ class Engine:
         session: aiohttp.ClientSession | None = None,
         logger: Any = None,
         ssl_context: ssl.SSLContext | None = None,
-        clock: Callable[[], float] = anyio.current_time,
+        clock: Callable[[], float] | None = None,
         rand: Callable[[], float] = random.random,
     ) -> None:
         self.job = job
@@ -86,13 +96,18 @@ class Engine:
         self._session = session
         self._ssl = ssl_context
         self._log = logger or structlog.get_logger("batch")
-        self._clock = clock
+        # The one clock of the run: the event loop's (what sleeps and timeouts use),
+        # read directly: anyio.current_time() looks the backend up on every call.
+        self._clock = clock or _loop_clock()
         self._rand = rand
-        self._pacer = AsyncPacer(Pacer(options.rate), clock=clock, on_change=self._rate_changed)
+        self._pacer = AsyncPacer(
+            Pacer(options.rate), clock=self._clock, on_change=self._rate_changed
+        )
         self._stopping = False
-        self._waits: set[anyio.CancelScope] = set()
-        self._flights: set[anyio.CancelScope] = set()
-        self._feeder: anyio.CancelScope | None = None
+        self._active: set[_Work] = set()
+        self._pull = anyio.Lock(fast_acquire=True)
+        self._items: AsyncIterator[Item] | None = None
+        self._exhausted = False
         self._tg: TaskGroup | None = None
         self._last_good = 0.0
 
@@ -102,17 +117,15 @@ class Engine:
         return self._stopping
 
     def stop(self, reason: str, *, grace: float | None = None) -> None:
-        """Stop taking items; waiting workers give up now, in-flight requests after ``grace``."""
+        """Stop taking items: waits end now, requests in flight are cut off after ``grace``."""
         grace = self.options.grace if grace is None else grace
         first = not self._stopping
         self._stopping = True
         self.stop_reason = self.stop_reason or reason
-        for scope in list(self._waits):
-            scope.cancel()
-        if grace <= 0:
-            for scope in list(self._flights):
-                scope.cancel()
-        elif first and self._tg is not None:
+        for work in list(self._active):
+            if grace <= 0 or work.phase is _Phase.WAIT:
+                work.scope.cancel()
+        if grace > 0 and first and self._tg is not None:
             self._tg.start_soon(self._cut_off_after, grace)
 
     def _abort(self, reason: str) -> None:
@@ -123,27 +136,31 @@ class Engine:
 
     async def _cut_off_after(self, grace: float) -> None:
         await anyio.sleep(grace)
-        for scope in list(self._flights):
-            scope.cancel()
+        for work in list(self._active):
+            work.scope.cancel()
 
     # -- the pool -----------------------------------------------------------
     async def run(self, items: AsyncIterator[Item]) -> Stats:
+        """Process every item of ``items``; workers pull from it directly (back-pressure).
+
+        On a stop, the rest of ``items`` is left unread (the caller may count
+        it). An input that breaks mid-way (a truncated gzip) stops the run like
+        an abort: what is in flight finishes, ``input_error`` says why.
+        """
         self.stats.started_at = self._clock()
         self._last_good = self._clock()
+        self._items = items
         own_session = self._session is None
         session = self._session or aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(
                 limit=self.options.concurrency,
                 # A context made now honours SSL_CERT_FILE / SSL_CERT_DIR as they are
                 # (aiohttp's default one is built once, at import). Verification is on.
-                ssl=self._ssl or ssl.create_default_context(),
+                ssl=self._ssl_context(),
             ),
             headers={"User-Agent": self.options.user_agent},
         )
         try:
-            send_items, receive_items = anyio.create_memory_object_stream[Item](
-                self.options.concurrency
-            )
             # The outer group only holds the cut-off timer of stop(); it is
             # cancelled once the workers are done, so a pending timer never
             # keeps a finished run alive.
@@ -151,9 +168,7 @@ class Engine:
                 self._tg = outer
                 async with anyio.create_task_group() as workers:
                     for _ in range(self.options.concurrency):
-                        workers.start_soon(self._worker, session, receive_items.clone())
-                    receive_items.close()
-                    await self._feed(items, send_items)
+                        workers.start_soon(self._worker, session)
                 outer.cancel_scope.cancel()
         finally:
             self._tg = None
@@ -162,80 +177,106 @@ class Engine:
         self.stats.elapsed_s = self._clock() - self.stats.started_at
         return self.stats
 
-    async def _feed(self, items: AsyncIterator[Item], send_items: Any) -> None:
-        """Send items to the workers until the input ends or the run stops.
+    def _ssl_context(self) -> ssl.SSLContext | bool:
+        if self._ssl is not None:
+            return self._ssl
+        if self.options.base_url.startswith("https:"):
+            return ssl.create_default_context()
+        return True  # plain http on loopback: no context to build (20 ms)
 
-        On a stop, the rest of ``items`` is left unread (the caller may count
-        it). An input that breaks mid-way (a truncated gzip) stops the run like
-        an abort: what is in flight finishes, ``input_error`` says why.
-        """
-        async with send_items:
+    async def _worker(self, session: aiohttp.ClientSession) -> None:
+        while not (self._stopping or self._exhausted):
+            # One cancel scope per item covers pulling it, waiting for a start
+            # slot or a retry, and the requests: stop() cancels it at once
+            # while it waits, after the grace period while it pulls or flies.
+            work = _Work(anyio.CancelScope())
+            self._active.add(work)
             try:
-                async for item in items:
-                    if self._stopping:
-                        self.stats.not_attempted += 1
-                        break
-                    with anyio.CancelScope() as scope:
-                        self._waits.add(scope)
-                        try:
-                            await send_items.send(item)
-                        finally:
-                            self._waits.discard(scope)
-                    if scope.cancelled_caught:
-                        self.stats.not_attempted += 1
+                with work.scope:
+                    work.item = await self._next_item()
+                    if work.item is not None:
+                        work.result = await self._process(session, work)
+            finally:
+                self._active.discard(work)
+            if work.item is None:
+                continue
+            result = work.result if not work.scope.cancelled_caught else self._cut(work)
+            if result is None:
+                self.stats.not_attempted += 1
+                continue
+            if result.ok:
+                self.stats.ok += 1
+            else:
+                self.stats.failed += 1
+            self._emit(result)
+
+    async def _next_item(self) -> Item | None:
+        assert self._items is not None
+        async with self._pull:
+            if self._stopping or self._exhausted:
+                return None
+            try:
+                return await anext(self._items)
+            except StopAsyncIteration:
+                self._exhausted = True
             except BatchError as exc:
+                self._exhausted = True
                 self.input_error = exc
                 self._abort(str(exc))
+            return None
 
-    async def _worker(self, session: aiohttp.ClientSession, receive: Any) -> None:
-        async with receive:
-            async for item in receive:
-                if self._stopping:
-                    self.stats.not_attempted += 1
-                    continue
-                result = await self._process(session, item)
-                if result is None:
-                    self.stats.not_attempted += 1
-                    continue
-                if result.ok:
-                    self.stats.ok += 1
-                else:
-                    self.stats.failed += 1
-                self._emit(result)
+    def _cut(self, work: _Work) -> Result | None:
+        """The record of an item whose work stop() cut short."""
+        assert work.item is not None
+        if work.attempts == 0:
+            return None
+        if work.phase is _Phase.FLY:
+            failure = Failure("aborted", "request cut off by the shutdown; --resume redoes it")
+        else:
+            failure = self._stopped_between_attempts(work)
+        return Result(work.item.key, work.item.line, "error", work.attempts, error=failure)
+
+    def _stopped_between_attempts(self, work: _Work) -> Failure:
+        assert work.last is not None
+        assert work.last.failure is not None
+        last = work.last.failure
+        status = f" HTTP {last.http_status}" if last.http_status else ""
+        return Failure(
+            "aborted",
+            f"the run stopped before attempt {work.attempts + 1}; last attempt: "
+            f"{last.kind}{status}: {last.message}",
+            http_status=last.http_status,
+            api_req_id=last.api_req_id,
+        )
 
     # -- one item -----------------------------------------------------------
-    async def _wait(self, awaitable_factory: Callable[[], Any]) -> tuple[bool, Any]:
-        """Run a wait that stop() may cut short; (finished, value)."""
-        if self._stopping:
-            return False, None
-        value = None
-        with anyio.CancelScope() as scope:
-            self._waits.add(scope)
-            try:
-                value = await awaitable_factory()
-            finally:
-                self._waits.discard(scope)
-        return not scope.cancelled_caught, value
-
-    async def _process(self, session: aiohttp.ClientSession, item: Item) -> Result | None:
-        opts = self.options
-        last: _Attempt | None = None
-        attempts = 0
+    async def _process(self, session: aiohttp.ClientSession, work: _Work) -> Result | None:
+        opts, item = self.options, work.item
+        assert item is not None
         for attempt in range(1, opts.max_attempts + 1):
-            if attempt > 1 and last is not None:
-                delay = opts.backoff.delay(attempt - 1, last.retry_after, self._rand)
-                finished, _ = await self._wait(functools.partial(anyio.sleep, delay))
-                if not finished:
-                    break
-            finished, started = await self._wait(self._pacer.acquire)
-            if not finished:
+            if self._stopping:
                 break
-            attempts = attempt
+            if work.last is not None:
+                work.phase = _Phase.WAIT
+                await anyio.sleep(
+                    opts.backoff.delay(attempt - 1, work.last.retry_after, self._rand)
+                )
+                if self._stopping:
+                    break
+            started = self._pacer.try_start()
+            if started is None:
+                work.phase = _Phase.WAIT
+                started = await self._pacer.acquire()
+            if self._stopping:
+                break
+            work.attempts = attempt
             if attempt > 1:
                 self.stats.retries += 1
-            last = await self._attempt(session, item, started)
+            work.phase = _Phase.FLY
+            work.last = last = await self._attempt(session, item, started)
+            work.phase = _Phase.WAIT
             if last.verdict is Verdict.OK:
-                return Result(item.key, item.line, "ok", attempts, data=last.data or {})
+                return Result(item.key, item.line, "ok", attempt, data=last.data or {})
             if last.verdict is not Verdict.RETRY or last.failure is None:
                 break
             if attempt < opts.max_attempts and not self._stopping:
@@ -250,39 +291,28 @@ class Engine:
                     http_status=last.failure.http_status,
                     message=last.failure.message,
                 )
-        if last is None or last.failure is None:
+        if work.last is None or work.last.failure is None:
             return None
-        failure = last.failure
-        if last.verdict is Verdict.RETRY and attempts < opts.max_attempts and self._stopping:
-            # Stopped between attempts: not a final failure of the API's making.
-            status = f" HTTP {failure.http_status}" if failure.http_status else ""
-            failure = Failure(
-                "aborted",
-                f"the run stopped before attempt {attempts + 1}; last attempt: "
-                f"{failure.kind}{status}: {failure.message}",
-                http_status=failure.http_status,
-                api_req_id=failure.api_req_id,
+        if work.last.verdict is Verdict.RETRY and work.attempts < opts.max_attempts:
+            failure = self._stopped_between_attempts(work)  # not a failure of the API's making
+        else:
+            failure = work.last.failure
+            self._log.warning(
+                "record_failed",
+                key=item.key,
+                line=item.line,
+                attempts=work.attempts,
+                **failure.as_dict(),
             )
-        self._log.warning(
-            "record_failed", key=item.key, line=item.line, attempts=attempts, **failure.as_dict()
-        )
-        return Result(item.key, item.line, "error", attempts, error=failure)
+        return Result(item.key, item.line, "error", work.attempts, error=failure)
 
     async def _attempt(
         self, session: aiohttp.ClientSession, item: Item, started: float
     ) -> _Attempt:
         request = self.job.build_request(item.key, self.options.token)
         self.stats.requests += 1
-        with anyio.CancelScope() as scope:
-            self._flights.add(scope)
-            try:
-                outcome = await send(session, self.options.base_url, request, self.options.timeout)
-            finally:
-                self._flights.discard(scope)
+        outcome = await send(session, self.options.base_url, request, self.options.timeout)
         now = self._clock()
-        if scope.cancelled_caught:
-            failure = Failure("aborted", "request cut off by the shutdown; --resume redoes it")
-            return _Attempt(Verdict.PERMANENT, failure=failure)
         self.stats.latency.add(now - started)
         if isinstance(outcome, Failure):
             self._pacer.response(started, rate_limited=False)
@@ -343,3 +373,10 @@ class Engine:
             new=round(change.new, 2),
             reason=change.reason,
         )
+
+
+def _loop_clock() -> Callable[[], float]:
+    try:
+        return asyncio.get_running_loop().time
+    except RuntimeError:  # not on asyncio (or not running yet): ask anyio each time
+        return anyio.current_time

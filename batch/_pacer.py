@@ -148,8 +148,18 @@ class AsyncPacer:
         self.pacer = pacer
         self._clock = clock
         self._sleep = sleep
-        self._lock = anyio.Lock()
+        self._lock = anyio.Lock(fast_acquire=True)
         self._on_change = on_change
+
+    def try_start(self) -> float | None:
+        """Start now without waiting if nothing is queued and the window has room."""
+        if self._lock.locked():
+            return None
+        now = self._clock()
+        if self.pacer.wait_time(now) > 0:
+            return None
+        self.pacer.start(now)
+        return now
 
     async def acquire(self) -> float:
         """Wait for a start slot; returns the start time (already recorded)."""

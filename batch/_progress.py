@@ -10,17 +10,6 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
-from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from batch._stats import Stats
 
@@ -74,8 +63,21 @@ class Reporter:
         self._metrics_file = metrics_file
         self._prefix = metric_prefix
         self._last = (time.monotonic(), 0)
-        self._progress: Progress | None = None
+        self._progress: Any = None
         if bar:
+            # Imported only when shown: rich and prometheus_client cost start-up time
+            # and memory that a cron run without them does not need to pay.
+            from rich.console import Console  # noqa: PLC0415
+            from rich.progress import (  # noqa: PLC0415
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
             self._progress = Progress(
                 SpinnerColumn(),
                 TextColumn("[bold]{task.description}"),
@@ -147,6 +149,12 @@ class Reporter:
         """Prometheus text format, written to a temporary file and renamed (atomic)."""
         if not self._metrics_file:
             return
+        from prometheus_client import (  # noqa: PLC0415 - see __init__
+            CollectorRegistry,
+            Gauge,
+            write_to_textfile,
+        )
+
         stats, p = self.stats, self._prefix
         registry = CollectorRegistry()
         records = Gauge(

@@ -12,6 +12,10 @@ from batch._types import ERROR_FIELDS, Result
 __all__ = ["RecordFormat", "errors_columns", "format_for"]
 
 
+#: Built once: json.dumps() with non-default options builds a new encoder on every call.
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "))
+
+
 def format_for(path: str) -> str:
     """``csv`` for a ``.csv`` name, else ``jsonl`` (standard output included)."""
     return "csv" if path.lower().endswith(".csv") else "jsonl"
@@ -57,7 +61,7 @@ class RecordFormat:
     def line(self, result: Result) -> str:
         record = self.record(result)
         if self.fmt == "jsonl":
-            return json.dumps(record, ensure_ascii=False, separators=(", ", ": ")) + "\n"
+            return _JSON.encode(record) + "\n"
         flat = flatten(record)
         return _csv_line([flat.get(column, "") for column in self.columns])
 

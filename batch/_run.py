@@ -5,13 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from batch._engine import Engine, EngineOptions, Item
 from batch._errors import ConfigError
 from batch._logging import Redactor
 from batch._output import OutputFile
@@ -22,10 +20,13 @@ from batch._reader import guess_format, open_rows
 from batch._records import RecordFormat, errors_columns, format_for
 from batch._resume import read_previous
 from batch._settings import Settings, check_base_url, read_token
-from batch._source import items_from_rows
+from batch._source import RowItems
 from batch._stats import Stats
 from batch._types import Job, Result
 from batch._version import distribution
+
+if TYPE_CHECKING:
+    from batch._engine import Engine
 
 __all__ = ["EXIT_ABORTED", "EXIT_OK", "EXIT_RECORD_ERRORS", "RunOutcome", "execute"]
 
@@ -102,6 +103,9 @@ async def execute(
                 "--base-url" if s.base_url else "the default URL",
             )
         )
+        # Here, not at the top: the engine brings aiohttp, which --dry-run does not need.
+        from batch._engine import Engine, EngineOptions  # noqa: PLC0415
+
         async with contextlib.AsyncExitStack() as stack:
             out = OutputFile(s.output, append=s.resume, warn=_warner(log))
             stack.callback(out.close)
@@ -131,7 +135,7 @@ async def execute(
                 user_agent=_user_agent(),
             )
             engine = Engine(job, options, emit=sink, stats=stats, logger=log)
-            items = items_from_rows(
+            items = RowItems(
                 rows,
                 job,
                 emit=sink,
@@ -207,11 +211,10 @@ async def _watch_signals(engine: Engine, received: list[int], log: Any, grace: f
                 engine.stop(f"interrupted by {name}", grace=0)
 
 
-async def _drain(items: AsyncIterator[Item], stats: Stats, log: Any) -> None:
+async def _drain(items: RowItems, stats: Stats, log: Any) -> None:
     """Count what the stopped run leaves for --resume (bounded: standard input may never end)."""
     with anyio.move_on_after(DRAIN_SECONDS) as scope:
-        async for _ in items:
-            stats.not_attempted += 1
+        stats.not_attempted += await items.count_rest()
     if scope.cancelled_caught:
         log.warning(
             "not_attempted_estimate",
@@ -252,9 +255,7 @@ async def _dry_run(job: Job, s: Settings, rows: Any, stats: Stats, log: Any) -> 
         if len(invalid) < 5:
             invalid.append(result)
 
-    would_send = 0
-    async for _ in items_from_rows(rows, job, emit=collect, stats=stats, log=_Quiet()):
-        would_send += 1
+    would_send = await RowItems(rows, job, emit=collect, stats=stats, log=_Quiet()).count_rest()
     report = {
         "rows": stats.rows,
         "valid": would_send,

@@ -1,50 +1,105 @@
 """From input rows to work items: validate keys, drop duplicates, record invalid rows.
 
-Reading happens in a worker thread a batch of rows at a time, so a slow
-standard input or a large gzip never blocks the event loop.
+Rows are read in a worker thread a batch at a time, so a large gzip or a slow
+disk never blocks the event loop. `RowItems` is an async iterator object, not an
+async generator: a stop that cancels a worker while it waits for the next batch
+loses nothing, because the batch lands in the object and the next call goes on
+from it (so what is left can still be counted for ``not_attempted``).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Callable, Container, Hashable, Iterator
+from collections import deque
+from collections.abc import Callable, Container, Hashable, Iterator
 from typing import Any
 
-import anyio
 import anyio.to_thread
 
-from batch._engine import Item
 from batch._reader import Row
 from batch._stats import Stats
-from batch._types import Failure, Job, Result
+from batch._types import Failure, Item, Job, Result
 
-__all__ = ["items_from_rows"]
+__all__ = ["RowItems"]
 
 BATCH = 1024
 
 
-async def items_from_rows(
-    rows: Iterator[Row],
-    job: Job,
-    *,
-    emit: Callable[[Result], None],
-    stats: Stats,
-    log: Any,
-    skip_keys: Container[str] = frozenset(),
-    skip_lines: Container[int] = frozenset(),
-) -> AsyncIterator[Item]:
-    """Yield each distinct valid key once; emit an ``invalid_input`` record per bad row.
+class RowItems:
+    """Each distinct valid key of ``rows`` once, as an `Item`; an ``invalid_input`` record per bad row.
 
     ``skip_keys`` (already ``ok`` in the results file) and ``skip_lines``
     (invalid rows already recorded there) are counted as skipped, not redone.
     """
-    seen: set[Hashable] = set()
-    parse_key, compact = job.parse_key, job.compact_key
-    while True:
-        batch = await anyio.to_thread.run_sync(_next_batch, rows)
+
+    def __init__(
+        self,
+        rows: Iterator[Row],
+        job: Job,
+        *,
+        emit: Callable[[Result], None],
+        stats: Stats,
+        log: Any,
+        skip_keys: Container[str] = frozenset(),
+        skip_lines: Container[int] = frozenset(),
+    ) -> None:
+        self._rows = rows
+        self._job = job
+        self._emit = emit
+        self._stats = stats
+        self._log = log
+        self._skip_keys = skip_keys
+        self._skip_lines = skip_lines
+        self._seen: set[Hashable] = set()
+        self._ready: deque[Item] = deque()
+        self._read: list[Row] | None = None  # a batch read but not yet filtered
+        self._done = False
+
+    def __aiter__(self) -> RowItems:
+        return self
+
+    async def __anext__(self) -> Item:
+        while not self._ready:
+            batch = await self._next_batch()
+            if batch is None:
+                raise StopAsyncIteration
+            self._filter(batch, self._ready.append)
+        return self._ready.popleft()
+
+    async def count_rest(self) -> int:
+        """Read to the end without making items: how many there would have been."""
+        count = len(self._ready)
+        self._ready.clear()
+        while (batch := await self._next_batch()) is not None:
+            count += self._filter(batch, None)
+        return count
+
+    async def _next_batch(self) -> list[Row] | None:
+        if self._read is None:
+            if self._done:
+                return None
+            holder: list[Row] = []
+            self._read = holder
+            # If the caller is cancelled here, the thread still finishes and the
+            # rows stay in self._read for the next call.
+            await anyio.to_thread.run_sync(_fill, self._rows, holder)
+        batch, self._read = self._read, None
         if not batch:
-            return
+            self._done = True
+            return None
+        return batch
+
+    def _filter(self, batch: list[Row], keep: Callable[[Item], None] | None) -> int:
+        """Filter one batch; each item goes to ``keep`` (if given). Returns how many passed."""
+        stats, seen, parse_key, compact = (
+            self._stats,
+            self._seen,
+            self._job.parse_key,
+            self._job.compact_key,
+        )
+        skip_keys = self._skip_keys
         stats.rows += len(batch)
+        kept = 0
         for row in batch:
             problem = row.problem
             key = ""
@@ -54,25 +109,31 @@ async def items_from_rows(
                 except ValueError as exc:
                     problem = str(exc)
             if problem is not None:
-                if row.line in skip_lines:
-                    stats.skipped += 1
-                    continue
-                stats.invalid += 1
-                raw = (row.value or "").strip()
-                log.warning("invalid_row", line=row.line, reason=problem)
-                emit(Result(raw, row.line, "error", 0, error=Failure("invalid_input", problem)))
+                self._invalid(row, problem)
                 continue
             small = compact(key)
             if small in seen:
                 stats.duplicates += 1
-                log.info("duplicate_id", key=key, line=row.line)
+                self._log.info("duplicate_id", key=key, line=row.line)
                 continue
             seen.add(small)
             if key in skip_keys:
                 stats.skipped += 1
                 continue
-            yield Item(key, row.line)
+            kept += 1
+            if keep is not None:
+                keep(Item(key, row.line))
+        return kept
+
+    def _invalid(self, row: Row, problem: str) -> None:
+        if row.line in self._skip_lines:
+            self._stats.skipped += 1
+            return
+        self._stats.invalid += 1
+        raw = (row.value or "").strip()
+        self._log.warning("invalid_row", line=row.line, reason=problem)
+        self._emit(Result(raw, row.line, "error", 0, error=Failure("invalid_input", problem)))
 
 
-def _next_batch(rows: Iterator[Row]) -> list[Row]:
-    return list(itertools.islice(rows, BATCH))
+def _fill(rows: Iterator[Row], holder: list[Row]) -> None:
+    holder.extend(itertools.islice(rows, BATCH))

@@ -12,6 +12,7 @@ __all__ = [
     "ErrorKind",
     "Failure",
     "InvalidResponse",
+    "Item",
     "Job",
     "Request",
     "Response",
@@ -22,6 +23,14 @@ ErrorKind = Literal["http", "network", "timeout", "invalid_input", "invalid_resp
 
 #: The fields of a failure, in record order (CSV flattens them to ``error_<name>``).
 ERROR_FIELDS = ("kind", "http_status", "message", "api_req_id")
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One key to process, and the input line it came from."""
+
+    key: str
+    line: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from jobs._library import (
-    RunAborted,
-    WorkerToken,
-    WorkerTokenResults,
-    create_worker_tokens_sync,
-    open_worker_tokens,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from jobs._worker_tokens import WORKER_TOKENS, WorkerTokens
+
+if TYPE_CHECKING:
+    from jobs._library import (
+        RunAborted,
+        WorkerToken,
+        WorkerTokenResults,
+        create_worker_tokens_sync,
+        open_worker_tokens,
+    )
 
 __all__ = [
     "WORKER_TOKENS",
@@ -20,3 +25,21 @@ __all__ = [
     "create_worker_tokens_sync",
     "open_worker_tokens",
 ]
+
+#: The library brings the engine and aiohttp; imported on first use so that the
+#: command line's --dry-run stays small (see batch/__init__.py).
+_LAZY = frozenset(
+    {
+        "RunAborted",
+        "WorkerToken",
+        "WorkerTokenResults",
+        "create_worker_tokens_sync",
+        "open_worker_tokens",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module("jobs._library"), name)
+    raise AttributeError(f"module 'jobs' has no attribute {name!r}")

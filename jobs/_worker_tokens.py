@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any
 
 from batch import Failure, InvalidResponse, Request, Response
-from jobs._simulator import serve
 
 __all__ = ["WORKER_TOKENS", "WorkerTokens"]
 
@@ -113,6 +112,8 @@ Examples:
 
 @contextlib.asynccontextmanager
 async def _simulated() -> AsyncIterator[str]:
+    from jobs._simulator import serve  # noqa: PLC0415 - aiohttp.web only when simulating
+
     async with serve() as api:
         yield api.base_url
 

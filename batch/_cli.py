@@ -126,7 +126,7 @@ def job_command(job: Job) -> click.Command:
     @click.option(
         "--token-file",
         metavar="PATH",
-        help=f"Read the organization token from this file instead of {job.token_env}.",
+        help=f"Read the API token from this file instead of {job.token_env}.",
     )
     @click.option(
         "--resume", is_flag=True, help="Keep the ok records of --output, redo the rest, append."

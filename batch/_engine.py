@@ -204,11 +204,16 @@ class Engine:
             if result is None:
                 self.stats.not_attempted += 1
                 continue
+            try:
+                self._emit(result)
+            except OSError as exc:  # disk full, file system gone: nothing more can be kept
+                self.stats.not_attempted += 1  # not on disk: --resume redoes it
+                self._output_failed(exc)
+                continue
             if result.ok:
                 self.stats.ok += 1
             else:
                 self.stats.failed += 1
-            self._emit(result)
 
     async def _next_item(self) -> Item | None:
         assert self._items is not None
@@ -223,7 +228,17 @@ class Engine:
                 self._exhausted = True
                 self.input_error = exc
                 self._abort(str(exc))
+            except OSError as exc:  # the source's own records (invalid rows) could not be written
+                self._exhausted = True
+                self._output_failed(exc)
             return None
+
+    def _output_failed(self, exc: OSError) -> None:
+        if self.abort_reason is None:
+            self._abort(
+                f"cannot write the results ({exc.strerror or exc}); what was written is kept, "
+                "free some space and finish with --resume"
+            )
 
     def _cut(self, work: _Work) -> Result | None:
         """The record of an item whose work stop() cut short."""
@@ -347,10 +362,9 @@ class Engine:
         elif verdict is Verdict.RETRY:
             self._transient(failure, now)
         elif verdict is Verdict.FATAL:
-            hint = getattr(self.job, "auth_hint", "")
             self._abort(
                 f"the API refused the token (HTTP {outcome.status}: {failure.message}); "
-                f"check {self.job.token_env} or --token-file{hint}"
+                f"check {self.job.token_env}{self.job.auth_hint}"
             )
         else:
             self._last_good = now

@@ -79,15 +79,20 @@ class OutputFile:
     def size(self) -> int:
         return os.fstat(self._fd).st_size if self._fd >= 0 else 0
 
-    def read_lines(self) -> Iterator[bytes]:
-        """The file's current lines (for --resume), read through a second handle."""
+    def read_lines(self, end: int) -> Iterator[bytes]:
+        """The file's lines up to byte ``end`` (for --resume), read through a second handle."""
         if self._fd < 0:
             return
         with open(self.path, "rb") as handle:
-            yield from handle
+            left = end
+            for line in handle:
+                if left <= 0:
+                    return
+                yield line[:left]
+                left -= len(line)
 
-    def drop_torn_tail(self) -> int:
-        """Cut a last line that has no newline (a write torn by a crash); returns bytes cut."""
+    def whole_lines_end(self) -> int:
+        """Where the last whole line ends: past it is a line torn by a crash (no newline)."""
         size = self.size
         if size == 0:
             return 0
@@ -99,7 +104,7 @@ class OutputFile:
                 handle.seek(start)
                 chunk = handle.read(position - start)
                 if position == size and chunk.endswith(b"\n"):
-                    return 0
+                    return size
                 newline = chunk.rfind(b"\n")
                 if newline >= 0:
                     keep = start + newline + 1
@@ -107,9 +112,11 @@ class OutputFile:
                 position = start
             else:
                 keep = 0
-        os.ftruncate(self._fd, keep)
+        return keep
+
+    def truncate(self, end: int) -> None:
+        os.ftruncate(self._fd, end)
         os.lseek(self._fd, 0, os.SEEK_END)
-        return size - keep
 
     def write(self, text: str) -> None:
         data = text.encode("utf-8", "surrogateescape")

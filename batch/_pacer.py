@@ -120,7 +120,7 @@ class Pacer:
         self._period_start, self._period_sent, self._period_limited = now, 0, 0
         # Down by the share refused, up by 5% of the current rate: against a hard
         # limit the refused share settles near 5% (or below, with whole-request
-        # capacities), however far --rate is above what the organization has left.
+        # capacities), however far --rate is above what the API has left for us.
         new = self.rate * (1.0 + self._increase - refused)
         return self._set_rate(new, "rate_limited" if refused else "recovering")
 

@@ -23,19 +23,21 @@ def format_for(path: str) -> str:
 
 def errors_columns(key_name: str) -> list[str]:
     """Columns of the --errors CSV: the key first so the file is valid input for a re-run."""
-    return [key_name, "line", "attempts", *(f"error_{name}" for name in ERROR_FIELDS)]
+    return [key_name, "attempts", "line", *(f"error_{name}" for name in ERROR_FIELDS)]
 
 
 class RecordFormat:
     """Turns results into lines of one format, for one job's fields."""
 
-    def __init__(self, fmt: str, key_name: str, fields: tuple[str, ...]) -> None:
+    def __init__(
+        self, fmt: str, key_name: str, fields: tuple[str, ...], *, columns: list[str] | None = None
+    ) -> None:
         if fmt not in ("csv", "jsonl"):
             raise ValueError(f"unknown record format {fmt!r}")
         self.fmt = fmt
         self.key_name = key_name
         self.fields = fields
-        self.columns = [
+        self.columns = columns or [
             key_name,
             "status",
             *fields,
@@ -45,7 +47,7 @@ class RecordFormat:
         ]
 
     def record(self, result: Result) -> dict[str, Any]:
-        out: dict[str, Any] = {self.key_name: result.key or None, "status": result.status}
+        out: dict[str, Any] = {self.key_name: result.key, "status": result.status}
         for name in self.fields:
             if name in result.data:
                 out[name] = result.data[name]

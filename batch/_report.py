@@ -95,4 +95,4 @@ def print_dry_run(outcome: RunOutcome, settings: Settings) -> None:
         lines.append(f"    line {bad['line']}: {bad['reason']}")
     if report["invalid"] > len(report["first_invalid"]):
         lines.append(f"    … and {report['invalid'] - len(report['first_invalid']):,} more")
-    click.echo("\n".join(lines))
+    click.echo("\n".join(lines), err=True)  # standard output is for results

@@ -17,7 +17,8 @@ class Previous:
     """The newest record per key decides: ``ok`` keys are kept, anything else is redone."""
 
     ok: dict[str, str] = field(default_factory=dict)  # key -> expires_at (or "")
-    invalid_lines: set[int] = field(default_factory=set)
+    #: invalid rows already recorded, as (line, value): a row is the same only if both match
+    invalid_rows: set[tuple[int, str]] = field(default_factory=set)
     records: int = 0
     unreadable: int = 0
 
@@ -49,7 +50,7 @@ def read_previous(
         if kind == "invalid_input":
             line = row.get("line")
             if isinstance(line, int) or (isinstance(line, str) and line.isdigit()):
-                previous.invalid_lines.add(int(line))
+                previous.invalid_rows.add((int(line), key if isinstance(key, str) else ""))
             continue
         if not isinstance(key, str) or not key:
             continue

@@ -17,9 +17,10 @@ from batch._pacer import window_for_rate
 from batch._policy import Backoff
 from batch._progress import Reporter, count_rows
 from batch._reader import guess_format, open_rows
-from batch._records import RecordFormat, errors_columns, format_for
+from batch._records import format_for
 from batch._resume import read_previous
 from batch._settings import Settings, check_base_url, read_token
+from batch._sink import Sink
 from batch._source import RowItems
 from batch._stats import Stats
 from batch._types import Job, Result
@@ -32,7 +33,7 @@ __all__ = ["EXIT_ABORTED", "EXIT_OK", "EXIT_RECORD_ERRORS", "RunOutcome", "execu
 
 EXIT_OK, EXIT_RECORD_ERRORS, EXIT_ABORTED = 0, 1, 3
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
-SIMULATED_TOKEN = "simulated-org-token"  # noqa: S105 - accepted by the simulated API only
+SIMULATED_TOKEN = "simulated-token"  # noqa: S105 - a simulated API accepts any token
 DRAIN_SECONDS = 5.0
 
 
@@ -42,35 +43,7 @@ class RunOutcome:
     exit_code: int
     abort_reason: str | None = None
     signal_name: str | None = None
-    kept_errors: int = 0
     dry_run: dict[str, Any] = field(default_factory=dict)
-
-
-class Sink:
-    """Where results go: the results file, the errors file, and the redactor's memory."""
-
-    def __init__(self, job: Job, out: OutputFile, errors: OutputFile | None, redactor: Redactor):
-        self._secret_fields = job.secret_fields
-        self._out = out
-        self._fmt = RecordFormat(format_for(out.path), job.key_name, job.fields)
-        self._errors = errors
-        self._errors_fmt = RecordFormat("csv", job.key_name, ())
-        self._errors_columns = errors_columns(job.key_name)
-        self._redactor = redactor
-        if self._fmt.fmt == "csv" and out.size == 0:
-            out.write(self._fmt.header())
-        if errors is not None:
-            errors.write(",".join(self._errors_columns) + "\n")
-
-    def __call__(self, result: Result) -> None:
-        for name in self._secret_fields:
-            value = result.data.get(name)
-            if isinstance(value, str):
-                self._redactor.add(value)
-        self._out.write(self._fmt.line(result))
-        if self._errors is not None and not result.ok:
-            self._errors_fmt.columns = self._errors_columns
-            self._errors.write(self._errors_fmt.line(result))
 
 
 async def execute(
@@ -89,6 +62,8 @@ async def execute(
     stats = Stats()
     with open_rows(s.input, fmt=s.input_format, id_field=s.id_field) as rows:
         if s.dry_run:
+            if s.base_url:
+                check_base_url(s.base_url, "--base-url")
             return await _dry_run(job, s, rows, stats, log)
         warnings: list[str] = []
         token = SIMULATED_TOKEN if s.simulate else read_token(job.token_env, s.token_file, warnings)
@@ -110,11 +85,9 @@ async def execute(
             out = OutputFile(s.output, append=s.resume, warn=_warner(log))
             stack.callback(out.close)
             skip_keys: set[str] = set()
-            skip_lines: set[int] = set()
-            kept_errors = 0
+            recorded_invalid: set[tuple[int, str]] = set()
             if s.resume:
-                skip_keys, skip_lines = _resume(job, s, out, log)
-                kept_errors = len(skip_lines)
+                skip_keys, recorded_invalid = _resume(job, s, out, log)
             errors = None
             if s.errors:
                 errors = OutputFile(s.errors, append=False, warn=_warner(log))
@@ -142,7 +115,8 @@ async def execute(
                 stats=stats,
                 log=log,
                 skip_keys=skip_keys,
-                skip_lines=skip_lines,
+                recorded_invalid=recorded_invalid,
+                emit_kept=sink.errors_only,
             )
             log.info(
                 "run_started",
@@ -173,12 +147,12 @@ async def execute(
                 if engine.stopping and engine.input_error is None:
                     await _drain(items, stats, log)
                 tg.cancel_scope.cancel()
-    outcome = _outcome(stats, engine, received, kept_errors)
+    outcome = _outcome(stats, engine, received)
     reporter.write_metrics(elapsed_s=stats.elapsed_s, exit_code=outcome.exit_code)
     return outcome
 
 
-def _outcome(stats: Stats, engine: Engine, received: list[int], kept_errors: int) -> RunOutcome:
+def _outcome(stats: Stats, engine: Engine, received: list[int]) -> RunOutcome:
     if received:
         code = SIGNAL_EXIT.get(signal.Signals(received[0]), 130)
         name = signal.Signals(received[0]).name
@@ -186,11 +160,11 @@ def _outcome(stats: Stats, engine: Engine, received: list[int], kept_errors: int
         code, name = engine.input_error.exit_code, None
     elif engine.abort_reason:
         code, name = EXIT_ABORTED, None
-    elif stats.failed or stats.invalid or kept_errors:
+    elif stats.failed or stats.invalid:
         code, name = EXIT_RECORD_ERRORS, None
     else:
         code, name = EXIT_OK, None
-    return RunOutcome(stats, code, engine.abort_reason, name, kept_errors)
+    return RunOutcome(stats, code, engine.abort_reason, name)
 
 
 async def _watch_signals(engine: Engine, received: list[int], log: Any, grace: float) -> None:
@@ -222,19 +196,30 @@ async def _drain(items: RowItems, stats: Stats, log: Any) -> None:
         )
 
 
-def _resume(job: Job, s: Settings, out: OutputFile, log: Any) -> tuple[set[str], set[int]]:
-    torn = out.drop_torn_tail()
-    if torn:
+def _resume(
+    job: Job, s: Settings, out: OutputFile, log: Any
+) -> tuple[set[str], set[tuple[int, str]]]:
+    """Read the results file; refuse one that is not a results file before changing it."""
+    end = out.whole_lines_end()
+    previous = read_previous(
+        out.read_lines(end),
+        fmt=format_for(s.output),
+        key_name=job.key_name,
+        expiry_field=job.expiry_field,
+    )
+    if previous.records == 0 and previous.unreadable:
+        raise ConfigError(
+            f"--resume: {s.output!r} holds no results record in its {previous.unreadable} "
+            "line(s); is it the results file of the run to finish? (nothing was changed)"
+        )
+    if end < out.size:
         log.warning(
             "torn_line_dropped",
             path=s.output,
-            bytes=torn,
+            bytes=out.size - end,
             message="the last record was cut by a crash; it is redone",
         )
-    expiry = "expires_at" if "expires_at" in job.fields else None
-    previous = read_previous(
-        out.read_lines(), fmt=format_for(s.output), key_name=job.key_name, expiry_field=expiry
-    )
+        out.truncate(end)
     keep = previous.keep(refresh_within=s.refresh_within)
     log.info(
         "resume",
@@ -245,7 +230,7 @@ def _resume(job: Job, s: Settings, out: OutputFile, log: Any) -> tuple[set[str],
         refresh=len(previous.ok) - len(keep),
         unreadable_lines=previous.unreadable,
     )
-    return keep, previous.invalid_lines
+    return keep, previous.invalid_rows
 
 
 async def _dry_run(job: Job, s: Settings, rows: Any, stats: Stats, log: Any) -> RunOutcome:
@@ -290,15 +275,32 @@ def _warner(log: Any) -> Any:
 
 
 def _check_distinct(s: Settings) -> None:
-    """Refuse to write over the input (a re-run of an errors file names it twice)."""
-    if s.input == "-":
-        return
-    for option, path in (("--output", s.output), ("--errors", s.errors)):
-        exists = path and path != "-" and os.path.exists(path) and os.path.exists(s.input)
-        if exists and os.path.samefile(path or "", s.input):
-            raise ConfigError(f"{option} {path!r} is the input file; choose another name")
-    if s.errors and s.errors == s.output:
-        raise ConfigError("--errors and --output name the same file")
+    """No two of the input, results, errors, metrics and log files may be one file.
+
+    A re-run of an errors file names it twice; a metrics file named like the
+    results would replace the tokens with metrics.
+    """
+    seen: dict[object, tuple[str, str]] = {}
+    for option, path in (
+        ("INPUT", s.input),
+        ("--output", s.output),
+        ("--errors", s.errors),
+        ("--metrics-file", s.metrics_file),
+        ("--log-file", s.log_file),
+    ):
+        if not path or path == "-":
+            continue
+        try:
+            info = os.stat(path)
+            identity: object = (info.st_dev, info.st_ino)
+        except OSError:
+            identity = os.path.realpath(path)
+        if identity in seen:
+            other, other_path = seen[identity]
+            raise ConfigError(
+                f"{option} {path!r} is the same file as {other} {other_path!r}; choose another name"
+            )
+        seen[identity] = (option, path)
 
 
 def _user_agent() -> str:

@@ -84,7 +84,7 @@ def check_base_url(url: str, source: str) -> str:
 
 
 def read_token(env_name: str, token_file: str | None, warn: list[str]) -> str:
-    """The organization token from ``token_file`` or the environment; never from argv."""
+    """The API token from ``token_file`` or the environment; never from argv."""
     if token_file:
         try:
             mode = os.stat(token_file).st_mode
@@ -103,9 +103,11 @@ def read_token(env_name: str, token_file: str | None, warn: list[str]) -> str:
     else:
         token = os.environ.get(env_name, "").strip()
         where = env_name
+    if not token and token_file:
+        raise ConfigError(f"--token-file {token_file!r} is empty: it must hold the API token")
     if not token:
         raise ConfigError(
-            f"no organization token: set {env_name} or pass --token-file PATH "
+            f"no API token: set {env_name} or pass --token-file PATH "
             "(use --simulate or --dry-run to run without one)"
         )
     if any(ch.isspace() for ch in token) or not token.isprintable():

@@ -28,8 +28,11 @@ BATCH = 1024
 class RowItems:
     """Each distinct valid key of ``rows`` once, as an `Item`; an ``invalid_input`` record per bad row.
 
-    ``skip_keys`` (already ``ok`` in the results file) and ``skip_lines``
-    (invalid rows already recorded there) are counted as skipped, not redone.
+    ``skip_keys`` (already ``ok`` in the results file) are counted as skipped,
+    not redone. ``recorded_invalid`` holds the (line, value) of invalid rows
+    already in the results file: such a row is still counted as invalid (the
+    input still has it) and goes to ``emit_kept`` (the errors file), but gets
+    no second record.
     """
 
     def __init__(
@@ -41,7 +44,8 @@ class RowItems:
         stats: Stats,
         log: Any,
         skip_keys: Container[str] = frozenset(),
-        skip_lines: Container[int] = frozenset(),
+        recorded_invalid: Container[tuple[int, str]] = frozenset(),
+        emit_kept: Callable[[Result], None] | None = None,
     ) -> None:
         self._rows = rows
         self._job = job
@@ -49,7 +53,8 @@ class RowItems:
         self._stats = stats
         self._log = log
         self._skip_keys = skip_keys
-        self._skip_lines = skip_lines
+        self._recorded_invalid = recorded_invalid
+        self._emit_kept = emit_kept
         self._seen: set[Hashable] = set()
         self._ready: deque[Item] = deque()
         self._read: list[Row] | None = None  # a batch read but not yet filtered
@@ -126,13 +131,14 @@ class RowItems:
         return kept
 
     def _invalid(self, row: Row, problem: str) -> None:
-        if row.line in self._skip_lines:
-            self._stats.skipped += 1
-            return
         self._stats.invalid += 1
         raw = (row.value or "").strip()
         self._log.warning("invalid_row", line=row.line, reason=problem)
-        self._emit(Result(raw, row.line, "error", 0, error=Failure("invalid_input", problem)))
+        result = Result(raw, row.line, "error", 0, error=Failure("invalid_input", problem))
+        if (row.line, raw) not in self._recorded_invalid:
+            self._emit(result)
+        elif self._emit_kept is not None:
+            self._emit_kept(result)
 
 
 def _fill(rows: Iterator[Row], holder: list[Row]) -> None:

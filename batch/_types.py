@@ -110,10 +110,14 @@ class Job(Protocol):
     fields: tuple[str, ...]
     #: success fields that are secrets (never logged)
     secret_fields: frozenset[str]
-    #: environment variables for the org token and the base URL
+    #: the success field holding an expiry date-time, for --refresh-within (None: no expiry)
+    expiry_field: str | None
+    #: environment variables for the API token and the base URL
     token_env: str
     base_url_env: str
     default_base_url: str
+    #: appended to the message when the API refuses the token (what the token needs)
+    auth_hint: str
 
     def parse_key(self, raw: str) -> str:
         """Normalise a raw input value to the canonical key; ValueError(reason) if unusable."""

@@ -38,6 +38,7 @@ Examples:
     key_name = "profile_id"
     fields: tuple[str, ...] = ("token", "expires_at")
     secret_fields: frozenset[str] = frozenset({"token"})
+    expiry_field: str | None = "expires_at"
     token_env = "DEEL_API_TOKEN"  # noqa: S105 - a variable name, not a secret
     base_url_env = "DEEL_API_BASE_URL"
     default_base_url = "https://api.letsdeel.com/rest/v2"

@@ -197,8 +197,9 @@ def test_dry_run_reports_and_sends_nothing(sim: StartSim, tmp_path: Path) -> Non
     )
     assert api.stats.requests == 0
     assert res.exit_code == 1  # an invalid row is an error record-to-be
-    assert "would send:     4 calls" in res.stdout
-    assert "line 7: 'bad' is not a UUID" in res.stdout
+    assert res.stdout == ""  # the report goes to stderr: stdout is for results
+    assert "would send:     4 calls" in res.stderr
+    assert "line 7: 'bad' is not a UUID" in res.stderr
     report = res.event("dry_run")
     assert (report["rows"], report["valid"], report["invalid"], report["duplicates"]) == (
         6,

@@ -22,7 +22,9 @@ def test_every_exported_name_resolves(package: str) -> None:
 
 @pytest.mark.parametrize("package", ["batch", "jobs"])
 def test_private_modules_only(package: str) -> None:
-    modules = [p.stem for p in (ROOT / package).glob("*.py") if p.stem not in ("__init__", "__main__")]
+    modules = [
+        p.stem for p in (ROOT / package).glob("*.py") if p.stem not in ("__init__", "__main__")
+    ]
     assert modules
     assert all(name.startswith("_") for name in modules), modules
 

@@ -74,7 +74,7 @@ def test_endless_500_is_tried_exactly_max_attempts(sim: StartSim, tmp_path: Path
     (record,) = read_jsonl(out)
     assert (record["attempts"], record["error"]["http_status"]) == (3, 500)
     assert api.stats.per_profile[ids[0]] == 3
-    assert errors.read_text().splitlines()[1].startswith(f"{ids[0]},2,3,http,500,")
+    assert errors.read_text().splitlines()[1].startswith(f"{ids[0]},3,2,http,500,")
 
 
 def test_html_error_page_is_summarised_not_dumped(sim: StartSim, tmp_path: Path) -> None:

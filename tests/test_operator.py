@@ -103,4 +103,4 @@ def test_dry_run_estimates_the_duration(tmp_path: Path) -> None:
     src = write_csv(tmp_path / "in.csv", new_ids(1000))
     res = run_cli("worker-tokens", str(src), "--dry-run", "--log-format", "json", env={})
     assert res.exit_code == 0
-    assert "would send:     1,000 calls ≈ 3 min 21s at 5/s (4.95/s effective)" in res.stdout
+    assert "would send:     1,000 calls ≈ 3 min 21s at 5/s (4.95/s effective)" in res.stderr

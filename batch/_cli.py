@@ -14,11 +14,13 @@ import anyio
 import click
 import structlog
 
-from batch._errors import BatchError
+from batch._errors import BatchError, ConfigError
 from batch._logging import Redactor, configure_logging
+from batch._metrics import write_metrics
 from batch._report import print_dry_run, print_summary
 from batch._run import execute
-from batch._settings import Settings, parse_duration
+from batch._settings import Settings, check_distinct, parse_duration
+from batch._stats import Stats
 from batch._types import Job
 from batch._version import JOBS_GROUP, distribution
 
@@ -177,7 +179,7 @@ def job_command(job: Job) -> click.Command:
     )
     @click.option(
         "--log-level",
-        type=click.Choice(["debug", "info", "warning", "error"]),
+        type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
         default="info",
         show_default=True,
     )
@@ -214,10 +216,15 @@ def run(job: Job, settings: Settings) -> int:
     # Known from the start, so that even an error before it is read cannot leak it.
     redactor.add(os.environ.get(job.token_env, "").strip(), permanent=True)
     try:
+        check_distinct(settings)
+        clash = None
+    except ConfigError as exc:  # checked first: --log-file may be the one that clashes
+        clash = exc
+    try:
         stream, console = configure_logging(
             fmt=settings.log_format,
             level=settings.log_level,
-            log_file=settings.log_file,
+            log_file=None if clash else settings.log_file,
             redactor=redactor,
         )
     except OSError as exc:
@@ -226,10 +233,13 @@ def run(job: Job, settings: Settings) -> int:
         )
         return 2
     try:
-        return _run_logged(job, settings, redactor, console, stream)
+        if clash is not None:
+            return _user_error(clash, structlog.get_logger("batch"), console)
+        code = _run_logged(job, settings, redactor, console, stream)
     finally:
-        if settings.log_file:
+        if settings.log_file and not clash:
             stream.close()
+    return code
 
 
 def _run_logged(
@@ -241,15 +251,14 @@ def _run_logged(
         outcome = anyio.run(
             lambda: execute(job, settings, redactor=redactor, log=log, progress_bar=bar)
         )
+    except KeyboardInterrupt:  # Ctrl-C before the run installed its own handler
+        log.warning("interrupted", signal="SIGINT", message="stopped before any call")
+        click.echo(f"{_prog()}: interrupted before any call; nothing was sent", err=True)
+        return _failed_early(settings, 130, log)
     except BatchError as exc:
-        log.error(
-            "usage_error" if exc.exit_code == 2 else "error",
-            message=str(exc),
-            exit_code=exc.exit_code,
+        return _failed_early(
+            settings, _user_error(exc, log, console or bool(settings.log_file)), log
         )
-        if console or settings.log_file:
-            click.echo(f"{_prog()}: {exc}", err=True)
-        return exc.exit_code
     except Exception as exc:  # a bug: one line for the user, the traceback only at debug level
         log.debug("internal_error", exc_info=True)
         log.error("internal_error", error=type(exc).__name__)
@@ -258,12 +267,31 @@ def _run_logged(
             "to see the details, and please report it",
             err=True,
         )
-        return EXIT_INTERNAL
+        return _failed_early(settings, EXIT_INTERNAL, log)
     if settings.dry_run:
         print_dry_run(outcome, settings)
     else:
         print_summary(outcome, settings, log=log, console=console, stream=stream)
     return outcome.exit_code
+
+
+def _user_error(exc: BatchError, log: Any, echo: bool) -> int:
+    log.error(
+        "usage_error" if exc.exit_code == 2 else "error", message=str(exc), exit_code=exc.exit_code
+    )
+    if echo:
+        click.echo(f"{_prog()}: {exc}", err=True)
+    return exc.exit_code
+
+
+def _failed_early(settings: Settings, code: int, log: Any) -> int:
+    """Monitoring must see a run that never got going too (exit 2, 70, 130)."""
+    if settings.metrics_file and not settings.dry_run:
+        prefix = _prog().replace("-", "_")
+        write_metrics(
+            settings.metrics_file, prefix, Stats(), elapsed_s=None, exit_code=code, log=log
+        )
+    return code
 
 
 def _prog() -> str:

@@ -302,9 +302,7 @@ class Engine:
                     key=item.key,
                     line=item.line,
                     attempt=attempt,
-                    kind=last.failure.kind,
-                    http_status=last.failure.http_status,
-                    message=last.failure.message,
+                    **last.failure.as_dict(),
                 )
         if work.last is None or work.last.failure is None:
             return None
@@ -326,6 +324,9 @@ class Engine:
     ) -> _Attempt:
         request = self.job.build_request(item.key, self.options.token)
         self.stats.requests += 1
+        if self.stats.first_start is None:
+            self.stats.first_start = started
+        self.stats.last_start = started
         outcome = await send(session, self.options.base_url, request, self.options.timeout)
         now = self._clock()
         self.stats.latency.add(now - started)
@@ -359,6 +360,7 @@ class Engine:
         retry_after = parse_retry_after(outcome.headers.get("Retry-After"))
         if limited:
             self.stats.rate_limited += 1
+            self._last_good = now  # the API answers: busy, not down
         elif verdict is Verdict.RETRY:
             self._transient(failure, now)
         elif verdict is Verdict.FATAL:

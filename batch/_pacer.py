@@ -27,6 +27,10 @@ __all__ = ["AsyncPacer", "Pacer", "RateChange", "window_for_rate"]
 #: little sooner than that (scheduling jitter), and the server counts arrivals.
 WINDOW = 1.0
 GUARD = 0.01
+#: A period's share of 429s is judged on at least this many answers (or a full window).
+MIN_SAMPLE = 5
+#: One period never cuts the rate by more than half.
+MAX_DECREASE = 0.5
 
 
 def window_for_rate(rate: float, guard: float = GUARD) -> tuple[int, float]:
@@ -58,7 +62,7 @@ class Pacer:
         rate: float,
         *,
         guard: float = GUARD,
-        min_fraction: float = 0.1,
+        floor: float = 0.5,
         increase_fraction: float = 0.05,
         cooldown_requests: float = 5.0,
         cooldown_bounds: tuple[float, float] = (0.05, 1.0),
@@ -66,8 +70,11 @@ class Pacer:
         window_for_rate(rate, guard)  # validates
         self.max_rate = rate
         self.rate = rate
+        self._reported = rate
         self._guard = guard
-        self._min_rate = rate * min_fraction
+        # Not a share of --rate: told 1000/s against an API that has 5/s left, a floor
+        # of a tenth would still send 100/s, nearly all refused.
+        self._min_rate = min(rate, floor)
         self._increase = increase_fraction
         self._cooldown_requests = cooldown_requests
         self._cooldown_bounds = cooldown_bounds
@@ -106,8 +113,8 @@ class Pacer:
         says nothing new) or one already ran within the last window. Once a
         window, the rate is multiplied by the share of requests that were not
         refused (multiplicative decrease) and raised by 5% of itself, so it
-        climbs back slowly while no 429 comes. It stays between 10% and 100%
-        of ``max_rate``.
+        climbs back slowly while no 429 comes. It stays between 0.5/s (or
+        ``max_rate`` if lower) and ``max_rate``.
         """
         if rate_limited and started >= self.paused_until and now >= self._cooldown_free_at:
             self.paused_until = now + self.cooldown_length()
@@ -116,12 +123,14 @@ class Pacer:
         self._period_limited += rate_limited
         if self._period_start is None or now - self._period_start < WINDOW:
             return None
+        if self._period_sent < min(self._capacity, MIN_SAMPLE):
+            return None  # too few answers to judge a share by: one 429 of one is not 100%
         refused = self._period_limited / self._period_sent
         self._period_start, self._period_sent, self._period_limited = now, 0, 0
         # Down by the share refused, up by 5% of the current rate: against a hard
         # limit the refused share settles near 5% (or below, with whole-request
         # capacities), however far --rate is above what the API has left for us.
-        new = self.rate * (1.0 + self._increase - refused)
+        new = self.rate * max(1.0 + self._increase - refused, MAX_DECREASE)
         return self._set_rate(new, "rate_limited" if refused else "recovering")
 
     def _set_rate(self, new: float, reason: str) -> RateChange | None:
@@ -132,6 +141,11 @@ class Pacer:
         if (capacity, window) == (self._capacity, self._window):
             return None
         self._capacity, self._window = capacity, window
+        # Whole requests per second change rarely; below 1/s the window changes with every
+        # step, so only a change of a quarter since the last report is worth a log line.
+        if capacity == 1 and abs(new - self._reported) < 0.25 * self._reported:
+            return None
+        self._reported = new
         return RateChange(old=old, new=new, reason=reason)
 
 

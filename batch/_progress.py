@@ -11,6 +11,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
+from batch._metrics import write_metrics
 from batch._stats import Stats
 
 __all__ = ["Reporter", "count_rows"]
@@ -146,51 +147,12 @@ class Reporter:
         self.write_metrics(elapsed_s=None, exit_code=None)
 
     def write_metrics(self, *, elapsed_s: float | None, exit_code: int | None) -> None:
-        """Prometheus text format, written to a temporary file and renamed (atomic)."""
-        if not self._metrics_file:
-            return
-        from prometheus_client import (  # noqa: PLC0415 - see __init__
-            CollectorRegistry,
-            Gauge,
-            write_to_textfile,
-        )
-
-        stats, p = self.stats, self._prefix
-        registry = CollectorRegistry()
-        records = Gauge(
-            f"{p}_records", "Records by status in this run", ["status"], registry=registry
-        )
-        for status, value in (
-            ("ok", stats.ok),
-            ("failed", stats.failed),
-            ("invalid", stats.invalid),
-            ("skipped", stats.skipped),
-            ("duplicates", stats.duplicates),
-            ("not_attempted", stats.not_attempted),
-        ):
-            records.labels(status=status).set(value)
-        for name, help_text, value in (
-            ("requests", "HTTP requests sent", stats.requests),
-            ("retries", "Retried attempts", stats.retries),
-            ("rate_limited", "429 answers", stats.rate_limited),
-        ):
-            Gauge(f"{p}_{name}", help_text, registry=registry).set(value)
-        running = Gauge(f"{p}_running", "1 while a run is in progress", registry=registry)
-        running.set(1 if exit_code is None else 0)
-        if elapsed_s is not None:
-            Gauge(f"{p}_duration_seconds", "Length of the last run", registry=registry).set(
-                elapsed_s
+        if self._metrics_file:
+            write_metrics(
+                self._metrics_file,
+                self._prefix,
+                self.stats,
+                elapsed_s=elapsed_s,
+                exit_code=exit_code,
+                log=self._log,
             )
-        if exit_code is not None:
-            Gauge(f"{p}_exit_code", "Exit code of the last run", registry=registry).set(exit_code)
-            Gauge(
-                f"{p}_last_run_timestamp_seconds", "When the last run ended", registry=registry
-            ).set(time.time())
-        if stats.last_success_unix is not None:
-            Gauge(f"{p}_last_success_timestamp_seconds", "Last ok record", registry=registry).set(
-                stats.last_success_unix
-            )
-        try:
-            write_to_textfile(self._metrics_file, registry)
-        except OSError as exc:
-            self._log.warning("metrics_file_failed", path=self._metrics_file, error=exc.strerror)

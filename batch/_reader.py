@@ -96,14 +96,14 @@ def open_rows(
         rows: Generator[Row, None, None]
         if (fmt or sniffed) == "jsonl":
             rows = jsonl_rows(pieces, id_field, label)
-            stack.callback(rows.close)
+            stack.callback(_close, rows)
             first = next(rows, None)  # an empty file is refused here, before any call
             if first is None:
                 raise InputError(f"{label} is empty: expected JSON lines with a '{id_field}' key")
             yield itertools.chain([first], rows)
             return
         rows = _csv(pieces, label, id_field, guessed=guessed)
-        stack.callback(rows.close)
+        stack.callback(_close, rows)
         yield rows
 
 
@@ -173,7 +173,10 @@ class _Prefixed(io.RawIOBase):
 
     def readinto(self, buffer: WriteableBuffer) -> int:
         view = memoryview(buffer).cast("B")
-        data = self._head or self._rest.read(len(view))
+        # read1: what is there now (one system call), not "until the buffer is full",
+        # so rows arriving slowly on a pipe are handed on as they come.
+        read = getattr(self._rest, "read1", self._rest.read)
+        data = self._head or read(len(view))
         size = min(len(view), len(data))
         view[:size] = data[:size]
         self._head = self._head[size:]
@@ -213,3 +216,10 @@ def _show(name: str) -> str:
         return '""'
     shown = name if name.isprintable() else name.encode("unicode_escape").decode("ascii")
     return shown if len(shown) <= 40 else shown[:39] + "…"
+
+
+def _close(rows: Generator[Row, None, None]) -> None:
+    # A reader thread abandoned on Ctrl-C (standard input that never ends) may still be
+    # inside the generator: it cannot be closed then, and the process is exiting anyway.
+    with contextlib.suppress(ValueError):
+        rows.close()

@@ -52,15 +52,15 @@ def print_summary(
     log.info("run_finished", **event)
     if not console:
         return
-    rate = stats.requests / stats.elapsed_s if stats.elapsed_s > 0 else 0.0
+    rate = stats.achieved_rate()
     lat = stats.latency_summary()
     lines = [
         f"{'Stopped' if outcome.abort_reason or outcome.signal_name else 'Done'} in "
         f"{human_duration(stats.elapsed_s)}: {stats.ok:,} ok, {stats.failed:,} failed, "
         f"{stats.invalid:,} invalid, {stats.duplicates:,} duplicate, {stats.skipped:,} skipped"
         + (f", {stats.not_attempted:,} not attempted" if stats.not_attempted else ""),
-        f"  {stats.requests:,} requests ({stats.retries:,} retries, {stats.rate_limited:,} rate-limited), "
-        f"{rate:.1f}/s"
+        f"  {stats.requests:,} requests ({stats.retries:,} retries, {stats.rate_limited:,} rate-limited)"
+        + (f", {rate:.2f}/s (limit {settings.rate:g}/s)" if rate is not None else "")
         + (
             f"; latency p50 {lat['latency_p50_ms']} ms, p95 {lat['latency_p95_ms']} ms, max {lat['latency_max_ms']} ms"
             if stats.requests

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -16,12 +16,12 @@ from batch._output import OutputFile
 from batch._pacer import window_for_rate
 from batch._policy import Backoff
 from batch._progress import Reporter, count_rows
-from batch._reader import guess_format, open_rows
+from batch._reader import Row, guess_format, open_rows
 from batch._records import format_for
 from batch._resume import read_previous
 from batch._settings import Settings, check_base_url, read_token
 from batch._sink import Sink
-from batch._source import RowItems
+from batch._source import BATCH, RowItems
 from batch._stats import Stats
 from batch._types import Job, Result
 from batch._version import distribution
@@ -58,9 +58,9 @@ async def execute(
         raise ConfigError(
             "--refresh-within works with --resume (it re-issues records of a previous run)"
         )
-    _check_distinct(s)
     stats = Stats()
-    with open_rows(s.input, fmt=s.input_format, id_field=s.id_field) as rows:
+    with contextlib.ExitStack() as inputs:
+        rows = await _open_input(s, inputs)
         if s.dry_run:
             if s.base_url:
                 check_base_url(s.base_url, "--base-url")
@@ -117,6 +117,9 @@ async def execute(
                 skip_keys=skip_keys,
                 recorded_invalid=recorded_invalid,
                 emit_kept=sink.errors_only,
+                # A pipe may bring rows slowly: hand each on at once, not 1024 at a time.
+                batch=1 if s.input == "-" else BATCH,
+                abandon=s.input == "-",
             )
             log.info(
                 "run_started",
@@ -150,6 +153,15 @@ async def execute(
     outcome = _outcome(stats, engine, received)
     reporter.write_metrics(elapsed_s=stats.elapsed_s, exit_code=outcome.exit_code)
     return outcome
+
+
+async def _open_input(s: Settings, stack: contextlib.ExitStack) -> Iterator[Row]:
+    """Open the input and read its header in a thread: a pipe may take its time, and
+    Ctrl-C must still stop the run meanwhile (the thread is then left to the exit)."""
+    opened = open_rows(s.input, fmt=s.input_format, id_field=s.id_field)
+    rows = await anyio.to_thread.run_sync(opened.__enter__, abandon_on_cancel=True)
+    stack.push(opened.__exit__)
+    return rows
 
 
 def _outcome(stats: Stats, engine: Engine, received: list[int]) -> RunOutcome:
@@ -187,12 +199,15 @@ async def _watch_signals(engine: Engine, received: list[int], log: Any, grace: f
 
 async def _drain(items: RowItems, stats: Stats, log: Any) -> None:
     """Count what the stopped run leaves for --resume (bounded: standard input may never end)."""
+    rest: int | None = None
     with anyio.move_on_after(DRAIN_SECONDS) as scope:
-        stats.not_attempted += await items.count_rest()
-    if scope.cancelled_caught:
+        rest = await items.count_rest()
+        stats.not_attempted += rest or 0
+    if scope.cancelled_caught or rest is None:
+        why = "was not read (standard input)" if rest is None else "took too long to count"
         log.warning(
             "not_attempted_estimate",
-            message="counting the rest of the input took too long; not_attempted is a lower bound",
+            message=f"the rest of the input {why}; not_attempted is a lower bound",
         )
 
 
@@ -240,7 +255,9 @@ async def _dry_run(job: Job, s: Settings, rows: Any, stats: Stats, log: Any) -> 
         if len(invalid) < 5:
             invalid.append(result)
 
-    would_send = await RowItems(rows, job, emit=collect, stats=stats, log=_Quiet()).count_rest()
+    would_send = (
+        await RowItems(rows, job, emit=collect, stats=stats, log=_Quiet()).count_rest() or 0
+    )
     report = {
         "rows": stats.rows,
         "valid": would_send,
@@ -272,35 +289,6 @@ def _warner(log: Any) -> Any:
         log.warning(event, **fields)
 
     return warn
-
-
-def _check_distinct(s: Settings) -> None:
-    """No two of the input, results, errors, metrics and log files may be one file.
-
-    A re-run of an errors file names it twice; a metrics file named like the
-    results would replace the tokens with metrics.
-    """
-    seen: dict[object, tuple[str, str]] = {}
-    for option, path in (
-        ("INPUT", s.input),
-        ("--output", s.output),
-        ("--errors", s.errors),
-        ("--metrics-file", s.metrics_file),
-        ("--log-file", s.log_file),
-    ):
-        if not path or path == "-":
-            continue
-        try:
-            info = os.stat(path)
-            identity: object = (info.st_dev, info.st_ino)
-        except OSError:
-            identity = os.path.realpath(path)
-        if identity in seen:
-            other, other_path = seen[identity]
-            raise ConfigError(
-                f"{option} {path!r} is the same file as {other} {other_path!r}; choose another name"
-            )
-        seen[identity] = (option, path)
 
 
 def _user_agent() -> str:

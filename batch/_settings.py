@@ -13,7 +13,7 @@ from typing import Literal
 
 from batch._errors import ConfigError
 
-__all__ = ["Settings", "check_base_url", "parse_duration", "read_token"]
+__all__ = ["Settings", "check_base_url", "check_distinct", "parse_duration", "read_token"]
 
 _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 
@@ -113,3 +113,32 @@ def read_token(env_name: str, token_file: str | None, warn: list[str]) -> str:
     if any(ch.isspace() for ch in token) or not token.isprintable():
         raise ConfigError(f"the token in {where} holds spaces or control characters")
     return token
+
+
+def check_distinct(s: Settings) -> None:
+    """No two of the input, results, errors, metrics and log files may be one file.
+
+    A re-run of an errors file names it twice; a metrics file named like the
+    results would replace the tokens with metrics.
+    """
+    seen: dict[object, tuple[str, str]] = {}
+    for option, path in (
+        ("INPUT", s.input),
+        ("--output", s.output),
+        ("--errors", s.errors),
+        ("--metrics-file", s.metrics_file),
+        ("--log-file", s.log_file),
+    ):
+        if not path or path == "-":
+            continue
+        try:
+            info = os.stat(path)
+            identity: object = (info.st_dev, info.st_ino)
+        except OSError:
+            identity = os.path.realpath(path)
+        if identity in seen:
+            other, other_path = seen[identity]
+            raise ConfigError(
+                f"{option} {path!r} is the same file as {other} {other_path!r}; choose another name"
+            )
+        seen[identity] = (option, path)

@@ -20,7 +20,7 @@ from batch._reader import Row
 from batch._stats import Stats
 from batch._types import Failure, Item, Job, Result
 
-__all__ = ["RowItems"]
+__all__ = ["BATCH", "RowItems"]
 
 BATCH = 1024
 
@@ -46,6 +46,8 @@ class RowItems:
         skip_keys: Container[str] = frozenset(),
         recorded_invalid: Container[tuple[int, str]] = frozenset(),
         emit_kept: Callable[[Result], None] | None = None,
+        batch: int = BATCH,
+        abandon: bool = False,
     ) -> None:
         self._rows = rows
         self._job = job
@@ -59,6 +61,11 @@ class RowItems:
         self._ready: deque[Item] = deque()
         self._read: list[Row] | None = None  # a batch read but not yet filtered
         self._done = False
+        self._batch = batch
+        # Standard input may block forever: a cancelled read is then abandoned to its
+        # thread, and the rest of the input is not read (nor counted) any more.
+        self._abandon = abandon
+        self._abandoned = False
 
     def __aiter__(self) -> RowItems:
         return self
@@ -71,8 +78,13 @@ class RowItems:
             self._filter(batch, self._ready.append)
         return self._ready.popleft()
 
-    async def count_rest(self) -> int:
-        """Read to the end without making items: how many there would have been."""
+    async def count_rest(self) -> int | None:
+        """Read to the end without making items: how many there would have been.
+
+        None when the input was abandoned (standard input that would not end).
+        """
+        if self._abandoned:
+            return None
         count = len(self._ready)
         self._ready.clear()
         while (batch := await self._next_batch()) is not None:
@@ -80,14 +92,22 @@ class RowItems:
         return count
 
     async def _next_batch(self) -> list[Row] | None:
+        if self._abandoned:
+            return None
         if self._read is None:
             if self._done:
                 return None
             holder: list[Row] = []
             self._read = holder
             # If the caller is cancelled here, the thread still finishes and the
-            # rows stay in self._read for the next call.
-            await anyio.to_thread.run_sync(_fill, self._rows, holder)
+            # rows stay in self._read for the next call (unless abandoned).
+            try:
+                await anyio.to_thread.run_sync(
+                    _fill, self._rows, holder, self._batch, abandon_on_cancel=self._abandon
+                )
+            except anyio.get_cancelled_exc_class():
+                self._abandoned = self._abandon
+                raise
         batch, self._read = self._read, None
         if not batch:
             self._done = True
@@ -141,5 +161,5 @@ class RowItems:
             self._emit_kept(result)
 
 
-def _fill(rows: Iterator[Row], holder: list[Row]) -> None:
-    holder.extend(itertools.islice(rows, BATCH))
+def _fill(rows: Iterator[Row], holder: list[Row], size: int) -> None:
+    holder.extend(itertools.islice(rows, size))

@@ -56,6 +56,9 @@ class Stats:
     started_at: float = 0.0
     elapsed_s: float = 0.0
     last_success_unix: float | None = None
+    #: clock times of the first and the last request started, for the achieved rate
+    first_start: float | None = None
+    last_start: float | None = None
     latency: LatencySample = field(default_factory=LatencySample)
 
     def as_summary(self) -> dict[str, Any]:
@@ -71,6 +74,13 @@ class Stats:
             "rate_limited": self.rate_limited,
             "elapsed_s": round(self.elapsed_s, 3),
         }
+
+    def achieved_rate(self) -> float | None:
+        """Requests started per second between the first and the last start."""
+        if self.first_start is None or self.last_start is None or self.requests < 2:
+            return None
+        span = self.last_start - self.first_start
+        return (self.requests - 1) / span if span > 0 else None
 
     def latency_summary(self) -> dict[str, float | None]:
         def ms(value: float | None) -> float | None:

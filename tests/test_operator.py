@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -104,3 +108,65 @@ def test_dry_run_estimates_the_duration(tmp_path: Path) -> None:
     res = run_cli("worker-tokens", str(src), "--dry-run", "--log-format", "json", env={})
     assert res.exit_code == 0
     assert "would send:     1,000 calls ≈ 3 min 21s at 5/s (4.95/s effective)" in res.stderr
+
+
+def test_metrics_record_runs_that_never_started_and_keep_the_last_success(
+    sim: StartSim, tmp_path: Path
+) -> None:
+    api = sim(rate=None)
+    metrics = tmp_path / "m.prom"
+    src = write_csv(tmp_path / "in.csv", new_ids(2))
+    args = (
+        "worker-tokens",
+        str(src),
+        "-o",
+        str(tmp_path / "o.jsonl"),
+        "--metrics-file",
+        str(metrics),
+        "--log-format",
+        "json",
+    )
+    assert run_cli(*args, "--base-url", api.base_url, env=ENV).exit_code == 0
+    first = metrics.read_text()
+    success = next(
+        line
+        for line in first.splitlines()
+        if line.startswith("deel_batch_last_success_timestamp_seconds ")
+    )
+
+    missing_token = run_cli(*args, env={"DEEL_API_TOKEN": ""})
+    assert missing_token.exit_code == 2
+    text = metrics.read_text()
+    assert "deel_batch_exit_code 2.0" in text
+    assert success in text  # carried over: an alert on its age keeps working
+
+    down = run_cli(
+        *args, "--base-url", "http://127.0.0.1:9/rest/v2", "--max-attempts", "1", env=ENV
+    )
+    assert down.exit_code == 1
+    text = metrics.read_text()
+    assert "deel_batch_exit_code 1.0" in text
+    assert success in text
+
+
+def test_standard_input_is_streamed_not_read_to_the_end_first(
+    sim: StartSim, tmp_path: Path
+) -> None:
+    api = sim(rate=None)
+    ids = new_ids(2)
+    out = tmp_path / "o.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "batch", "worker-tokens", "-", "-o", str(out), "--base-url", api.base_url, "--log-format", "json"],
+        stdin=subprocess.PIPE, stderr=subprocess.DEVNULL, env={**os.environ, **ENV},
+    )  # fmt: skip
+    assert proc.stdin is not None
+    proc.stdin.write(f"profile_id\n{ids[0]}\n".encode())
+    proc.stdin.flush()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not (out.exists() and out.read_text()):
+        time.sleep(0.02)
+    assert [r["profile_id"] for r in read_jsonl(out)] == [ids[0]]  # done while stdin is still open
+    proc.stdin.write(f"{ids[1]}\n".encode())
+    proc.stdin.close()
+    assert proc.wait(10) == 0
+    assert sorted(r["profile_id"] for r in read_jsonl(out)) == sorted(ids)

@@ -116,6 +116,8 @@ def test_aimd_trajectory() -> None:
     # Quiet windows raise it 5% at a time, reported when the whole-request capacity changes.
     trajectory = []
     for second in range(2, 9):
+        for i in range(4):  # a period is judged on at least 5 answers
+            pacer.response(float(second), second - 0.5 + i / 10, rate_limited=False)
         change = pacer.response(float(second), float(second), rate_limited=False)
         trajectory.append((round(pacer.rate, 4), None if change is None else round(change.new, 4)))
     assert trajectory == [
@@ -129,12 +131,17 @@ def test_aimd_trajectory() -> None:
     ]
 
 
-def test_rate_never_drops_below_a_tenth() -> None:
+def test_one_period_never_cuts_more_than_half_and_never_below_half_a_request() -> None:
     pacer = Pacer(10)
     pacer.start(0.0)
+    rates = []
     for second in range(1, 20):
-        pacer.response(0.0, float(second), rate_limited=True)
-    assert pacer.rate == 1.0  # a tenth of 10: never starved
+        for i in range(5):
+            pacer.response(0.0, second - 0.5 + i / 10, rate_limited=True)
+        rates.append(pacer.rate)
+    # The first second is judged in the second; then halves, down to 0.5/s.
+    assert rates[:7] == [10, 5.0, 2.5, 1.25, 0.625, 0.5, 0.5]
+    assert pacer.rate == 0.5  # never starved: one request every two seconds at least
 
 
 def test_window_holds_under_a_429_storm() -> None:
@@ -198,3 +205,29 @@ def test_far_above_the_real_limit_settles_near_it_with_few_refusals() -> None:
     assert window_for_rate(pacer.rate)[0] == 5
     assert max(refused_shares[-30:]) <= 1 / 6  # at most one refusal in six, then none
     assert sum(refused_shares[-30:]) / 30 < 0.06  # about the 5% probe step
+
+
+def test_a_single_429_among_few_answers_is_not_judged_alone() -> None:
+    # One answer in a second, and it is a 429: not "100% refused" -> no cut to the floor.
+    pacer = Pacer(5)
+    pacer.start(0.0)
+    assert pacer.response(0.0, 1.5, rate_limited=True) is None
+    assert pacer.rate == 5.0
+    for i in range(4):  # the period is judged once it holds five answers
+        pacer.response(1.5, 1.6 + i / 10, rate_limited=False)
+    assert pacer.rate == pytest.approx(5.0 * (1.05 - 1 / 5))
+
+
+def test_sub_one_rates_log_only_sizeable_changes() -> None:
+    pacer = Pacer(5)  # floor 0.5/s
+    pacer.start(0.0)
+    changes = []
+    now = 0.0
+    for _ in range(40):  # each period: 5 answers, one refused (20%)
+        for i in range(5):
+            now += 0.3
+            change = pacer.response(now, now, rate_limited=i == 0)
+            if change is not None:
+                changes.append(round(change.new, 3))
+    assert pacer.rate == 0.5
+    assert len(changes) <= 8  # whole-number steps and a few below 1/s, not one per period

@@ -41,6 +41,8 @@ def print_summary(
     stats = outcome.stats
     event: dict[str, Any] = dict(stats.as_summary())
     event.update(stats.latency_summary())
+    achieved = stats.achieved_rate()
+    event["achieved_rate"] = None if achieved is None else round(achieved, 3)
     event["exit_code"] = outcome.exit_code
     if outcome.abort_reason:
         event["aborted"] = outcome.abort_reason

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import random
+from collections.abc import Awaitable, Callable
 
 import anyio
+import looptime
 import pytest
+from aiolimiter import AsyncLimiter
 
 from batch import AsyncPacer, Pacer
 from batch._pacer import GUARD, window_for_rate
@@ -231,3 +235,36 @@ def test_sub_one_rates_log_only_sizeable_changes() -> None:
                 changes.append(round(change.new, 3))
     assert pacer.rate == 0.5
     assert len(changes) <= 8  # whole-number steps and a few below 1/s, not one per period
+
+
+def _start_times(acquire: Callable[[], Awaitable[object]], n: int) -> list[float]:
+    """Start times of ``n`` concurrent acquisitions, on an event loop with virtual time."""
+
+    async def main() -> list[float]:
+        loop = asyncio.get_running_loop()
+        times: list[float] = []
+
+        async def one() -> None:
+            await acquire()
+            times.append(round(loop.time(), 6))
+
+        await asyncio.gather(*(one() for _ in range(n)))
+        return sorted(times)
+
+    loop = looptime.new_event_loop(start=0)
+    try:
+        return loop.run_until_complete(main())
+    finally:
+        loop.close()
+
+
+def test_aiolimiter_bursts_past_the_window_where_the_pacer_does_not() -> None:
+    # Why the pacer is not aiolimiter: a leaky bucket starts full, so AsyncLimiter(5, 1)
+    # lets five go at once and then one every 0.2 s: ten in the first second.
+    bucket = AsyncLimiter(5, 1)
+    assert _start_times(bucket.acquire, 10) == [0.0] * 5 + [0.2, 0.4, 0.6, 0.8, 1.0]
+
+    pacer = AsyncPacer(Pacer(5), clock=lambda: asyncio.get_running_loop().time())
+    starts = _start_times(pacer.acquire, 10)
+    assert starts == [0.0] * 5 + [1.0 + GUARD] * 5
+    assert max_in_any_window(starts) == 5

@@ -173,7 +173,8 @@ class Engine:
         finally:
             self._tg = None
             if own_session:
-                await session.close()
+                with anyio.CancelScope(shield=True):  # closed even when the run is cancelled
+                    await session.close()
         self.stats.elapsed_s = self._clock() - self.stats.started_at
         return self.stats
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -30,9 +30,10 @@ import aiohttp
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from batch import BatchError, Engine, EngineOptions, Failure, Item, Job, Result, Stats
+from batch import BatchError, Engine, EngineOptions, Failure, Job, Result, Stats
 from batch._settings import check_base_url
 from batch._version import distribution
+from jobs._library_feed import Feed
 from jobs._worker_tokens import WORKER_TOKENS
 
 __all__ = [
@@ -177,7 +178,7 @@ async def open_worker_tokens(
     slots = anyio.Semaphore(window)
     send, receive = anyio.create_memory_object_stream[WorkerToken](math.inf)
     results = WorkerTokenResults(receive, slots, stats)
-    feed = _Feed(profile_ids, slots, lambda r: _deliver(send, r), stats)
+    feed = Feed(profile_ids, slots, lambda r: _deliver(send, _from_result(r)), stats)
 
     def emit(result: Result) -> None:
         _deliver(send, _from_result(result))
@@ -186,41 +187,34 @@ async def open_worker_tokens(
 
     body_error: Exception | None = None
     with receive, send:  # closed here too in case the engine never started
-        async with contextlib.AsyncExitStack() as stack:
-            if session is None:
-                session = aiohttp.ClientSession(
-                    connector=aiohttp.TCPConnector(limit=concurrency),
-                    headers={"User-Agent": options.user_agent},
-                )
-                stack.push_async_callback(_close, session)
-            engine = Engine(
-                _JOB,
-                options,
-                emit=emit,
-                stats=stats,
-                session=session,
-                logger=logger if logger is not None else _Quiet(),
-            )
-            feed.stopped = lambda: engine.stopping
-            results._engine = engine
+        engine = Engine(
+            _JOB,
+            options,
+            emit=emit,
+            stats=stats,
+            session=session,
+            logger=logger if logger is not None else _Quiet(),
+        )
+        feed.stopped = lambda: engine.stopping
+        results._engine = engine
 
-            async def run() -> None:
-                async with send:
-                    try:
-                        await engine.run(feed)
-                    except Exception as exc:
-                        results._crash = exc
-                    results._source_error = feed.error
-
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(run)
+        async def run() -> None:
+            async with send:
                 try:
-                    yield results
+                    await engine.run(feed)
                 except Exception as exc:
-                    # Re-raised below as itself, not wrapped in the task group's ExceptionGroup.
-                    body_error = exc
-                finally:
-                    tg.cancel_scope.cancel()
+                    results._crash = exc
+                results._source_error = feed.error
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run)
+            try:
+                yield results
+            except Exception as exc:
+                # Re-raised below as itself, not wrapped in the task group's ExceptionGroup.
+                body_error = exc
+            finally:
+                tg.cancel_scope.cancel()
     if body_error is not None:
         raise body_error
 
@@ -276,100 +270,6 @@ def create_worker_tokens_sync(
 # -- internals ----------------------------------------------------------------
 
 
-class _Feed:
-    """The engine's items: each distinct valid ID once, after a free slot.
-
-    Invalid IDs become ``invalid_input`` results here; duplicates are counted and dropped
-    (the command line's rules). Each result-producing ID takes a slot that the consumer
-    gives back when it reads a result, which bounds what is buffered.
-    """
-
-    def __init__(
-        self,
-        profile_ids: Iterable[str] | AsyncIterable[str],
-        slots: anyio.Semaphore,
-        deliver: Callable[[WorkerToken], None],
-        stats: Stats,
-    ) -> None:
-        self._sync: Iterator[str] | None = None
-        self._async: AsyncIterator[str] | None = None
-        if isinstance(profile_ids, AsyncIterable):
-            self._async = aiter(profile_ids)
-        else:
-            self._sync = iter(profile_ids)
-        self._slots = slots
-        self._deliver = deliver
-        self._stats = stats
-        self._seen: set[str] = set()
-        self._line = 0
-        self._scope: anyio.CancelScope | None = None
-        self._done = False
-        self.stopped: Callable[[], bool] = lambda: False
-        #: what the input iterable raised, if anything
-        self.error: Exception | None = None
-
-    def __aiter__(self) -> _Feed:
-        return self
-
-    async def __anext__(self) -> Item:
-        while True:
-            raw = await self._wait(self._next_raw)
-            self._line += 1
-            self._stats.rows += 1
-            try:
-                key = WORKER_TOKENS.parse_key(raw) if isinstance(raw, str) else _not_text(raw)
-            except ValueError as exc:
-                self._stats.invalid += 1
-                await self._wait(self._slots.acquire)
-                shown = raw.strip() if isinstance(raw, str) else repr(raw)
-                failure = Failure("invalid_input", str(exc))
-                self._deliver(WorkerToken(shown, self._line, 0, error=failure))
-                continue
-            if key in self._seen:
-                self._stats.duplicates += 1
-                continue
-            self._seen.add(key)
-            await self._wait(self._slots.acquire)
-            return Item(key, self._line)
-
-    def interrupt(self) -> None:
-        """The run is stopping: end the feed now, even if it waits for a slot or an ID."""
-        self._done = True
-        if self._scope is not None:
-            self._scope.cancel()
-
-    async def _wait(self, step: Callable[[], Awaitable[_T]]) -> _T:
-        if self._done or self.stopped():
-            self._done = True
-            raise StopAsyncIteration
-        with anyio.CancelScope() as scope:
-            self._scope = scope
-            try:
-                value = await step()
-            finally:
-                self._scope = None
-        if scope.cancelled_caught:
-            raise StopAsyncIteration
-        return value
-
-    async def _next_raw(self) -> str:
-        try:
-            if self._async is not None:
-                return await anext(self._async)
-            assert self._sync is not None
-            return next(self._sync)
-        except (StopIteration, StopAsyncIteration):
-            pass
-        except Exception as exc:
-            self.error = exc
-        self._done = True
-        raise StopAsyncIteration
-
-
-def _not_text(raw: object) -> str:
-    raise ValueError(f"expected a string, got {type(raw).__name__}")
-
-
 def _options(
     *, token: str, base_url: str, rate: float, concurrency: int, max_attempts: int, timeout: float
 ) -> EngineOptions:
@@ -419,11 +319,6 @@ def _deliver(send: MemoryObjectSendStream[WorkerToken], result: WorkerToken) -> 
     # stream means the caller left the block, and the result has nowhere to go.
     with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
         send.send_nowait(result)
-
-
-async def _close(session: aiohttp.ClientSession) -> None:
-    with anyio.CancelScope(shield=True):
-        await session.close()
 
 
 def _line(result: WorkerToken) -> int:

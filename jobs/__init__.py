@@ -12,6 +12,7 @@ if TYPE_CHECKING:
         RunAborted,
         WorkerToken,
         WorkerTokenResults,
+        create_worker_tokens,
         create_worker_tokens_sync,
         open_worker_tokens,
     )
@@ -22,6 +23,7 @@ __all__ = [
     "WorkerToken",
     "WorkerTokenResults",
     "WorkerTokens",
+    "create_worker_tokens",
     "create_worker_tokens_sync",
     "open_worker_tokens",
 ]
@@ -33,6 +35,7 @@ _LAZY = frozenset(
         "RunAborted",
         "WorkerToken",
         "WorkerTokenResults",
+        "create_worker_tokens",
         "create_worker_tokens_sync",
         "open_worker_tokens",
     }

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -40,6 +40,7 @@ __all__ = [
     "RunAborted",
     "WorkerToken",
     "WorkerTokenResults",
+    "create_worker_tokens",
     "create_worker_tokens_sync",
     "open_worker_tokens",
 ]
@@ -217,6 +218,48 @@ async def open_worker_tokens(
                 tg.cancel_scope.cancel()
     if body_error is not None:
         raise body_error
+
+
+async def create_worker_tokens(
+    profile_ids: Iterable[str] | AsyncIterable[str],
+    *,
+    token: str,
+    base_url: str = WORKER_TOKENS.default_base_url,
+    rate: float = 5.0,
+    concurrency: int = 8,
+    max_attempts: int = 5,
+    timeout: float = 30.0,
+    session: aiohttp.ClientSession | None = None,
+    logger: Any = None,
+) -> AsyncGenerator[WorkerToken, None]:
+    """The contract's form: an async generator yielding one `WorkerToken` per distinct ID.
+
+    Iterate it to the end, or close it where you stop, in the same task::
+
+        async with contextlib.aclosing(create_worker_tokens(ids, token=t)) as results:
+            async for result in results:
+                ...  # a break here is safe: aclosing closes the generator right away
+
+    (A generator that runs tasks and is left half-read is closed later by the
+    garbage collector, in another task, which anyio cannot allow: PEP 789.
+    `open_worker_tokens` has no such pitfall.) Options as for `open_worker_tokens`.
+    """
+    async with open_worker_tokens(
+        profile_ids,
+        token=token,
+        base_url=base_url,
+        rate=rate,
+        concurrency=concurrency,
+        max_attempts=max_attempts,
+        timeout=timeout,
+        session=session,
+        logger=logger,
+    ) as results:
+        async for result in results:
+            try:
+                yield result
+            except GeneratorExit:  # closed early (aclosing): leaving the block cancels the run
+                break
 
 
 def create_worker_tokens_sync(

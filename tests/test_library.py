@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from jobs._library import (
     RunAborted,
     WorkerToken,
     WorkerTokenResults,
+    create_worker_tokens,
     create_worker_tokens_sync,
     open_worker_tokens,
 )
@@ -324,3 +326,28 @@ def test_the_example_script_runs_against_the_simulated_api() -> None:
     assert lines[-1] == "done: 3 ok, 1 failed, 1 duplicate(s) skipped"
     assert "wt_" not in done.stdout  # the tokens themselves are never printed
     assert done.stderr == ""
+
+
+async def test_the_async_generator_form_yields_one_result_per_id(api: SimulatedApi) -> None:
+    got = [
+        r async for r in create_worker_tokens([*ids(4), ids(1)[0]], base_url=api.base_url, **FAST)
+    ]
+    assert sorted(r.profile_id for r in got) == ids(4)
+    assert all(r.ok for r in got)
+
+
+async def test_the_async_generator_form_can_stop_early_under_aclosing(api: SimulatedApi) -> None:
+    got: list[WorkerToken] = []
+    with anyio.fail_after(10):
+        async with contextlib.aclosing(
+            create_worker_tokens(ids(40), base_url=api.base_url, concurrency=2, **FAST)
+        ) as results:
+            async for result in results:
+                got.append(result)
+                if len(got) == 2:
+                    break
+    sent = api.stats.requests
+    await anyio.sleep(0.2)
+    assert len(got) == 2
+    assert api.stats.requests == sent  # nothing more was sent once it was closed
+    assert sent < 40

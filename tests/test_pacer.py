@@ -37,24 +37,32 @@ def max_in_any_window(starts: list[float], window: float = 1.0) -> int:
 def test_never_more_than_rate_in_any_second(rate: int) -> None:
     starts = run_starts(Pacer(rate), 5000)
     assert max_in_any_window(starts) == rate
+    # ...and no slower: every start is exactly one window (1 s + guard) after the one
+    # `rate` places before it, so each window holds a full quota.
+    assert all(
+        starts[k] == pytest.approx(starts[k - rate] + 1.0 + GUARD, abs=1e-9)
+        for k in range(rate, len(starts))
+    )
 
 
 def test_first_second_admits_exactly_rate_not_a_burst() -> None:
     # aiolimiter's AsyncLimiter(5, 1) admits ~9 here; the provider's window refuses the excess.
     starts = run_starts(Pacer(5), 12)
-    assert starts == pytest.approx(
-        [0.0] * 5 + [1.0 + GUARD] * 5 + [2 * (1.0 + GUARD)] * 2, abs=1e-12
-    )
+    assert starts == pytest.approx([k * (1.0 + GUARD) / 5 for k in range(12)], abs=1e-12)
+    assert max_in_any_window(starts) == 5
 
 
 def test_after_an_idle_pause_no_double_burst() -> None:
     pacer = Pacer(5)
     first = run_starts(pacer, 5, at=0.0)
-    # Come back 0.6 s later: the window still holds the five, so nothing may start before 1.01.
-    later = run_starts(pacer, 5, at=0.6)
-    assert first == [0.0] * 5
-    assert later == pytest.approx([1.0 + GUARD] * 5, abs=1e-12)
+    assert first == pytest.approx([0.0, 0.202, 0.404, 0.606, 0.808], abs=1e-12)
+    # Back at 0.9 with more work: the window still holds five, so the next waits for 1.01.
+    later = run_starts(pacer, 5, at=0.9)
+    assert later == pytest.approx([1.01, 1.212, 1.414, 1.616, 1.818], abs=1e-12)
     assert max_in_any_window(first + later) == 5
+    # Idle until 5.0: work then starts at once, spread as before (no catching up).
+    after = run_starts(pacer, 3, at=5.0)
+    assert after == pytest.approx([5.0, 5.202, 5.404], abs=1e-12)
 
 
 def test_spaced_requests_are_not_delayed() -> None:
@@ -188,7 +196,7 @@ async def test_async_pacer_serialises_concurrent_workers_on_virtual_time() -> No
             tg.start_soon(worker)
     assert len(starts) == 400
     assert max_in_any_window(starts) == 5
-    assert clock.now == pytest.approx(79 * (1.0 + GUARD))  # 80 windows of 5, the first at 0
+    assert clock.now == pytest.approx(399 * (1.0 + GUARD) / 5)  # 400 starts, evenly spread
 
 
 def test_far_above_the_real_limit_settles_near_it_with_few_refusals() -> None:
@@ -266,5 +274,18 @@ def test_aiolimiter_bursts_past_the_window_where_the_pacer_does_not() -> None:
 
     pacer = AsyncPacer(Pacer(5), clock=lambda: asyncio.get_running_loop().time())
     starts = _start_times(pacer.acquire, 10)
-    assert starts == [0.0] * 5 + [1.0 + GUARD] * 5
+    assert starts == pytest.approx([k * (1.0 + GUARD) / 5 for k in range(10)], abs=1e-6)
     assert max_in_any_window(starts) == 5
+
+
+def test_a_late_start_is_caught_up_by_a_small_burst_only() -> None:
+    pacer = Pacer(100)  # step 10.1 ms; catch-up bursts of at most 10
+    starts = run_starts(pacer, 50)
+    late = starts[-1] + 0.2  # the event loop was busy for 0.2 s
+    burst = run_starts(pacer, 15, at=late)
+    step = 1.01 / 100
+    # Ten may go at once (nine behind the last start's schedule, plus one)...
+    assert burst[:10] == pytest.approx([late] * 10, abs=1e-9)
+    # ...then back to the even spread.
+    assert burst[10:] == pytest.approx([late + k * step for k in range(1, 6)], abs=1e-9)
+    assert max_in_any_window(starts + burst) <= 100

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from batch._errors import BatchError, ConfigError, InputError
 from batch._pacer import AsyncPacer, Pacer
 from batch._policy import Backoff, Verdict, backoff_delay, classify_status, parse_retry_after
+from batch._source import KeyFilter
 from batch._stats import Stats
 from batch._types import Failure, InvalidResponse, Item, Job, Request, Response, Result
 
@@ -26,6 +27,7 @@ __all__ = [
     "InvalidResponse",
     "Item",
     "Job",
+    "KeyFilter",
     "Pacer",
     "Request",
     "Response",

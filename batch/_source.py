@@ -20,7 +20,7 @@ from batch._reader import Row
 from batch._stats import Stats
 from batch._types import Failure, Item, Job, Result
 
-__all__ = ["BATCH", "RowItems"]
+__all__ = ["BATCH", "KeyFilter", "RowItems"]
 
 BATCH = 1024
 
@@ -50,14 +50,10 @@ class RowItems:
         abandon: bool = False,
     ) -> None:
         self._rows = rows
-        self._job = job
+        self._keys = KeyFilter(job, stats, log, skip_keys=skip_keys)
         self._emit = emit
-        self._stats = stats
-        self._log = log
-        self._skip_keys = skip_keys
         self._recorded_invalid = recorded_invalid
         self._emit_kept = emit_kept
-        self._seen: set[Hashable] = set()
         self._ready: deque[Item] = deque()
         self._read: list[Row] | None = None  # a batch read but not yet filtered
         self._done = False
@@ -116,30 +112,76 @@ class RowItems:
 
     def _filter(self, batch: list[Row], keep: Callable[[Item], None] | None) -> int:
         """Filter one batch; each item goes to ``keep`` (if given). Returns how many passed."""
-        stats, seen, parse_key, compact = (
-            self._stats,
-            self._seen,
-            self._job.parse_key,
-            self._job.compact_key,
-        )
-        skip_keys = self._skip_keys
-        stats.rows += len(batch)
+        return self._keys.filter_rows(batch, keep, self._invalid)
+
+    def _invalid(self, result: Result) -> None:
+        if (result.line, result.key) not in self._recorded_invalid:
+            self._emit(result)
+        elif self._emit_kept is not None:
+            self._emit_kept(result)
+
+
+class KeyFilter:
+    """The input rules, in one place for every way IDs come in (files, the library).
+
+    A usable key is processed once; a repeat is counted and logged; a key
+    already done (``skip_keys``) is counted as skipped; a row with no usable
+    key becomes an ``invalid_input`` result.
+    """
+
+    def __init__(
+        self, job: Job, stats: Stats, log: Any, *, skip_keys: Container[str] = frozenset()
+    ) -> None:
+        self._parse_key = job.parse_key
+        self._compact = job.compact_key
+        self._stats = stats
+        self._log = log
+        self._skip_keys = skip_keys
+        self._seen: set[Hashable] = set()
+
+    def check(
+        self, line: int, value: str | None, problem: str | None = None
+    ) -> Item | Result | None:
+        """One value: an Item to process, an invalid_input Result, or None (repeat or skipped)."""
+        out: list[Item | Result] = []
+        self.filter_rows([Row(line, value, problem)], out.append, out.append)
+        return out[0] if out else None
+
+    def filter_rows(
+        self,
+        rows: list[Row],
+        keep: Callable[[Item], None] | None,
+        invalid: Callable[[Result], None],
+    ) -> int:
+        """Apply the rules to rows: items to ``keep`` (if given), bad rows to ``invalid``.
+
+        Returns how many items passed. This loop is the hot path of a dry run over
+        millions of rows: names are bound once, outside it.
+        """
+        stats, seen, skip_keys = self._stats, self._seen, self._skip_keys
+        parse_key, compact, log = self._parse_key, self._compact, self._log
+        stats.rows += len(rows)
         kept = 0
-        for row in batch:
-            problem = row.problem
-            key = ""
-            if problem is None and row.value is not None:
-                try:
-                    key = parse_key(row.value)
-                except ValueError as exc:
-                    problem = str(exc)
+        for row in rows:
+            problem, key = row.problem, ""
+            if problem is None:
+                if row.value is None:
+                    problem = "no value"
+                else:
+                    try:
+                        key = parse_key(row.value)
+                    except ValueError as exc:
+                        problem = str(exc)
             if problem is not None:
-                self._invalid(row, problem)
+                stats.invalid += 1
+                log.warning("invalid_row", line=row.line, reason=problem)
+                failure = Failure("invalid_input", problem)
+                invalid(Result((row.value or "").strip(), row.line, "error", 0, error=failure))
                 continue
             small = compact(key)
             if small in seen:
                 stats.duplicates += 1
-                self._log.info("duplicate_id", key=key, line=row.line)
+                log.info("duplicate_id", key=key, line=row.line)
                 continue
             seen.add(small)
             if key in skip_keys:
@@ -149,16 +191,6 @@ class RowItems:
             if keep is not None:
                 keep(Item(key, row.line))
         return kept
-
-    def _invalid(self, row: Row, problem: str) -> None:
-        self._stats.invalid += 1
-        raw = (row.value or "").strip()
-        self._log.warning("invalid_row", line=row.line, reason=problem)
-        result = Result(raw, row.line, "error", 0, error=Failure("invalid_input", problem))
-        if (row.line, raw) not in self._recorded_invalid:
-            self._emit(result)
-        elif self._emit_kept is not None:
-            self._emit_kept(result)
 
 
 def _fill(rows: Iterator[Row], holder: list[Row], size: int) -> None:

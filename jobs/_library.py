@@ -179,7 +179,8 @@ async def open_worker_tokens(
     slots = anyio.Semaphore(window)
     send, receive = anyio.create_memory_object_stream[WorkerToken](math.inf)
     results = WorkerTokenResults(receive, slots, stats)
-    feed = Feed(profile_ids, slots, lambda r: _deliver(send, _from_result(r)), stats)
+    quiet = logger if logger is not None else _Quiet()
+    feed = Feed(profile_ids, slots, lambda r: _deliver(send, _from_result(r)), stats, quiet)
 
     def emit(result: Result) -> None:
         _deliver(send, _from_result(result))
@@ -194,7 +195,7 @@ async def open_worker_tokens(
             emit=emit,
             stats=stats,
             session=session,
-            logger=logger if logger is not None else _Quiet(),
+            logger=quiet,
         )
         feed.stopped = lambda: engine.stopping
         results._engine = engine

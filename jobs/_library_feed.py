@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 
-from batch import Failure, Item, Result, Stats
+from batch import Item, KeyFilter, Result, Stats
 from jobs._worker_tokens import WORKER_TOKENS
 
 __all__ = ["Feed"]
@@ -29,6 +29,7 @@ class Feed:
         slots: anyio.Semaphore,
         deliver: Callable[[Result], None],
         stats: Stats,
+        log: Any,
     ) -> None:
         self._sync: Iterator[str] | None = None
         self._async: AsyncIterator[str] | None = None
@@ -39,7 +40,7 @@ class Feed:
         self._slots = slots
         self._deliver = deliver
         self._stats = stats
-        self._seen: set[str] = set()
+        self._keys = KeyFilter(WORKER_TOKENS, stats, log)
         self._line = 0
         self._scope: anyio.CancelScope | None = None
         self._done = False
@@ -54,22 +55,18 @@ class Feed:
         while True:
             raw = await self._wait(self._next_raw)
             self._line += 1
-            self._stats.rows += 1
-            try:
-                key = WORKER_TOKENS.parse_key(raw) if isinstance(raw, str) else _not_text(raw)
-            except ValueError as exc:
-                self._stats.invalid += 1
-                await self._wait(self._slots.acquire)
-                shown = raw.strip() if isinstance(raw, str) else repr(raw)
-                failure = Failure("invalid_input", str(exc))
-                self._deliver(Result(shown, self._line, "error", 0, error=failure))
+            if isinstance(raw, str):
+                outcome = self._keys.check(self._line, raw)
+            else:
+                problem = f"expected a string, got {type(raw).__name__}"
+                outcome = self._keys.check(self._line, repr(raw), problem)
+            if outcome is None:
                 continue
-            if key in self._seen:
-                self._stats.duplicates += 1
+            await self._wait(self._slots.acquire)  # each result-producing ID takes a slot
+            if isinstance(outcome, Result):
+                self._deliver(outcome)
                 continue
-            self._seen.add(key)
-            await self._wait(self._slots.acquire)
-            return Item(key, self._line)
+            return outcome
 
     def interrupt(self) -> None:
         """The run is stopping: end the feed now, even if it waits for a slot or an ID."""
@@ -103,7 +100,3 @@ class Feed:
             self.error = exc
         self._done = True
         raise StopAsyncIteration
-
-
-def _not_text(raw: object) -> str:
-    raise ValueError(f"expected a string, got {type(raw).__name__}")

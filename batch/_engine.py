@@ -7,7 +7,6 @@ handlers (the command line does); `stop()` is how a caller interrupts it.
 from __future__ import annotations
 
 import asyncio
-import enum
 import math
 import random
 import ssl
@@ -27,6 +26,7 @@ from batch._policy import Backoff, Verdict, classify_status, parse_retry_after
 from batch._stats import Stats
 from batch._transport import TLS_PREFIX, send
 from batch._types import Failure, InvalidResponse, Item, Job, Result
+from batch._work import Attempt, Phase, Work, cut_short, stopped_between_attempts
 
 __all__ = ["Engine", "EngineOptions"]
 
@@ -45,31 +45,6 @@ class EngineOptions:
     #: on stop(), in-flight requests get this long before they are cut off
     grace: float = 5.0
     user_agent: str = "batch"
-
-
-@dataclass(slots=True)
-class _Attempt:
-    verdict: Verdict
-    data: dict[str, Any] | None = None
-    failure: Failure | None = None
-    retry_after: float | None = None
-
-
-class _Phase(enum.Enum):
-    WAIT = "wait"  # pulling the next item, or waiting for a start slot or a retry
-    FLY = "fly"  # a request is on the wire
-
-
-@dataclass(slots=True, eq=False)  # eq=False: hashed by identity, kept in a set
-class _Work:
-    """One item on its way through a worker: what a cut-off needs to know."""
-
-    scope: anyio.CancelScope
-    item: Item | None = None
-    phase: _Phase = _Phase.WAIT
-    attempts: int = 0
-    last: _Attempt | None = None
-    result: Result | None = None
 
 
 class Engine:
@@ -104,7 +79,7 @@ class Engine:
             Pacer(options.rate), clock=self._clock, on_change=self._rate_changed
         )
         self._stopping = False
-        self._active: set[_Work] = set()
+        self._active: set[Work] = set()
         self._pull = anyio.Lock(fast_acquire=True)
         self._items: AsyncIterator[Item] | None = None
         self._exhausted = False
@@ -123,7 +98,7 @@ class Engine:
         self._stopping = True
         self.stop_reason = self.stop_reason or reason
         for work in list(self._active):
-            if grace <= 0 or work.phase is _Phase.WAIT:
+            if grace <= 0 or work.phase is Phase.WAIT:
                 work.scope.cancel()
         if grace > 0 and first and self._tg is not None:
             self._tg.start_soon(self._cut_off_after, grace)
@@ -190,7 +165,7 @@ class Engine:
             # One cancel scope per item covers pulling it, waiting for a start
             # slot or a retry, and the requests: stop() cancels it at once
             # while it waits, after the grace period while it pulls or flies.
-            work = _Work(anyio.CancelScope())
+            work = Work(anyio.CancelScope())
             self._active.add(work)
             try:
                 with work.scope:
@@ -201,7 +176,7 @@ class Engine:
                 self._active.discard(work)
             if work.item is None:
                 continue
-            result = work.result if not work.scope.cancelled_caught else self._cut(work)
+            result = work.result if not work.scope.cancelled_caught else cut_short(work)
             if result is None:
                 self.stats.not_attempted += 1
                 continue
@@ -241,39 +216,15 @@ class Engine:
                 "free some space and finish with --resume"
             )
 
-    def _cut(self, work: _Work) -> Result | None:
-        """The record of an item whose work stop() cut short."""
-        assert work.item is not None
-        if work.attempts == 0:
-            return None
-        if work.phase is _Phase.FLY:
-            failure = Failure("aborted", "request cut off by the shutdown; --resume redoes it")
-        else:
-            failure = self._stopped_between_attempts(work)
-        return Result(work.item.key, work.item.line, "error", work.attempts, error=failure)
-
-    def _stopped_between_attempts(self, work: _Work) -> Failure:
-        assert work.last is not None
-        assert work.last.failure is not None
-        last = work.last.failure
-        status = f" HTTP {last.http_status}" if last.http_status else ""
-        return Failure(
-            "aborted",
-            f"the run stopped before attempt {work.attempts + 1}; last attempt: "
-            f"{last.kind}{status}: {last.message}",
-            http_status=last.http_status,
-            api_req_id=last.api_req_id,
-        )
-
     # -- one item -----------------------------------------------------------
-    async def _process(self, session: aiohttp.ClientSession, work: _Work) -> Result | None:
+    async def _process(self, session: aiohttp.ClientSession, work: Work) -> Result | None:
         opts, item = self.options, work.item
         assert item is not None
         for attempt in range(1, opts.max_attempts + 1):
             if self._stopping:
                 break
             if work.last is not None:
-                work.phase = _Phase.WAIT
+                work.phase = Phase.WAIT
                 await anyio.sleep(
                     opts.backoff.delay(attempt - 1, work.last.retry_after, self._rand)
                 )
@@ -281,16 +232,16 @@ class Engine:
                     break
             started = self._pacer.try_start()
             if started is None:
-                work.phase = _Phase.WAIT
+                work.phase = Phase.WAIT
                 started = await self._pacer.acquire()
             if self._stopping:
                 break
             work.attempts = attempt
             if attempt > 1:
                 self.stats.retries += 1
-            work.phase = _Phase.FLY
+            work.phase = Phase.FLY
             work.last = last = await self._attempt(session, item, started)
-            work.phase = _Phase.WAIT
+            work.phase = Phase.WAIT
             if last.verdict is Verdict.OK:
                 return Result(item.key, item.line, "ok", attempt, data=last.data or {})
             if last.verdict is not Verdict.RETRY or last.failure is None:
@@ -308,7 +259,7 @@ class Engine:
         if work.last is None or work.last.failure is None:
             return None
         if work.last.verdict is Verdict.RETRY and work.attempts < opts.max_attempts:
-            failure = self._stopped_between_attempts(work)  # not a failure of the API's making
+            failure = stopped_between_attempts(work)  # not a failure of the API's making
         else:
             failure = work.last.failure
             self._log.warning(
@@ -320,9 +271,7 @@ class Engine:
             )
         return Result(item.key, item.line, "error", work.attempts, error=failure)
 
-    async def _attempt(
-        self, session: aiohttp.ClientSession, item: Item, started: float
-    ) -> _Attempt:
+    async def _attempt(self, session: aiohttp.ClientSession, item: Item, started: float) -> Attempt:
         request = self.job.build_request(item.key, self.options.token)
         self.stats.requests += 1
         if self.stats.first_start is None:
@@ -335,9 +284,9 @@ class Engine:
             self._pacer.response(started, rate_limited=False)
             if outcome.kind == "network" and outcome.message.startswith(TLS_PREFIX):
                 self._abort(outcome.message)
-                return _Attempt(Verdict.FATAL, failure=outcome)
+                return Attempt(Verdict.FATAL, failure=outcome)
             self._transient(outcome, now)
-            return _Attempt(Verdict.RETRY, failure=outcome)
+            return Attempt(Verdict.RETRY, failure=outcome)
         limited = outcome.status == 429
         self._pacer.response(started, rate_limited=limited)
         self._log.debug(
@@ -353,10 +302,10 @@ class Engine:
             except InvalidResponse as exc:
                 failure = Failure("invalid_response", str(exc), http_status=outcome.status)
                 self._transient(failure, now)
-                return _Attempt(Verdict.RETRY, failure=failure)
+                return Attempt(Verdict.RETRY, failure=failure)
             self._last_good = now
             self.stats.last_success_unix = time.time()
-            return _Attempt(Verdict.OK, data=data)
+            return Attempt(Verdict.OK, data=data)
         failure = self.job.describe_error(outcome)
         retry_after = parse_retry_after(outcome.headers.get("Retry-After"))
         if limited:
@@ -371,7 +320,7 @@ class Engine:
             )
         else:
             self._last_good = now
-        return _Attempt(verdict, failure=failure, retry_after=retry_after)
+        return Attempt(verdict, failure=failure, retry_after=retry_after)
 
     def _transient(self, failure: Failure, now: float) -> None:
         limit = self.options.give_up_after

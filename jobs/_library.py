@@ -22,18 +22,17 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, TypeVar
 
 import aiohttp
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectSendStream
 
-from batch import BatchError, Engine, EngineOptions, Failure, Job, Result, Stats
+from batch import BatchError, Engine, EngineOptions, Job, Result, Stats
 from batch._settings import check_base_url
 from batch._version import distribution
 from jobs._library_feed import Feed
+from jobs._library_types import RunAborted, WorkerToken, WorkerTokenResults, from_result
 from jobs._worker_tokens import WORKER_TOKENS
 
 __all__ = [
@@ -48,92 +47,6 @@ __all__ = [
 _T = TypeVar("_T")
 # WorkerTokens declares `fields` as a fixed-size tuple, which mypy finds narrower than Job's.
 _JOB: Job = WORKER_TOKENS
-_EXIT_ABORTED = 3  # the command line's exit code for an aborted run
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerToken:
-    """The outcome for one distinct profile ID.
-
-    ``ok`` results carry ``token`` and ``expires_at``; the others carry ``error``
-    (``error.kind`` is one of http, network, timeout, invalid_input, invalid_response,
-    aborted). ``line`` is the ID's 1-based position in the input. ``token`` is a secret:
-    it is left out of ``repr()``.
-    """
-
-    profile_id: str
-    line: int
-    attempts: int
-    token: str | None = field(default=None, repr=False)
-    expires_at: datetime | None = None
-    error: Failure | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
-class RunAborted(BatchError):
-    """The run stopped early: the API refused the token, a TLS check failed, or the API
-    kept failing for a minute. IDs not yet attempted have no result.
-
-    ``reason`` is one line. ``stats`` counts the run. ``results`` holds the results
-    collected before the abort when raised by `create_worker_tokens_sync` (the
-    streaming API has already handed them out, and leaves it empty).
-    """
-
-    exit_code = _EXIT_ABORTED
-
-    def __init__(self, reason: str, stats: Stats) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.stats = stats
-        self.results: list[WorkerToken] = []
-
-
-class WorkerTokenResults:
-    """The results of `open_worker_tokens`: an async iterator of `WorkerToken`.
-
-    Results come in completion order, one per distinct profile ID (invalid IDs included,
-    duplicates left out). The iteration ends when every ID is done; it raises `RunAborted`
-    if the run was aborted, or the exception that the input iterable raised.
-    """
-
-    def __init__(
-        self,
-        receive: MemoryObjectReceiveStream[WorkerToken],
-        slots: anyio.Semaphore,
-        stats: Stats,
-    ) -> None:
-        self._receive = receive
-        self._slots = slots
-        self._engine: Engine | None = None
-        self._source_error: Exception | None = None
-        self._crash: Exception | None = None
-        #: live counters: rows read, ok, failed, invalid, duplicates, requests, retries, ...
-        self.stats = stats
-
-    @property
-    def abort_reason(self) -> str | None:
-        """Why the run was aborted, or None."""
-        return self._engine.abort_reason if self._engine is not None else None
-
-    def __aiter__(self) -> WorkerTokenResults:
-        return self
-
-    async def __anext__(self) -> WorkerToken:
-        try:
-            result = await self._receive.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            if self._crash is not None:
-                raise self._crash from None
-            if self._source_error is not None:
-                raise self._source_error from None
-            if self.abort_reason is not None:
-                raise RunAborted(self.abort_reason, self.stats) from None
-            raise StopAsyncIteration from None
-        self._slots.release()  # the engine may take one more ID
-        return result
 
 
 @contextlib.asynccontextmanager
@@ -180,10 +93,10 @@ async def open_worker_tokens(
     send, receive = anyio.create_memory_object_stream[WorkerToken](math.inf)
     results = WorkerTokenResults(receive, slots, stats)
     quiet = logger if logger is not None else _Quiet()
-    feed = Feed(profile_ids, slots, lambda r: _deliver(send, _from_result(r)), stats, quiet)
+    feed = Feed(profile_ids, slots, lambda r: _deliver(send, from_result(r)), stats, quiet)
 
     def emit(result: Result) -> None:
-        _deliver(send, _from_result(result))
+        _deliver(send, from_result(result))
         if engine.stopping:
             feed.interrupt()
 
@@ -342,19 +255,6 @@ def _options(
         max_attempts=max_attempts,
         timeout=timeout,
         user_agent=f"{name}/{version} (library)",
-    )
-
-
-def _from_result(result: Result) -> WorkerToken:
-    token = result.data.get("token")
-    expires = result.data.get("expires_at")
-    return WorkerToken(
-        profile_id=result.key,
-        line=result.line,
-        attempts=result.attempts,
-        token=token if isinstance(token, str) else None,
-        expires_at=datetime.fromisoformat(expires) if isinstance(expires, str) else None,
-        error=result.error,
     )
 
 

@@ -1,0 +1,196 @@
+"""One command per job: the contract's options, the same for every job."""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import click
+
+from batch._settings import Settings, parse_duration
+from batch._types import Job
+
+__all__ = ["job_command"]
+
+
+def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -> timedelta | None:
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+class _Positive(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
+    """A finite number > 0 (click's FloatRange lets NaN through and prints its bounds in --help)."""
+
+    name = "number"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number) or number <= 0:
+            self.fail(f"{value!r} must be a number greater than 0", param, ctx)
+        return number
+
+
+def job_command(job: Job, run: Callable[[Job, Settings], int]) -> click.Command:
+    """Build the command for a job; its options are the contract's, the same for every job."""
+    positive = _Positive()
+
+    @click.command(name=job.name, help=job.help, short_help=job.summary)
+    @click.argument("input", metavar="INPUT")
+    @click.option(
+        "--input-format",
+        type=click.Choice(["csv", "jsonl"]),
+        help="Override the guess from the file name.",
+    )
+    @click.option(
+        "--id-field",
+        default=job.key_name,
+        show_default=True,
+        metavar="NAME",
+        help="CSV column or JSONL key holding the ID.",
+    )
+    @click.option(
+        "-o",
+        "--output",
+        default="-",
+        show_default=True,
+        metavar="PATH",
+        help="Results file; .csv → CSV, else JSONL; - is standard output.",
+    )
+    @click.option(
+        "--errors",
+        metavar="PATH",
+        help="Also write each failed record to this CSV (valid INPUT for a re-run).",
+    )
+    @click.option(
+        "--rate",
+        type=positive,
+        metavar="N",
+        default=5.0,
+        show_default=True,
+        help="Requests per second, never more in any rolling 1-second window.",
+    )
+    @click.option(
+        "--concurrency",
+        metavar="N",
+        type=click.IntRange(min=1, max=1000),
+        default=8,
+        show_default=True,
+        help="Requests in flight at most.",
+    )
+    @click.option(
+        "--max-attempts",
+        metavar="N",
+        type=click.IntRange(min=1, max=100),
+        default=5,
+        show_default=True,
+        help="Attempts per ID, the first included.",
+    )
+    @click.option(
+        "--timeout",
+        type=positive,
+        default=30.0,
+        show_default=True,
+        metavar="SECONDS",
+        help="Per attempt.",
+    )
+    @click.option(
+        "--base-url",
+        envvar=job.base_url_env,
+        metavar="URL",
+        help=f"API root (env {job.base_url_env}; default {job.default_base_url}).",
+    )
+    @click.option(
+        "--token-file",
+        metavar="PATH",
+        help=f"Read the API token from this file instead of {job.token_env}.",
+    )
+    @click.option(
+        "--resume", is_flag=True, help="Keep the ok records of --output, redo the rest, append."
+    )
+    @click.option(
+        "--dry-run", is_flag=True, help="Read and validate the input, report, call nothing."
+    )
+    @click.option(
+        "--simulate", is_flag=True, help="Run against the built-in simulated API (no token needed)."
+    )
+    @click.option(
+        "--backoff-base",
+        type=positive,
+        default=0.5,
+        show_default=True,
+        metavar="SECONDS",
+        help="Backoff ceiling after the first failed attempt; doubles each retry (full jitter).",
+    )
+    @click.option(
+        "--backoff-cap",
+        type=positive,
+        default=30.0,
+        show_default=True,
+        metavar="SECONDS",
+        help="Longest wait between attempts (a server's Retry-After is honoured up to 60 s).",
+    )
+    @click.option(
+        "--give-up-after",
+        type=click.FloatRange(min=0),
+        default=60.0,
+        show_default=True,
+        metavar="SECONDS",
+        help="Stop (exit 3) when only transient failures came back for this long; 0 never.",
+    )
+    @click.option(
+        "--grace",
+        type=click.FloatRange(min=0),
+        default=5.0,
+        show_default=True,
+        metavar="SECONDS",
+        help="On Ctrl-C/SIGTERM, how long requests in flight may finish.",
+    )
+    @click.option(
+        "--log-format",
+        type=click.Choice(["auto", "json", "console"]),
+        default="auto",
+        show_default=True,
+    )
+    @click.option(
+        "--log-level",
+        type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+        default="info",
+        show_default=True,
+    )
+    @click.option("--log-file", metavar="PATH", help="Logs there instead of standard error.")
+    @click.option("--no-progress", is_flag=True, help="No progress bar even on a terminal.")
+    @click.option(
+        "--progress-interval",
+        type=positive,
+        default=30.0,
+        show_default=True,
+        metavar="SECONDS",
+        help="A progress log event this often when not on a terminal.",
+    )
+    @click.option(
+        "--metrics-file",
+        metavar="PATH",
+        help="Prometheus text file for node_exporter, replaced atomically.",
+    )
+    @click.option(
+        "--refresh-within",
+        callback=_duration,
+        metavar="DURATION",
+        help="With --resume: also re-issue results expiring within DURATION (90m, 2h).",
+    )
+    def command(**params: Any) -> None:
+        sys.exit(run(job, Settings(**params)))
+
+    return command

@@ -1,0 +1,65 @@
+"""One item's way through a worker, and the record of one that a stop cut short."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+from batch._policy import Verdict
+from batch._types import Failure, Item, Result
+
+__all__ = ["Attempt", "Phase", "Work", "cut_short", "stopped_between_attempts"]
+
+
+@dataclass(slots=True)
+class Attempt:
+    verdict: Verdict
+    data: dict[str, Any] | None = None
+    failure: Failure | None = None
+    retry_after: float | None = None
+
+
+class Phase(enum.Enum):
+    WAIT = "wait"  # pulling the next item, or waiting for a start slot or a retry
+    FLY = "fly"  # a request is on the wire
+
+
+@dataclass(slots=True, eq=False)  # eq=False: hashed by identity, kept in a set
+class Work:
+    """One item on its way through a worker: what a cut-off needs to know."""
+
+    scope: anyio.CancelScope
+    item: Item | None = None
+    phase: Phase = Phase.WAIT
+    attempts: int = 0
+    last: Attempt | None = None
+    result: Result | None = None
+
+
+def cut_short(work: Work) -> Result | None:
+    """The record of an item whose work stop() cut short."""
+    assert work.item is not None
+    if work.attempts == 0:
+        return None
+    if work.phase is Phase.FLY:
+        failure = Failure("aborted", "request cut off by the shutdown; --resume redoes it")
+    else:
+        failure = stopped_between_attempts(work)
+    return Result(work.item.key, work.item.line, "error", work.attempts, error=failure)
+
+
+def stopped_between_attempts(work: Work) -> Failure:
+    assert work.last is not None
+    assert work.last.failure is not None
+    last = work.last.failure
+    status = f" HTTP {last.http_status}" if last.http_status else ""
+    return Failure(
+        "aborted",
+        f"the run stopped before attempt {work.attempts + 1}; last attempt: "
+        f"{last.kind}{status}: {last.message}",
+        http_status=last.http_status,
+        api_req_id=last.api_req_id,
+    )

@@ -4,16 +4,16 @@ One write() per record, fsync at most once a second (the default), against a buf
 file and against fsync on every record. 100,000 records of a realistic size.
 """
 
-import os
-import sys
+from __future__ import annotations
+
 import tempfile
 import time
+from pathlib import Path
 
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
-import batch._output as out_mod
+import batch._output as output
 from batch._output import OutputFile
 
-line = (
+LINE = (
     '{"profile_id": "3678f78b-1111-4222-8333-444455556666", "status": "ok", "token": "wt_'
     + "x" * 32
     + '", "expires_at": "2026-11-29T20:54:03.064Z", "attempts": 1, "line": 2}\n'
@@ -21,27 +21,42 @@ line = (
 N = 100_000
 
 
-def run(interval):
-    out_mod.FSYNC_INTERVAL = interval
-    d = tempfile.mkdtemp()
-    f = OutputFile(os.path.join(d, "r.jsonl"), append=False)
-    t = time.perf_counter()
-    for _ in range(N):
-        f.write(line)
-    f.close()
-    return (time.perf_counter() - t) / N * 1e6
+def per_record_us(interval: float | None) -> float:
+    """Microseconds per record: through OutputFile with an fsync interval, or buffered (None)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "r.jsonl"
+        start = time.perf_counter()
+        if interval is None:
+            with path.open("w") as handle:
+                for _ in range(N):
+                    handle.write(LINE)
+        else:
+            output.FSYNC_INTERVAL = interval
+            out = OutputFile(str(path), append=False)
+            for _ in range(N):
+                out.write(LINE)
+            out.close()
+        return (time.perf_counter() - start) / N * 1e6
 
 
-def buffered():
-    d = tempfile.mkdtemp()
-    t = time.perf_counter()
-    with open(os.path.join(d, "r.jsonl"), "w") as fh:
-        for _ in range(N):
-            fh.write(line)
-    return (time.perf_counter() - t) / N * 1e6
+def main() -> None:
+    default = output.FSYNC_INTERVAL
+    try:
+        print(
+            f"buffered file, no fsync:                        {per_record_us(None):7.2f} us/record"
+        )
+        print(
+            f"one write() per record, no fsync:               {per_record_us(1e9):7.2f} us/record"
+        )
+        print(
+            f"one write() per record, fsync <= 1/s (default): {per_record_us(default):7.2f} us/record"
+        )
+        print(
+            f"one write() and fsync per record:               {per_record_us(0.0):7.2f} us/record"
+        )
+    finally:
+        output.FSYNC_INTERVAL = default
 
 
-print(f"buffered file, no fsync:            {buffered():6.2f} us/record")
-print(f"one write() per record, no fsync:   {run(1e9):6.2f} us/record")
-print(f"one write() per record, fsync <=1/s (default): {run(1.0):6.2f} us/record")
-print(f"one write() + fsync every record:   {run(0.0):6.2f} us/record")
+if __name__ == "__main__":
+    main()

@@ -21,11 +21,12 @@ import structlog
 from anyio.abc import TaskGroup
 
 from batch._errors import BatchError
+from batch._judge import fatal_reason, judge
 from batch._pacer import AsyncPacer, Pacer, RateChange
-from batch._policy import Backoff, Verdict, classify_status, parse_retry_after
+from batch._policy import Backoff, Verdict
 from batch._stats import Stats
-from batch._transport import TLS_PREFIX, send
-from batch._types import Failure, InvalidResponse, Item, Job, Result
+from batch._transport import send
+from batch._types import Failure, Item, Job, Result
 from batch._work import Attempt, Phase, Work, cut_short, stopped_between_attempts
 
 __all__ = ["Engine", "EngineOptions"]
@@ -272,6 +273,7 @@ class Engine:
         return Result(item.key, item.line, "error", work.attempts, error=failure)
 
     async def _attempt(self, session: aiohttp.ClientSession, item: Item, started: float) -> Attempt:
+        """Send one request, judge the outcome, and act on what it says about the API."""
         request = self.job.build_request(item.key, self.options.token)
         self.stats.requests += 1
         if self.stats.first_start is None:
@@ -280,47 +282,26 @@ class Engine:
         outcome = await send(session, self.options.base_url, request, self.options.timeout)
         now = self._clock()
         self.stats.latency.add(now - started)
-        if isinstance(outcome, Failure):
-            self._pacer.response(started, rate_limited=False)
-            if outcome.kind == "network" and outcome.message.startswith(TLS_PREFIX):
-                self._abort(outcome.message)
-                return Attempt(Verdict.FATAL, failure=outcome)
-            self._transient(outcome, now)
-            return Attempt(Verdict.RETRY, failure=outcome)
-        limited = outcome.status == 429
-        self._pacer.response(started, rate_limited=limited)
-        self._log.debug(
-            "response",
-            key=item.key,
-            status=outcome.status,
-            elapsed_ms=round((now - started) * 1000, 1),
-        )
-        verdict = classify_status(outcome.status)
-        if verdict is Verdict.OK:
-            try:
-                data = self.job.parse_success(outcome)
-            except InvalidResponse as exc:
-                failure = Failure("invalid_response", str(exc), http_status=outcome.status)
-                self._transient(failure, now)
-                return Attempt(Verdict.RETRY, failure=failure)
+        status = None if isinstance(outcome, Failure) else outcome.status
+        self._pacer.response(started, rate_limited=status == 429)
+        if status is not None:
+            self._log.debug(
+                "response", key=item.key, status=status, elapsed_ms=round((now - started) * 1000, 1)
+            )
+        attempt = judge(self.job, outcome)
+        if attempt.verdict is Verdict.OK:
             self._last_good = now
             self.stats.last_success_unix = time.time()
-            return Attempt(Verdict.OK, data=data)
-        failure = self.job.describe_error(outcome)
-        retry_after = parse_retry_after(outcome.headers.get("Retry-After"))
-        if limited:
+        elif status == 429:
             self.stats.rate_limited += 1
             self._last_good = now  # the API answers: busy, not down
-        elif verdict is Verdict.RETRY:
-            self._transient(failure, now)
-        elif verdict is Verdict.FATAL:
-            self._abort(
-                f"the API refused the token (HTTP {outcome.status}: {failure.message}); "
-                f"check {self.job.token_env}{self.job.auth_hint}"
-            )
+        elif attempt.verdict is Verdict.RETRY and attempt.failure is not None:
+            self._transient(attempt.failure, now)
+        elif attempt.verdict is Verdict.FATAL and attempt.failure is not None:
+            self._abort(fatal_reason(self.job, attempt.failure))
         else:
-            self._last_good = now
-        return Attempt(verdict, failure=failure, retry_after=retry_after)
+            self._last_good = now  # a permanent answer is still an answer
+        return attempt
 
     def _transient(self, failure: Failure, now: float) -> None:
         limit = self.options.give_up_after

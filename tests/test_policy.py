@@ -6,7 +6,17 @@ from datetime import UTC, datetime
 
 import pytest
 
-from batch import Backoff, Verdict, backoff_delay, classify_status, parse_retry_after
+from batch import (
+    Backoff,
+    Failure,
+    Response,
+    Verdict,
+    backoff_delay,
+    classify_status,
+    parse_retry_after,
+)
+from batch._judge import fatal_reason, judge
+from jobs import WORKER_TOKENS
 
 
 @pytest.mark.parametrize(
@@ -83,3 +93,57 @@ NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 )
 def test_parse_retry_after(header: str | None, seconds: float | None) -> None:
     assert parse_retry_after(header, now=NOW) == seconds
+
+
+def _response(status: int, body: bytes, content_type: str = "application/json") -> Response:
+    return Response(status, {"Content-Type": content_type}, body)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "verdict", "kind"),
+    [
+        (
+            _response(201, b'{"data": {"token": "t1", "expires_at": "2026-11-29T00:00:00Z"}}'),
+            Verdict.OK,
+            None,
+        ),
+        (
+            _response(201, b'{"data": {"token": "t1", "expires_at": "soon"}}'),
+            Verdict.RETRY,
+            "invalid_response",
+        ),
+        (_response(201, b"OK"), Verdict.RETRY, "invalid_response"),
+        (_response(429, b'{"error": "Rate limit exceeded", "status": 429}'), Verdict.RETRY, "http"),
+        (_response(503, b"<html>503</html>", "text/html"), Verdict.RETRY, "http"),
+        (_response(404, b'{"errors": [{"message": "not found"}]}'), Verdict.PERMANENT, "http"),
+        (_response(401, b'{"errors": [{"message": "Unauthorized"}]}'), Verdict.FATAL, "http"),
+        (
+            Failure("network", "the server closed the connection without answering"),
+            Verdict.RETRY,
+            "network",
+        ),
+        (Failure("timeout", "no complete answer within 30s"), Verdict.RETRY, "timeout"),
+        (Failure("network", "TLS certificate of x is not trusted"), Verdict.FATAL, "network"),
+    ],
+)
+def test_judge_applies_the_table(
+    outcome: Response | Failure, verdict: Verdict, kind: str | None
+) -> None:
+    attempt = judge(WORKER_TOKENS, outcome)
+    assert attempt.verdict is verdict
+    assert (attempt.failure.kind if attempt.failure else None) == kind
+
+
+def test_a_garbled_201_is_described_without_its_body() -> None:
+    body = b'{"data": {"token": "wt_SECRET_in_a_bad_answer", "expires_at": "soon"}}'
+    attempt = judge(WORKER_TOKENS, _response(201, body))
+    assert attempt.failure is not None
+    assert attempt.failure.message == "HTTP 201 body has no 'data.expires_at' date-time"
+
+
+def test_fatal_reason_says_what_to_check() -> None:
+    failure = Failure("http", "Unauthorized", http_status=401)
+    assert fatal_reason(WORKER_TOKENS, failure) == (
+        "the API refused the token (HTTP 401: Unauthorized); check DEEL_API_TOKEN "
+        "(it must be an organization token with the admin:worker scope)"
+    )

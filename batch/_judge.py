@@ -1,0 +1,37 @@
+"""What one attempt's outcome means, by the policy table (batch/_policy.py). Pure."""
+
+from __future__ import annotations
+
+from batch._policy import Verdict, classify_status, parse_retry_after
+from batch._transport import TLS_PREFIX
+from batch._types import Failure, InvalidResponse, Job, Response
+from batch._work import Attempt
+
+__all__ = ["fatal_reason", "judge"]
+
+
+def judge(job: Job, outcome: Response | Failure) -> Attempt:
+    """OK with the record's fields, or RETRY / PERMANENT / FATAL with the failure."""
+    if isinstance(outcome, Failure):
+        if outcome.kind == "network" and outcome.message.startswith(TLS_PREFIX):
+            return Attempt(Verdict.FATAL, failure=outcome)  # a certificate will not fix itself
+        return Attempt(Verdict.RETRY, failure=outcome)
+    verdict = classify_status(outcome.status)
+    if verdict is Verdict.OK:
+        try:
+            return Attempt(Verdict.OK, data=job.parse_success(outcome))
+        except InvalidResponse as exc:
+            failure = Failure("invalid_response", str(exc), http_status=outcome.status)
+            return Attempt(Verdict.RETRY, failure=failure)
+    retry_after = parse_retry_after(outcome.headers.get("Retry-After"))
+    return Attempt(verdict, failure=job.describe_error(outcome), retry_after=retry_after)
+
+
+def fatal_reason(job: Job, failure: Failure) -> str:
+    """The one line that stops the run: what was refused and what to check."""
+    if failure.http_status is None:  # TLS: the message says it all
+        return failure.message
+    return (
+        f"the API refused the token (HTTP {failure.http_status}: {failure.message}); "
+        f"check {job.token_env}{job.auth_hint}"
+    )

@@ -30,7 +30,7 @@ GUARD = 0.01
 #: Below this, a wait is no wait (see Pacer.wait_time).
 EPSILON = 1e-9
 #: A period's share of 429s is judged on at least this many answers (or a full window).
-MIN_SAMPLE = 5
+MIN_SAMPLE = 10
 #: One period never cuts the rate by more than half.
 MAX_DECREASE = 0.5
 
@@ -66,7 +66,7 @@ class Pacer:
         guard: float = GUARD,
         floor: float = 0.5,
         increase_fraction: float = 0.05,
-        cooldown_requests: float = 5.0,
+        cooldown_requests: float = 1.0,
         cooldown_bounds: tuple[float, float] = (0.05, 1.0),
     ) -> None:
         window_for_rate(rate, guard)  # validates
@@ -131,11 +131,12 @@ class Pacer:
 
         A 429 starts a cool-down that pauses every start, unless the request
         was started before the last cool-down ended (it was in flight, so it
-        says nothing new) or one already ran within the last window. Once a
-        window, the rate is multiplied by the share of requests that were not
-        refused (multiplicative decrease) and raised by 5% of itself, so it
-        climbs back slowly while no 429 comes. It stays between 0.5/s (or
-        ``max_rate`` if lower) and ``max_rate``.
+        says nothing new) or one already ran within the last window; it lasts
+        one request's time (50 ms to 1 s). Once a window with at least ten
+        answers, the rate is multiplied by the share not refused (never by less
+        than a half) and raised by an additive step, so it climbs back slowly
+        while no 429 comes. It stays between 0.5/s (or ``max_rate`` if lower)
+        and ``max_rate``.
         """
         if rate_limited and started >= self.paused_until and now >= self._cooldown_free_at:
             self.paused_until = now + self.cooldown_length()
@@ -144,14 +145,17 @@ class Pacer:
         self._period_limited += rate_limited
         if self._period_start is None or now - self._period_start < WINDOW:
             return None
-        if self._period_sent < min(self._capacity, MIN_SAMPLE):
-            return None  # too few answers to judge a share by: one 429 of one is not 100%
+        if self._period_sent < MIN_SAMPLE:
+            return None  # too few answers to judge a share by: one 429 of five is not 20%
         refused = self._period_limited / self._period_sent
         self._period_start, self._period_sent, self._period_limited = now, 0, 0
-        # Down by the share refused, up by 5% of the current rate: against a hard
-        # limit the refused share settles near 5% (or below, with whole-request
-        # capacities), however far --rate is above what the API has left for us.
-        new = self.rate * max(1.0 + self._increase - refused, MAX_DECREASE)
+        # Down by the share refused (at most half), then up by a step of 5% of
+        # --rate, or of twice the current rate if that is smaller. Random 429s up
+        # to 5% leave the rate where it is; against a hard limit the rate settles
+        # just above it and probes by that step; told 1000/s against an API with
+        # 5/s left, the step is 0.5/s, not 50/s.
+        step = self._increase * min(self.max_rate, 2.0 * self.rate)
+        new = self.rate * max(1.0 - refused, MAX_DECREASE) + step
         return self._set_rate(new, "rate_limited" if refused else "recovering")
 
     def _set_rate(self, new: float, reason: str) -> RateChange | None:

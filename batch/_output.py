@@ -91,6 +91,12 @@ class OutputFile:
                 yield line[:left]
                 left -= len(line)
 
+    def read_from(self, start: int, limit: int = 1 << 20) -> bytes:
+        """Bytes of the file from ``start`` (at most ``limit``)."""
+        with open(self.path, "rb") as handle:
+            handle.seek(start)
+            return handle.read(limit)
+
     def whole_lines_end(self) -> int:
         """Where the last whole line ends: past it is a line torn by a crash (no newline)."""
         size = self.size

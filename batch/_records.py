@@ -69,15 +69,26 @@ class RecordFormat:
 
 
 def flatten(record: dict[str, Any]) -> dict[str, str]:
-    """``error.kind`` → ``error_kind`` etc., every value as text."""
+    """``error.kind`` → ``error_kind`` etc., every value as one line of text.
+
+    Line breaks are escaped (``\\n``) so that a record is always one physical
+    line: --resume then reads a damaged file line by line, losing only what is
+    damaged.
+    """
     out: dict[str, str] = {}
     for name, value in record.items():
         if name == "error" and isinstance(value, dict):
             for sub, subvalue in value.items():
-                out[f"error_{sub}"] = "" if subvalue is None else str(subvalue)
+                out[f"error_{sub}"] = _one_line(subvalue)
         else:
-            out[name] = "" if value is None else str(value)
+            out[name] = _one_line(value)
     return out
+
+
+def _one_line(value: object) -> str:
+    if value is None:
+        return ""
+    return str(value).replace("\r", "\\r").replace("\n", "\\n")
 
 
 def _csv_line(values: list[str]) -> str:

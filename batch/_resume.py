@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import csv
-import io
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+
+from batch._errors import ConfigError
 
 __all__ = ["Previous", "read_previous"]
 
@@ -31,28 +32,34 @@ class Previous:
 
 
 def read_previous(
-    lines: Iterable[bytes], *, fmt: str, key_name: str, expiry_field: str | None
+    lines: Iterable[bytes],
+    *,
+    fmt: str,
+    key_name: str,
+    expiry_field: str | None,
+    columns: list[str] | None = None,
 ) -> Previous:
+    """Read a results file. A CSV one must start with ``columns`` (else ConfigError).
+
+    Records are read one physical line at a time (the writer never puts a line
+    break inside a value), so one damaged line costs only itself.
+    """
     previous = Previous()
-    if fmt == "csv":
-        text = io.StringIO(b"".join(lines).decode("utf-8", "replace"), newline="")
-        rows: Iterable[dict[str, object]] = csv.DictReader(text)
-    else:
-        rows = _jsonl(lines, previous)
+    rows = _csv(lines, previous, columns) if fmt == "csv" else _jsonl(lines, previous)
     for row in rows:
         status = row.get("status")
         key = row.get(key_name)
         kind = row.get("error_kind") if fmt == "csv" else _kind(row.get("error"))
-        if status not in ("ok", "error"):
+        if status not in ("ok", "error") or not isinstance(key, str):
             previous.unreadable += 1
             continue
         previous.records += 1
         if kind == "invalid_input":
             line = row.get("line")
             if isinstance(line, int) or (isinstance(line, str) and line.isdigit()):
-                previous.invalid_rows.add((int(line), key if isinstance(key, str) else ""))
+                previous.invalid_rows.add((int(line), key))
             continue
-        if not isinstance(key, str) or not key:
+        if not key:
             continue
         if status == "ok":
             expires = row.get(expiry_field) if expiry_field else ""
@@ -60,6 +67,33 @@ def read_previous(
         else:
             previous.ok.pop(key, None)
     return previous
+
+
+def _csv(
+    lines: Iterable[bytes], previous: Previous, columns: list[str] | None
+) -> Iterable[dict[str, object]]:
+    header: list[str] | None = None
+    for raw in lines:
+        text = raw.decode("utf-8", "replace").rstrip("\r\n")
+        if not text.strip():
+            continue
+        try:
+            fields = next(csv.reader([text]))
+        except (csv.Error, StopIteration):
+            fields = []
+        if header is None:
+            header = fields
+            if columns is not None and header != columns:
+                shown = ",".join(header)[:80]
+                raise ConfigError(
+                    f"--resume: the results file starts with {shown!r}, not this job's columns; "
+                    "is it the results file of the run to finish? (nothing was changed)"
+                )
+            continue
+        if len(fields) != len(header):
+            previous.unreadable += 1
+            continue
+        yield dict(zip(header, fields, strict=True))
 
 
 def _jsonl(lines: Iterable[bytes], previous: Previous) -> Iterable[dict[str, object]]:

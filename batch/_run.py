@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from batch._pacer import window_for_rate
 from batch._policy import Backoff
 from batch._progress import Reporter, count_rows
 from batch._reader import Row, guess_format, open_rows
-from batch._records import format_for
+from batch._records import RecordFormat, format_for
 from batch._resume import read_previous
 from batch._settings import Settings, check_base_url, read_token
 from batch._sink import Sink
@@ -215,12 +216,19 @@ def _resume(
     job: Job, s: Settings, out: OutputFile, log: Any
 ) -> tuple[set[str], set[tuple[int, str]]]:
     """Read the results file; refuse one that is not a results file before changing it."""
+    fmt = format_for(s.output)
     end = out.whole_lines_end()
+    if end < out.size and fmt == "jsonl" and _is_record(out.read_from(end), job.key_name):
+        # A whole record that only lacks its newline (an editor, a copy): keep it.
+        out.write("\n")
+        log.info("last_line_completed", path=s.output)
+        end = out.size
     previous = read_previous(
         out.read_lines(end),
-        fmt=format_for(s.output),
+        fmt=fmt,
         key_name=job.key_name,
         expiry_field=job.expiry_field,
+        columns=RecordFormat("csv", job.key_name, job.fields).columns,
     )
     if previous.records == 0 and previous.unreadable:
         raise ConfigError(
@@ -246,6 +254,16 @@ def _resume(
         unreadable_lines=previous.unreadable,
     )
     return keep, previous.invalid_rows
+
+
+def _is_record(tail: bytes, key_name: str) -> bool:
+    try:
+        record = json.loads(tail)
+    except ValueError:
+        return False
+    return (
+        isinstance(record, dict) and key_name in record and record.get("status") in ("ok", "error")
+    )
 
 
 async def _dry_run(job: Job, s: Settings, rows: Any, stats: Stats, log: Any) -> RunOutcome:

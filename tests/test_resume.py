@@ -57,7 +57,7 @@ def test_resume_refuses_a_file_that_is_not_a_results_file(sim: StartSim, tmp_pat
     src.write_text("profile_id\n" + "\n".join(new_ids(2)) + "\n")
     res = run(api.base_url, src, export, "--resume")
     assert res.exit_code == 2
-    assert "holds no results record in its 3 line(s)" in res.stderr
+    assert "starts with 'profile_id,email', not this job's columns" in res.stderr
     assert export.read_text() == original  # untouched
     assert api.stats.requests == 0
 
@@ -100,3 +100,46 @@ def test_a_full_disk_stops_the_run_cleanly(
     assert summary["ok"] + summary["not_attempted"] == 30
     assert len(read_jsonl(out)) == 5
     assert "Traceback" not in res.stderr
+
+
+def test_resume_refuses_json_lines_of_another_kind(sim: StartSim, tmp_path: Path) -> None:
+    api = sim(rate=None)
+    other = tmp_path / "other.jsonl"
+    other.write_text('{"id": "abc", "status": "ok"}\n')
+    src = tmp_path / "in.csv"
+    src.write_text("profile_id\n" + new_ids(1)[0] + "\n")
+    res = run(api.base_url, src, other, "--resume")
+    assert res.exit_code == 2
+    assert "holds no results record in its 1 line(s)" in res.stderr
+    assert api.stats.requests == 0
+
+
+def test_a_damaged_csv_line_costs_only_itself(sim: StartSim, tmp_path: Path) -> None:
+    api = sim(rate=None)
+    ids = new_ids(4)
+    src = tmp_path / "in.csv"
+    src.write_text("profile_id\n" + "\n".join(ids) + "\n")
+    out = tmp_path / "out.csv"
+    assert run(api.base_url, src, out).exit_code == 0
+    lines = out.read_text().splitlines(keepends=True)
+    out.write_text("".join([*lines[:2], '"oops, a stray quote\n', *lines[2:]]))
+    for _ in range(2):  # the damage must not spread to what is appended after it
+        again = run(api.base_url, src, out, "--resume")
+        assert again.exit_code == 0, again.stderr
+        assert again.event("run_finished")["skipped"] == 4
+        assert again.event("resume")["unreadable_lines"] == 1
+    assert api.stats.requests == 4
+
+
+def test_a_last_record_without_its_newline_is_kept(sim: StartSim, tmp_path: Path) -> None:
+    api = sim(rate=None)
+    src = tmp_path / "in.csv"
+    src.write_text("profile_id\n" + "\n".join(new_ids(3)) + "\n")
+    out = tmp_path / "out.jsonl"
+    assert run(api.base_url, src, out).exit_code == 0
+    out.write_bytes(out.read_bytes().rstrip(b"\n"))  # as an editor might save it
+    again = run(api.base_url, src, out, "--resume")
+    assert again.exit_code == 0
+    assert again.event("run_finished")["skipped"] == 3
+    assert api.stats.requests == 3
+    assert len(read_jsonl(out)) == 3

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from importlib import metadata
 from typing import Any, TextIO
 
@@ -13,11 +17,11 @@ import click
 import structlog
 
 from batch._command import job_command
-from batch._errors import BatchError, ConfigError
+from batch._errors import BatchError, Busy, ConfigError
 from batch._logging import Redactor, configure_logging
 from batch._metrics import write_metrics
 from batch._report import print_dry_run, print_summary
-from batch._run import execute
+from batch._run import SIGNAL_EXIT, execute
 from batch._settings import Settings, check_distinct
 from batch._stats import Stats
 from batch._types import Job
@@ -58,6 +62,12 @@ def run(job: Job, settings: Settings) -> int:
     finally:
         if settings.log_file and not clash:
             stream.close()
+    if settings.input == "-" and code in (130, 143):
+        # A reader thread may still be blocked on standard input, holding its lock: a
+        # normal exit would wait for it (or abort). Everything is written; leave now.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     return code
 
 
@@ -67,13 +77,18 @@ def _run_logged(
     log = structlog.get_logger("batch")
     try:
         bar = console and sys.stderr.isatty() and not settings.no_progress and not settings.log_file
-        outcome = anyio.run(
-            lambda: execute(job, settings, redactor=redactor, log=log, progress_bar=bar)
-        )
-    except KeyboardInterrupt:  # Ctrl-C before the run installed its own handler
-        log.warning("interrupted", signal="SIGINT", message="stopped before any call")
-        click.echo(f"{_prog()}: interrupted before any call; nothing was sent", err=True)
-        return _failed_early(settings, 130, log)
+        with _early_signals():
+            outcome = anyio.run(
+                lambda: execute(job, settings, redactor=redactor, log=log, progress_bar=bar)
+            )
+    except (KeyboardInterrupt, _EarlySignal) as exc:  # before the run's own handler was up
+        signum = exc.signum if isinstance(exc, _EarlySignal) else signal.SIGINT
+        name = signal.Signals(signum).name
+        log.warning("interrupted", signal=name, message="stopped before any call")
+        click.echo(f"{_prog()}: interrupted ({name}) before any call; nothing was sent", err=True)
+        return _failed_early(settings, SIGNAL_EXIT.get(signal.Signals(signum), 130), log)
+    except Busy as exc:  # the run that holds the file owns the metrics too
+        return _user_error(exc, log, console or bool(settings.log_file))
     except BatchError as exc:
         return _failed_early(
             settings, _user_error(exc, log, console or bool(settings.log_file)), log
@@ -92,6 +107,37 @@ def _run_logged(
     else:
         print_summary(outcome, settings, log=log, console=console, stream=stream)
     return outcome.exit_code
+
+
+class _EarlySignal(BaseException):
+    """SIGINT/SIGTERM before the run's own handler: opening the input, reading the results."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _early_signals() -> Iterator[None]:
+    """Turn SIGINT/SIGTERM into an exception until the run installs its own handler.
+
+    Without this, SIGTERM while the header of a quiet pipe or a large results
+    file is being read kills the process with no summary and no metrics. The
+    run's handler (anyio's signal receiver) takes over once the engine starts.
+    """
+
+    def handler(signum: int, _frame: object) -> None:
+        raise _EarlySignal(signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def _user_error(exc: BatchError, log: Any, echo: bool) -> int:

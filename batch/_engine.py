@@ -108,7 +108,7 @@ class Engine:
         if self.abort_reason is None:
             self.abort_reason = reason
             self._log.error("run_aborted", reason=reason)
-        self.stop("aborted", grace=self.options.timeout)
+        self.stop("aborted")  # in-flight requests get the grace period, then are cut off
 
     async def _cut_off_after(self, grace: float) -> None:
         await anyio.sleep(grace)

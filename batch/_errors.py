@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["BatchError", "ConfigError", "InputError"]
+__all__ = ["BatchError", "Busy", "ConfigError", "InputError"]
 
 
 class BatchError(Exception):
@@ -22,3 +22,7 @@ class InputError(BatchError):
 
 class ConfigError(BatchError):
     """An option, the environment or a credential is unusable; found before any call."""
+
+
+class Busy(ConfigError):
+    """Another run holds the results file: this one leaves everything (metrics too) to it."""

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
-from batch._errors import ConfigError
+from batch._errors import Busy, ConfigError
 
 __all__ = ["OutputFile", "holder_pid"]
 
@@ -58,7 +58,7 @@ class OutputFile:
             except BlockingIOError:
                 pid = holder_pid(fd)
                 who = f"another run (pid {pid})" if pid else "another run"
-                raise ConfigError(
+                raise Busy(
                     f"{path!r} is being written by {who}; wait for it to finish "
                     f"or choose another --output"
                 ) from None

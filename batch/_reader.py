@@ -85,7 +85,10 @@ def open_rows(
             text, sniffed = _decode(raw, label, gz_name, sniff=fmt is None)
         except READ_ERRORS as err:
             raise InputError(f"cannot read {label}: {reason(err)}") from None
-        stack.callback(text.close)
+        if source != "-":
+            # Not for standard input: a reader thread abandoned on Ctrl-C may still hold
+            # the buffer's lock, and closing would wait for it (for ever on a quiet pipe).
+            stack.callback(text.close)
         guessed = fmt is None
         if guessed and sniffed == "json-array":
             raise InputError(

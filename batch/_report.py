@@ -65,7 +65,7 @@ def print_summary(
         + (f", {rate:.2f}/s (limit {settings.rate:g}/s)" if rate is not None else "")
         + (
             f"; latency p50 {lat['latency_p50_ms']} ms, p95 {lat['latency_p95_ms']} ms, max {lat['latency_max_ms']} ms"
-            if stats.requests
+            if lat["latency_p50_ms"] is not None
             else ""
         ),
         f"  results: {'standard output' if settings.output == '-' else settings.output}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -145,13 +146,18 @@ async def execute(
             )
             received: list[int] = []
             async with anyio.create_task_group() as tg:
-                tg.start_soon(_watch_signals, engine, received, log, s.grace)
+                hard_stop = anyio.Event()
+                tg.start_soon(_watch_signals, engine, received, log, s.grace, hard_stop)
                 tg.start_soon(reporter.run)
                 await engine.run(items)
                 if engine.stopping and engine.input_error is None:
-                    await _drain(items, stats, log)
+                    await _drain(items, stats, log, total, hard_stop)
                 tg.cancel_scope.cancel()
     outcome = _outcome(stats, engine, received)
+    if outcome.exit_code == EXIT_OK:
+        # For monitoring, a run that ended with every record ok is a success even if it
+        # had nothing to issue (everything kept by --resume): its time is the last success.
+        stats.last_success_unix = time.time()
     reporter.write_metrics(elapsed_s=stats.elapsed_s, exit_code=outcome.exit_code)
     return outcome
 
@@ -180,7 +186,9 @@ def _outcome(stats: Stats, engine: Engine, received: list[int]) -> RunOutcome:
     return RunOutcome(stats, code, engine.abort_reason, name)
 
 
-async def _watch_signals(engine: Engine, received: list[int], log: Any, grace: float) -> None:
+async def _watch_signals(
+    engine: Engine, received: list[int], log: Any, grace: float, hard_stop: anyio.Event
+) -> None:
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for signum in signals:
             received.append(signum)
@@ -196,20 +204,47 @@ async def _watch_signals(engine: Engine, received: list[int], log: Any, grace: f
             else:
                 log.warning("interrupted_again", signal=name, message="stopping now")
                 engine.stop(f"interrupted by {name}", grace=0)
+                hard_stop.set()
 
 
-async def _drain(items: RowItems, stats: Stats, log: Any) -> None:
-    """Count what the stopped run leaves for --resume (bounded: standard input may never end)."""
+async def _drain(
+    items: RowItems, stats: Stats, log: Any, total: int | None, hard_stop: anyio.Event
+) -> None:
+    """Count what the stopped run leaves for --resume.
+
+    Bounded in time (and cut short by a second signal); past the bound, the rows
+    left are estimated from the line count made at the start, if there is one.
+    """
     rest: int | None = None
-    with anyio.move_on_after(DRAIN_SECONDS) as scope:
-        rest = await items.count_rest()
-        stats.not_attempted += rest or 0
-    if scope.cancelled_caught or rest is None:
-        why = "was not read (standard input)" if rest is None else "took too long to count"
+    with anyio.CancelScope() as scope:
+        scope.deadline = anyio.current_time() + DRAIN_SECONDS
+
+        async def second_signal() -> None:
+            await hard_stop.wait()
+            scope.cancel()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(second_signal)
+            rest = await items.count_rest()
+            tg.cancel_scope.cancel()
+    if rest is not None:
+        stats.not_attempted += rest
+        return
+    if scope.cancelled_caught and total is not None:
+        estimate = max(total - stats.rows, 0)
+        stats.not_attempted += estimate
         log.warning(
             "not_attempted_estimate",
-            message=f"the rest of the input {why}; not_attempted is a lower bound",
+            message=f"the rest of the input was not counted in time; estimated from its "
+            f"{total:,} lines: about {estimate:,} rows left",
         )
+        return
+    why = (
+        "standard input was not read to its end"
+        if not scope.cancelled_caught
+        else ("the rest of the input was not counted in time")
+    )
+    log.warning("not_attempted_estimate", message=f"{why}; not_attempted is a lower bound")
 
 
 def _resume(
@@ -294,7 +329,7 @@ async def _dry_run(job: Job, s: Settings, rows: Any, stats: Stats, log: Any) -> 
 
 def _estimate(calls: int, rate: float) -> float:
     capacity, window = window_for_rate(rate)
-    return (max(calls - capacity, 0) / capacity) * window if calls else 0.0
+    return max(calls - 1, 0) * window / capacity  # starts spread evenly, window/capacity apart
 
 
 class _Quiet:

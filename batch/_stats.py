@@ -89,5 +89,7 @@ class Stats:
         return {
             "latency_p50_ms": ms(self.latency.quantile(0.5)),
             "latency_p95_ms": ms(self.latency.quantile(0.95)),
-            "latency_max_ms": ms(self.latency.max if self.requests else None),
+            "latency_max_ms": ms(
+                self.latency.max if self.latency.quantile(0.5) is not None else None
+            ),
         }

@@ -194,3 +194,35 @@ def test_errors_file_round_trips(sim: StartSim, tmp_path: Path) -> None:
     assert again.exit_code == 0, again.stderr
     assert sorted(fixed.stats.per_profile) == sorted(ids[:2])
     assert all(r["status"] == "ok" for r in newest_per_id(out).values())
+
+
+def test_sigterm_before_the_header_of_a_quiet_pipe_exits_143_with_metrics(tmp_path: Path) -> None:
+    metrics = tmp_path / "m.prom"
+    args = [sys.executable, "-m", "batch", "worker-tokens", "-", "--simulate", "-o", str(tmp_path / "o.jsonl"),
+            "--metrics-file", str(metrics), "--log-format", "json"]  # fmt: skip
+    with subprocess.Popen(
+        args, stdin=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **ENV}
+    ) as proc:
+        time.sleep(1.0)  # started, waiting for a header that does not come
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=5)
+    assert proc.returncode == 143
+    assert "interrupted (SIGTERM) before any call" in err.decode()
+    assert "deel_batch_exit_code 143.0" in metrics.read_text()
+
+
+def test_a_run_refused_by_the_lock_leaves_the_metrics_alone(sim: StartSim, tmp_path: Path) -> None:
+    api = sim(rate=None)
+    src = write_csv(tmp_path / "in.csv", new_ids(100))
+    out = tmp_path / "out.jsonl"
+    metrics = tmp_path / "m.prom"
+    proc = spawn(api.base_url, src, out, "--rate", "20")
+    try:
+        wait_for_lines(out, 1, proc)
+        second = run_cli("worker-tokens", str(src), "-o", str(out), "--base-url", api.base_url,
+                         "--metrics-file", str(metrics), "--log-format", "json", "--resume", env=ENV)  # fmt: skip
+        assert second.exit_code == 2
+        assert not metrics.exists()
+    finally:
+        proc.kill()
+        proc.wait(10)

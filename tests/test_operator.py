@@ -107,7 +107,7 @@ def test_dry_run_estimates_the_duration(tmp_path: Path) -> None:
     src = write_csv(tmp_path / "in.csv", new_ids(1000))
     res = run_cli("worker-tokens", str(src), "--dry-run", "--log-format", "json", env={})
     assert res.exit_code == 0
-    assert "would send:     1,000 calls ≈ 3 min 21s at 5/s (4.95/s effective)" in res.stderr
+    assert "would send:     1,000 calls ≈ 3 min 22s at 5/s (4.95/s effective)" in res.stderr
 
 
 def test_metrics_record_runs_that_never_started_and_keep_the_last_success(
@@ -170,3 +170,23 @@ def test_standard_input_is_streamed_not_read_to_the_end_first(
     proc.stdin.close()
     assert proc.wait(10) == 0
     assert sorted(r["profile_id"] for r in read_jsonl(out)) == sorted(ids)
+
+
+def test_a_run_with_nothing_to_do_is_a_success_for_monitoring(
+    sim: StartSim, tmp_path: Path
+) -> None:
+    api = sim(rate=None)
+    metrics = tmp_path / "m.prom"
+    src = write_csv(tmp_path / "in.csv", new_ids(2))
+    args = ("worker-tokens", str(src), "-o", str(tmp_path / "o.jsonl"), "--metrics-file", str(metrics),
+            "--base-url", api.base_url, "--log-format", "json")  # fmt: skip
+    assert run_cli(*args, env=ENV).exit_code == 0
+    before = float(next(ln.split()[1] for ln in metrics.read_text().splitlines()
+                        if ln.startswith("deel_batch_last_success_timestamp_seconds ")))  # fmt: skip
+    time.sleep(0.05)
+    nothing = run_cli(*args, "--resume", env=ENV)
+    assert nothing.exit_code == 0
+    assert nothing.event("run_finished")["skipped"] == 2
+    after = float(next(ln.split()[1] for ln in metrics.read_text().splitlines()
+                       if ln.startswith("deel_batch_last_success_timestamp_seconds ")))  # fmt: skip
+    assert after > before

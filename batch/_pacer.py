@@ -95,7 +95,7 @@ class Pacer:
 
         Two rules: at most ``capacity`` starts in any window (the promise), and
         starts spread evenly, ``window / capacity`` apart, a late one caught up
-        by a burst of at most a tenth of ``capacity``. The second does not lower
+        by a burst of at most a twentieth of ``capacity``. The second does not lower
         the rate; it avoids firing a whole window's worth at once, which queues
         those requests on the client so that they reach the server with delays
         that vary more than the guard allows (measured: window 429s at --rate
@@ -105,7 +105,7 @@ class Pacer:
         # up to (burst - 1) steps ahead of it, so time lost while the event loop was
         # busy is caught up by a burst of at most `burst`, then the spread resumes.
         step = self._window / self._capacity
-        burst = max(1, self._capacity // 10)
+        burst = max(1, self._capacity // 20)
         earliest = max(self.paused_until, self._schedule - (burst - 1) * step)
         if len(self._starts) >= self._capacity:
             earliest = max(earliest, self._starts[-self._capacity] + self._window)

@@ -8,8 +8,8 @@ from typing import Any, TextIO
 
 import click
 
+from batch._outcome import RunOutcome
 from batch._pacer import window_for_rate
-from batch._run import RunOutcome
 from batch._settings import Settings
 from batch._version import distribution
 
@@ -90,6 +90,7 @@ def print_dry_run(outcome: RunOutcome, settings: Settings) -> None:
         f"  valid IDs:      {report['valid']:,}",
         f"  invalid rows:   {report['invalid']:,}",
         f"  duplicates:     {report['duplicates']:,}",
+        *([f"  already ok:     {report['kept']:,} (kept by --resume)"] if report["kept"] else []),
         f"  would send:     {report['would_send']:,} calls ≈ {human_duration(report['estimated_s'])} "
         f"at {settings.rate:g}/s ({per_second:.2f}/s effective)",
     ]

@@ -7,15 +7,15 @@ import json
 import signal
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from batch._dry_run import dry_run
 from batch._errors import ConfigError
 from batch._logging import Redactor
+from batch._outcome import EXIT_ABORTED, EXIT_OK, EXIT_RECORD_ERRORS, RunOutcome
 from batch._output import OutputFile
-from batch._pacer import window_for_rate
 from batch._policy import Backoff
 from batch._progress import Reporter, count_rows
 from batch._reader import Row, guess_format, open_rows
@@ -25,27 +25,17 @@ from batch._settings import Settings, check_base_url, read_token
 from batch._sink import Sink
 from batch._source import BATCH, RowItems
 from batch._stats import Stats
-from batch._types import Job, Result
+from batch._types import Job
 from batch._version import distribution
 
-if TYPE_CHECKING:
-    from batch._engine import Engine
-
-__all__ = ["EXIT_ABORTED", "EXIT_OK", "EXIT_RECORD_ERRORS", "RunOutcome", "execute"]
-
-EXIT_OK, EXIT_RECORD_ERRORS, EXIT_ABORTED = 0, 1, 3
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 SIMULATED_TOKEN = "simulated-token"  # noqa: S105 - a simulated API accepts any token
 DRAIN_SECONDS = 5.0
 
+if TYPE_CHECKING:
+    from batch._engine import Engine
 
-@dataclass(slots=True)
-class RunOutcome:
-    stats: Stats
-    exit_code: int
-    abort_reason: str | None = None
-    signal_name: str | None = None
-    dry_run: dict[str, Any] = field(default_factory=dict)
+__all__ = ["SIGNAL_EXIT", "execute"]
 
 
 async def execute(
@@ -66,7 +56,7 @@ async def execute(
         if s.dry_run:
             if s.base_url:
                 check_base_url(s.base_url, "--base-url")
-            return await _dry_run(job, s, rows, stats, log)
+            return await dry_run(job, s, rows, stats, log)
         warnings: list[str] = []
         token = SIMULATED_TOKEN if s.simulate else read_token(job.token_env, s.token_file, warnings)
         redactor.add(token, permanent=True)
@@ -299,42 +289,6 @@ def _is_record(tail: bytes, key_name: str) -> bool:
     return (
         isinstance(record, dict) and key_name in record and record.get("status") in ("ok", "error")
     )
-
-
-async def _dry_run(job: Job, s: Settings, rows: Any, stats: Stats, log: Any) -> RunOutcome:
-    invalid: list[Result] = []
-
-    def collect(result: Result) -> None:
-        if len(invalid) < 5:
-            invalid.append(result)
-
-    would_send = (
-        await RowItems(rows, job, emit=collect, stats=stats, log=_Quiet()).count_rest() or 0
-    )
-    report = {
-        "rows": stats.rows,
-        "valid": would_send,
-        "invalid": stats.invalid,
-        "duplicates": stats.duplicates,
-        "would_send": would_send,
-        "estimated_s": round(_estimate(would_send, s.rate), 1),
-        "first_invalid": [
-            {"line": r.line, "reason": r.error.message if r.error else ""} for r in invalid
-        ],
-    }
-    log.info("dry_run", **report)
-    code = EXIT_RECORD_ERRORS if stats.invalid else EXIT_OK
-    return RunOutcome(stats, code, dry_run=report)
-
-
-def _estimate(calls: int, rate: float) -> float:
-    capacity, window = window_for_rate(rate)
-    return max(calls - 1, 0) * window / capacity  # starts spread evenly, window/capacity apart
-
-
-class _Quiet:
-    def __getattr__(self, _name: str) -> Any:
-        return lambda *_a, **_k: None
 
 
 def _warner(log: Any) -> Any:

@@ -190,3 +190,19 @@ def test_a_run_with_nothing_to_do_is_a_success_for_monitoring(
     after = float(next(ln.split()[1] for ln in metrics.read_text().splitlines()
                        if ln.startswith("deel_batch_last_success_timestamp_seconds ")))  # fmt: skip
     assert after > before
+
+
+def test_dry_run_with_resume_counts_only_what_would_be_sent(sim: StartSim, tmp_path: Path) -> None:
+    api = sim(rate=None)
+    ids = new_ids(5)
+    src = write_csv(tmp_path / "in.csv", ids[:3])
+    out = tmp_path / "tokens.jsonl"
+    base = ("worker-tokens", "-o", str(out), "--log-format", "json")
+    assert run_cli(*base, str(src), "--base-url", api.base_url, env=ENV).exit_code == 0
+    bigger = write_csv(tmp_path / "in2.csv", ids)
+    res = run_cli(*base, str(bigger), "--resume", "--dry-run", env={})
+    assert res.exit_code == 0
+    report = res.event("dry_run")
+    assert (report["valid"], report["kept"], report["would_send"]) == (5, 3, 2)
+    assert "already ok:     3 (kept by --resume)" in res.stderr
+    assert api.stats.requests == 3  # nothing sent by the dry run

@@ -7,6 +7,7 @@ from typing import Any
 
 import anyio.to_thread
 
+from batch._logging import QuietLogger
 from batch._outcome import EXIT_OK, EXIT_RECORD_ERRORS, RunOutcome
 from batch._pacer import window_for_rate
 from batch._records import RecordFormat, format_for
@@ -27,7 +28,7 @@ async def dry_run(job: Job, s: Settings, rows: Any, stats: Stats, log: Any) -> R
             invalid.append(result)
 
     skip = await anyio.to_thread.run_sync(_kept_by_resume, job, s)
-    items = RowItems(rows, job, emit=collect, stats=stats, log=_Quiet(), skip_keys=skip)
+    items = RowItems(rows, job, emit=collect, stats=stats, log=QuietLogger(), skip_keys=skip)
     would_send = await items.count_rest() or 0
     report = {
         "rows": stats.rows,
@@ -64,10 +65,3 @@ def _kept_by_resume(job: Job, s: Settings) -> set[str]:
 def estimate_seconds(calls: int, rate: float) -> float:
     capacity, window = window_for_rate(rate)
     return max(calls - 1, 0) * window / capacity  # starts spread evenly, window/capacity apart
-
-
-class _Quiet:
-    """Row-level events are for real runs; the dry run reports in one place."""
-
-    def __getattr__(self, _name: str) -> Any:
-        return lambda *_a, **_k: None

@@ -26,7 +26,7 @@ from batch._sink import Sink
 from batch._source import BATCH, RowItems
 from batch._stats import Stats
 from batch._types import Job
-from batch._version import distribution
+from batch._version import metric_prefix, user_agent
 
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 SIMULATED_TOKEN = "simulated-token"  # noqa: S105 - a simulated API accepts any token
@@ -97,7 +97,7 @@ async def execute(
                 backoff=Backoff(base=s.backoff_base, cap=s.backoff_cap),
                 give_up_after=s.give_up_after,
                 grace=s.grace,
-                user_agent=_user_agent(),
+                user_agent=user_agent(),
             )
             engine = Engine(job, options, emit=sink, stats=stats, logger=log)
             items = RowItems(
@@ -132,7 +132,7 @@ async def execute(
                 bar=progress_bar,
                 total=total,
                 metrics_file=s.metrics_file,
-                metric_prefix=distribution()[0].replace("-", "_"),
+                metric_prefix=metric_prefix(),
             )
             received: list[int] = []
             async with anyio.create_task_group() as tg:
@@ -296,8 +296,3 @@ def _warner(log: Any) -> Any:
         log.warning(event, **fields)
 
     return warn
-
-
-def _user_agent() -> str:
-    name, version = distribution()
-    return f"{name}/{version}"

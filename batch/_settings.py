@@ -13,7 +13,15 @@ from typing import Literal
 
 from batch._errors import ConfigError
 
-__all__ = ["Settings", "check_base_url", "check_distinct", "parse_duration", "read_token"]
+__all__ = [
+    "Settings",
+    "check_base_url",
+    "check_distinct",
+    "is_loopback",
+    "parse_duration",
+    "read_token",
+    "token_problem",
+]
 
 _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 
@@ -59,13 +67,23 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1, with or without [])."""
     if host.lower() == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def token_problem(token: str) -> str | None:
+    """Why ``token`` cannot be a bearer token, or None."""
+    if not token:
+        return "is empty"
+    if any(ch.isspace() for ch in token) or not token.isprintable():
+        return "holds spaces or control characters"
+    return None
 
 
 def check_base_url(url: str, source: str) -> str:
@@ -73,7 +91,7 @@ def check_base_url(url: str, source: str) -> str:
     parts = urllib.parse.urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{source} {url!r} is not an http(s) URL")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ConfigError(
             f"{source} {url!r} uses plain http://, allowed only for loopback hosts "
             "(localhost, 127.0.0.1, ::1): the token would travel unencrypted; use https://"
@@ -110,8 +128,9 @@ def read_token(env_name: str, token_file: str | None, warn: list[str]) -> str:
             f"no API token: set {env_name} or pass --token-file PATH "
             "(use --simulate or --dry-run to run without one)"
         )
-    if any(ch.isspace() for ch in token) or not token.isprintable():
-        raise ConfigError(f"the token in {where} holds spaces or control characters")
+    problem = token_problem(token)
+    if problem:
+        raise ConfigError(f"the token in {where} {problem}")
     return token
 
 

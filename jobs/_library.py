@@ -21,16 +21,16 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
 from typing import Any, TypeVar
 
 import aiohttp
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
-from batch import BatchError, Engine, EngineOptions, Job, Result, Stats
-from batch._settings import check_base_url
-from batch._version import distribution
+from batch import Engine, EngineOptions, Job, Result, Stats
+from batch._logging import QuietLogger
+from batch._version import user_agent
 from jobs._library_feed import Feed
 from jobs._library_types import RunAborted, WorkerToken, WorkerTokenResults, from_result
 from jobs._worker_tokens import WORKER_TOKENS
@@ -92,7 +92,7 @@ async def open_worker_tokens(
     slots = anyio.Semaphore(window)
     send, receive = anyio.create_memory_object_stream[WorkerToken](math.inf)
     results = WorkerTokenResults(receive, slots, stats)
-    quiet = logger if logger is not None else _Quiet()
+    quiet = logger if logger is not None else QuietLogger()
     feed = Feed(profile_ids, slots, lambda r: _deliver(send, from_result(r)), stats, quiet)
 
     def emit(result: Result) -> None:
@@ -230,31 +230,15 @@ def create_worker_tokens_sync(
 def _options(
     *, token: str, base_url: str, rate: float, concurrency: int, max_attempts: int, timeout: float
 ) -> EngineOptions:
-    if not isinstance(token, str) or not token.strip():
-        raise ValueError("token is empty: pass the organization token")
-    if any(ch.isspace() for ch in token.strip()) or not token.strip().isprintable():
-        raise ValueError("token holds spaces or control characters")
-    if not (rate > 0 and math.isfinite(rate)):
-        raise ValueError(f"rate must be a positive number, not {rate!r}")
-    if not 1 <= concurrency <= 1000:
-        raise ValueError(f"concurrency must be 1..1000, not {concurrency!r}")
-    if not 1 <= max_attempts <= 100:
-        raise ValueError(f"max_attempts must be 1..100, not {max_attempts!r}")
-    if not (timeout > 0 and math.isfinite(timeout)):
-        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
-    try:
-        url = check_base_url(base_url, "base_url")
-    except BatchError as exc:
-        raise ValueError(str(exc)) from None
-    name, version = distribution()
+    """The engine's options; EngineOptions refuses bad ones with a ValueError."""
     return EngineOptions(
-        base_url=url,
-        token=token.strip(),
+        base_url=base_url,
+        token=token.strip() if isinstance(token, str) else token,
         rate=rate,
         concurrency=concurrency,
         max_attempts=max_attempts,
         timeout=timeout,
-        user_agent=f"{name}/{version} (library)",
+        user_agent=user_agent("library"),
     )
 
 
@@ -267,14 +251,3 @@ def _deliver(send: MemoryObjectSendStream[WorkerToken], result: WorkerToken) -> 
 
 def _line(result: WorkerToken) -> int:
     return result.line
-
-
-class _Quiet:
-    """A logger that drops every event: a library does not print unless asked to."""
-
-    def __getattr__(self, _name: str) -> Callable[..., None]:
-        return _drop
-
-
-def _drop(*_args: Any, **_kwargs: Any) -> None:
-    return None

@@ -16,7 +16,6 @@ import asyncio
 import collections
 import contextlib
 import datetime as dt
-import ipaddress
 import json
 import random
 import re
@@ -27,6 +26,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from batch._settings import is_loopback
 from jobs import _simulator_faults as faults
 
 __all__ = [
@@ -89,16 +89,6 @@ class SimulatorStats:
     arrivals: list[float] = field(default_factory=list)  # loop time of each arrival
     issued: dict[str, list[str]] = field(default_factory=dict)  # profile -> tokens issued
     max_in_window: int = 0  # most admitted requests seen in one rolling 1-s window
-
-
-def is_loopback(host: str) -> bool:
-    """True for `localhost` and loopback IP addresses (127.0.0.0/8, ::1)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class SimulatedApi:

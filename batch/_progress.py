@@ -64,6 +64,7 @@ class Reporter:
         self._metrics_file = metrics_file
         self._prefix = metric_prefix
         self._last = (time.monotonic(), 0)
+        self._last_rate = 0.0  # requests per second over the last second or more
         self._progress: Any = None
         if bar:
             # Imported only when shown: rich and prometheus_client cost start-up time
@@ -119,8 +120,8 @@ class Reporter:
     def _rate(self) -> float:
         elapsed = time.monotonic() - self._last[0]
         if elapsed < 1.0:
-            return getattr(self, "_last_rate", 0.0)
-        self._last_rate: float = (self.stats.requests - self._last[1]) / elapsed
+            return self._last_rate
+        self._last_rate = (self.stats.requests - self._last[1]) / elapsed
         self._last = (time.monotonic(), self.stats.requests)
         return self._last_rate
 

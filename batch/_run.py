@@ -79,6 +79,9 @@ async def execute(
             skip_keys: set[str] = set()
             recorded_invalid: set[tuple[int, str]] = set()
             if s.resume:
+                # On the event loop on purpose: nothing else runs yet, and a signal meanwhile
+                # (the early handler) stops it at once, where a worker thread would have to
+                # finish reading a large file before the process could exit.
                 skip_keys, recorded_invalid = _resume(job, s, out, log)
             errors = None
             if s.errors:

@@ -10,7 +10,7 @@ import anyio.to_thread
 from batch._logging import QuietLogger
 from batch._outcome import EXIT_OK, EXIT_RECORD_ERRORS, RunOutcome
 from batch._pacer import window_for_rate
-from batch._records import RecordFormat, format_for
+from batch._records import format_for
 from batch._resume import read_previous
 from batch._settings import Settings
 from batch._source import RowItems
@@ -52,13 +52,7 @@ def _kept_by_resume(job: Job, s: Settings) -> set[str]:
     if not (s.resume and s.output != "-" and os.path.isfile(s.output)):
         return set()
     with open(s.output, "rb") as handle:
-        previous = read_previous(
-            handle,
-            fmt=format_for(s.output),
-            key_name=job.key_name,
-            expiry_field=job.expiry_field,
-            columns=RecordFormat("csv", job.key_name, job.fields).columns,
-        )
+        previous = read_previous(handle, fmt=format_for(s.output), job=job)
     return previous.keep(refresh_within=s.refresh_within)
 
 

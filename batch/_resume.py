@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from batch._errors import ConfigError
+from batch._records import RecordFormat
+from batch._types import Job
 
 __all__ = ["Previous", "read_previous"]
 
@@ -31,19 +33,14 @@ class Previous:
         return {key for key, expires in self.ok.items() if _after(expires, limit)}
 
 
-def read_previous(
-    lines: Iterable[bytes],
-    *,
-    fmt: str,
-    key_name: str,
-    expiry_field: str | None,
-    columns: list[str] | None = None,
-) -> Previous:
-    """Read a results file. A CSV one must start with ``columns`` (else ConfigError).
+def read_previous(lines: Iterable[bytes], *, fmt: str, job: Job) -> Previous:
+    """Read a results file of ``job``. A CSV one must start with its columns (else ConfigError).
 
     Records are read one physical line at a time (the writer never puts a line
     break inside a value), so one damaged line costs only itself.
     """
+    key_name, expiry_field = job.key_name, job.expiry_field
+    columns = RecordFormat("csv", job.key_name, job.fields).columns
     previous = Previous()
     rows = _csv(lines, previous, columns) if fmt == "csv" else _jsonl(lines, previous)
     for row in rows:

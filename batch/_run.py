@@ -19,7 +19,7 @@ from batch._output import OutputFile
 from batch._policy import Backoff
 from batch._progress import Reporter, count_rows
 from batch._reader import Row, guess_format, open_rows
-from batch._records import RecordFormat, format_for
+from batch._records import format_for
 from batch._resume import read_previous
 from batch._settings import Settings, check_base_url, read_token
 from batch._sink import Sink
@@ -251,13 +251,7 @@ def _resume(
         out.write("\n")
         log.info("last_line_completed", path=s.output)
         end = out.size
-    previous = read_previous(
-        out.read_lines(end),
-        fmt=fmt,
-        key_name=job.key_name,
-        expiry_field=job.expiry_field,
-        columns=RecordFormat("csv", job.key_name, job.fields).columns,
-    )
+    previous = read_previous(out.read_lines(end), fmt=fmt, job=job)
     if previous.records == 0 and previous.unreadable:
         raise ConfigError(
             f"--resume: {s.output!r} holds no results record in its {previous.unreadable} "

@@ -57,7 +57,7 @@ def run(job: Job, settings: Settings) -> int:
         return 2
     try:
         if clash is not None:
-            return _user_error(clash, structlog.get_logger("batch"), console)
+            return _user_error(clash, structlog.get_logger("batch"), console, None)
         code = _run_logged(job, settings, redactor, console, stream)
     finally:
         if settings.log_file and not clash:
@@ -84,18 +84,17 @@ def _run_logged(
     except (KeyboardInterrupt, _EarlySignal) as exc:  # before the run's own handler was up
         signum = exc.signum if isinstance(exc, _EarlySignal) else signal.SIGINT
         name = signal.Signals(signum).name
-        log.warning("interrupted", signal=name, message="stopped before any call")
-        click.echo(f"{_prog()}: interrupted ({name}) before any call; nothing was sent", err=True)
+        line = f"interrupted ({name}) before any call; nothing was sent"
+        _say(log.warning, "interrupted", line, console, settings, signal=name)
         return _failed_early(settings, SIGNAL_EXIT.get(signal.Signals(signum), 130), log)
     except Busy as exc:  # the run that holds the file owns the metrics too
-        return _user_error(exc, log, console or bool(settings.log_file))
+        return _user_error(exc, log, console, settings)
     except BatchError as exc:
-        return _failed_early(
-            settings, _user_error(exc, log, console or bool(settings.log_file)), log
-        )
+        return _failed_early(settings, _user_error(exc, log, console, settings), log)
     except Exception as exc:  # a bug: one line for the user, the traceback only at debug level
         log.debug("internal_error", exc_info=True)
-        log.error("internal_error", error=type(exc).__name__)
+        if not console or settings.log_file:
+            log.error("internal_error", error=type(exc).__name__)
         click.echo(
             f"{_prog()}: internal error ({type(exc).__name__}); run again with --log-level debug "
             "to see the details, and please report it",
@@ -140,13 +139,22 @@ def _early_signals() -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def _user_error(exc: BatchError, log: Any, echo: bool) -> int:
-    log.error(
-        "usage_error" if exc.exit_code == 2 else "error", message=str(exc), exit_code=exc.exit_code
-    )
-    if echo:
-        click.echo(f"{_prog()}: {exc}", err=True)
+def _user_error(exc: BatchError, log: Any, console: bool, settings: Settings | None) -> int:
+    event = "usage_error" if exc.exit_code == 2 else "error"
+    _say(log.error, event, str(exc), console, settings, exit_code=exc.exit_code)
     return exc.exit_code
+
+
+def _say(
+    emit: Any, event: str, line: str, console: bool, settings: Settings | None, **fields: Any
+) -> None:
+    """Tell the user once: a JSON event for machines, a plain line for a person, or both
+    when the log goes to a file (the event there, the line on the terminal)."""
+    log_file = bool(settings and settings.log_file)
+    if not console or log_file:
+        emit(event, message=line, **fields)
+    if console or log_file:
+        click.echo(f"{_prog()}: {line}", err=True)
 
 
 def _failed_early(settings: Settings, code: int, log: Any) -> int:

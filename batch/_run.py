@@ -57,11 +57,7 @@ async def execute(
             if s.base_url:
                 check_base_url(s.base_url, "--base-url")
             return await dry_run(job, s, rows, stats, log)
-        warnings: list[str] = []
-        token = SIMULATED_TOKEN if s.simulate else read_token(job.token_env, s.token_file, warnings)
-        redactor.add(token, permanent=True)
-        for message in warnings:
-            log.warning("token_file_permissions", message=message)
+        # The options first, then the credentials: a wrong URL is named even without a token.
         base_url = (
             None
             if s.simulate
@@ -70,6 +66,11 @@ async def execute(
                 "--base-url" if s.base_url else "the default URL",
             )
         )
+        warnings: list[str] = []
+        token = SIMULATED_TOKEN if s.simulate else read_token(job.token_env, s.token_file, warnings)
+        redactor.add(token, permanent=True)
+        for message in warnings:
+            log.warning("token_file_permissions", message=message)
         # Here, not at the top: the engine brings aiohttp, which --dry-run does not need.
         from batch._engine import Engine, EngineOptions  # noqa: PLC0415
 

@@ -222,3 +222,21 @@ def test_python_dash_m_batch_is_the_same_program() -> None:
     )
     assert "--max-attempts" in helped.stdout
     assert "Examples:" in helped.stdout
+
+
+def test_on_a_terminal_a_user_error_is_one_plain_line(tmp_path: Path) -> None:
+    res = run_cli(
+        "worker-tokens", str(tmp_path / "missing.csv"), "--log-format", "console", env=ENV
+    )
+    assert res.exit_code == 2
+    assert [line for line in res.stderr.splitlines() if line.strip()] == [
+        f"deel-batch: cannot read '{tmp_path / 'missing.csv'}': no such file"
+    ]
+
+
+def test_a_wrong_url_is_named_before_a_missing_token(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "in.csv", new_ids(1))
+    res = run_cli("worker-tokens", str(src), "--base-url", "http://example.com/rest/v2",
+                  "--log-format", "json", env={"DEEL_API_TOKEN": ""})  # fmt: skip
+    assert res.exit_code == 2
+    assert "plain http://" in res.event("usage_error")["message"]

@@ -1,22 +1,41 @@
-"""A generic engine for bulk API jobs: read IDs, pace and retry requests, write one record each."""
+"""A generic engine for bulk API jobs: read IDs, pace and retry requests, write one record each.
+
+Layers (each a subpackage; a test keeps the direction): ``batch.engine`` paces,
+sends and judges requests and hands out results; ``batch.input`` reads records
+and applies the input rules; ``batch.output`` writes and reads results files;
+``batch.cli`` is the command line. This module exports what a job author (a
+module in jobs/) needs, and nothing of the internals.
+"""
 
 from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from batch._errors import BatchError, ConfigError, InputError
-from batch._pacer import AsyncPacer, Pacer
-from batch._policy import Backoff, Verdict, backoff_delay, classify_status, parse_retry_after
-from batch._source import KeyFilter
-from batch._stats import Stats
-from batch._types import Failure, InvalidResponse, Item, Job, Request, Response, Result
+from batch._version import user_agent
+from batch.engine import (
+    Backoff,
+    BatchError,
+    ConfigError,
+    EngineOptions,
+    Failure,
+    InputError,
+    InvalidResponse,
+    Item,
+    Job,
+    QuietLogger,
+    Request,
+    Response,
+    Result,
+    Stats,
+    is_loopback,
+)
+from batch.input import KeyFilter
 
 if TYPE_CHECKING:
-    from batch._engine import Engine, EngineOptions
+    from batch.engine import Engine
 
 __all__ = [
-    "AsyncPacer",
     "Backoff",
     "BatchError",
     "ConfigError",
@@ -28,23 +47,17 @@ __all__ = [
     "Item",
     "Job",
     "KeyFilter",
-    "Pacer",
+    "QuietLogger",
     "Request",
     "Response",
     "Result",
     "Stats",
-    "Verdict",
-    "backoff_delay",
-    "classify_status",
-    "parse_retry_after",
+    "is_loopback",
+    "user_agent",
 ]
-
-#: Imported on first use: the engine brings aiohttp (about 23 MiB and 0.1 s), which
-#: reading and validating a file (--dry-run) does not need.
-_LAZY = {"Engine": "batch._engine", "EngineOptions": "batch._engine"}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
+    if name == "Engine":  # imported on first use: see batch.engine
+        return importlib.import_module("batch.engine").Engine
     raise AttributeError(f"module 'batch' has no attribute {name!r}")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from batch._cli import main
 from batch._version import distribution
+from batch.cli import main
 
 if __name__ == "__main__":
     main(prog_name=distribution()[0])

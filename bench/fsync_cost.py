@@ -10,8 +10,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import batch._output as output
-from batch._output import OutputFile
+import batch.output._file as output
+from batch.output._file import OutputFile
 
 LINE = (
     '{"profile_id": "3678f78b-1111-4222-8333-444455556666", "status": "ok", "token": "wt_'

@@ -28,9 +28,7 @@ import aiohttp
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
-from batch import Engine, EngineOptions, Job, Result, Stats
-from batch._logging import QuietLogger
-from batch._version import user_agent
+from batch import Engine, EngineOptions, Job, QuietLogger, Result, Stats, user_agent
 from jobs._library_feed import Feed
 from jobs._library_types import RunAborted, WorkerToken, WorkerTokenResults, from_result
 from jobs._worker_tokens import WORKER_TOKENS

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from batch._settings import is_loopback
+from batch import is_loopback
 from jobs import _simulator_faults as faults
 
 __all__ = [

@@ -11,7 +11,7 @@ from typing import Any
 
 from click.testing import CliRunner
 
-from batch._cli import main
+from batch.cli._main import main
 
 
 @dataclass

@@ -1,7 +1,15 @@
-"""The public surface: every exported name resolves, and the engine stays generic."""
+"""The public surface and the layers: exported names resolve, imports go one way only.
+
+Like an import-linter contract, read from the source: ``batch.engine`` imports
+no other layer; ``batch.input`` and ``batch.output`` import only the engine;
+``batch.cli`` may import them all. Across layers, a module imports a layer's
+package (its ``__all__``), never another layer's private module. ``jobs/`` and
+``examples/`` import only what ``batch`` itself exports.
+"""
 
 from __future__ import annotations
 
+import ast
 import importlib
 import subprocess
 import sys
@@ -10,17 +18,39 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+LAYERS = ("engine", "input", "output", "cli")
+#: which layers a layer may import (besides itself and the leaf batch._version)
+ALLOWED = {
+    "engine": set(),
+    "input": {"engine"},
+    "output": {"engine"},
+    "cli": {"engine", "input", "output"},
+}
+PACKAGES = ["batch", "jobs", *(f"batch.{layer}" for layer in LAYERS)]
 
 
-@pytest.mark.parametrize("package", ["batch", "jobs"])
+def _imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append(node.module)
+        elif isinstance(node, ast.Import):
+            found.extend(alias.name for alias in node.names)
+    return found
+
+
+@pytest.mark.parametrize("package", PACKAGES)
 def test_every_exported_name_resolves(package: str) -> None:
     module = importlib.import_module(package)
+    top = package.split(".", maxsplit=1)[0]
     for name in module.__all__:
-        assert getattr(module, name) is not None, name
-        assert getattr(module, name).__module__.startswith(f"{package}."), name
+        value = getattr(module, name)
+        assert value is not None, name
+        assert getattr(value, "__module__", f"{top}.").startswith(f"{top}."), name
 
 
-@pytest.mark.parametrize("package", ["batch", "jobs"])
+@pytest.mark.parametrize("package", ["batch", "jobs", *(f"batch/{layer}" for layer in LAYERS)])
 def test_private_modules_only(package: str) -> None:
     modules = [
         p.stem for p in (ROOT / package).glob("*.py") if p.stem not in ("__init__", "__main__")
@@ -29,10 +59,40 @@ def test_private_modules_only(package: str) -> None:
     assert all(name.startswith("_") for name in modules), modules
 
 
+def test_batch_holds_only_its_layers() -> None:
+    packages = sorted(p.name for p in (ROOT / "batch").iterdir() if (p / "__init__.py").exists())
+    assert packages == sorted(LAYERS)
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_layers_import_in_one_direction(layer: str) -> None:
+    offenders = []
+    for path in sorted((ROOT / "batch" / layer).glob("*.py")):
+        for module in _imports(path):
+            parts = module.split(".")
+            if parts[0] != "batch" or len(parts) == 1 or parts[1] in (layer, "_version"):
+                continue
+            other = parts[1]
+            if other not in ALLOWED[layer] or len(parts) > 2:
+                offenders.append(f"{path.relative_to(ROOT)} imports {module}")
+    assert offenders == []
+
+
+@pytest.mark.parametrize("folder", ["jobs", "examples"])
+def test_jobs_and_examples_use_only_what_batch_exports(folder: str) -> None:
+    offenders = [
+        f"{path.relative_to(ROOT)} imports {module}"
+        for path in sorted((ROOT / folder).glob("*.py"))
+        for module in _imports(path)
+        if module.startswith("batch.")
+    ]
+    assert offenders == []
+
+
 def test_the_engine_never_mentions_deel() -> None:
     offenders = [
-        f"{path.name}:{number}"
-        for path in (ROOT / "batch").glob("*.py")
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in (ROOT / "batch").rglob("*.py")
         for number, line in enumerate(path.read_text().splitlines(), start=1)
         if "deel" in line.lower()
     ]
@@ -41,5 +101,5 @@ def test_the_engine_never_mentions_deel() -> None:
 
 def test_validating_a_file_does_not_load_the_http_client() -> None:
     # --dry-run over a million rows must stay small: aiohttp alone is ~23 MiB.
-    code = "import sys, batch._cli, jobs; assert 'aiohttp' not in sys.modules, 'aiohttp loaded'"
+    code = "import sys, batch.cli, jobs; assert 'aiohttp' not in sys.modules, 'aiohttp loaded'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

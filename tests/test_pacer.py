@@ -12,8 +12,7 @@ import looptime
 import pytest
 from aiolimiter import AsyncLimiter
 
-from batch import AsyncPacer, Pacer
-from batch._pacer import GUARD, window_for_rate
+from batch.engine._pacer import GUARD, AsyncPacer, Pacer, window_for_rate
 
 
 def run_starts(pacer: Pacer, n: int, *, at: float = 0.0, gap: float = 0.0) -> list[float]:

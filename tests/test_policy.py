@@ -6,16 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from batch import (
-    Backoff,
-    Failure,
-    Response,
-    Verdict,
-    backoff_delay,
-    classify_status,
-    parse_retry_after,
-)
-from batch._judge import fatal_reason, judge
+from batch import Backoff, Failure, Response
+from batch.engine._judge import fatal_reason, judge
+from batch.engine._policy import Verdict, backoff_delay, classify_status, parse_retry_after
 from jobs import WORKER_TOKENS
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from batch._errors import InputError
-from batch._reader import Format, Row, guess_format, open_rows
-from batch._reader_formats import LINE_LIMIT
+from batch.engine._errors import InputError
+from batch.input._formats import LINE_LIMIT
+from batch.input._reader import Format, Row, guess_format, open_rows
 
 SAMPLES = Path(__file__).parent.parent / "sample_inputs"
 NO_ID = "no 'profile_id' value"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from batch._output import OutputFile
+from batch.output._file import OutputFile
 from tests.conftest import StartSim
 from tests.helpers import ENV, new_ids, read_jsonl, run_cli
 

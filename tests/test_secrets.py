@@ -166,12 +166,12 @@ def test_tls_with_an_unknown_ca_is_fatal_and_sends_no_token(
 def test_an_internal_error_is_one_line_and_exit_70(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import batch._cli
+    import batch.cli._main
 
     async def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("a bug with a secret-looking text " + ORG_TOKEN)
 
-    monkeypatch.setattr(batch._cli, "execute", broken)
+    monkeypatch.setattr(batch.cli._main, "execute", broken)
     res = run_cli(
         "worker-tokens",
         str(write_csv(tmp_path / "in.csv", new_ids(1))),

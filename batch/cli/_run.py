@@ -11,29 +11,22 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from batch._dry_run import dry_run
-from batch._errors import ConfigError
-from batch._logging import Redactor
-from batch._outcome import EXIT_ABORTED, EXIT_OK, EXIT_RECORD_ERRORS, RunOutcome
-from batch._output import OutputFile
-from batch._policy import Backoff
-from batch._progress import Reporter, count_rows
-from batch._reader import Row, guess_format, open_rows
-from batch._records import format_for
-from batch._resume import read_previous
-from batch._settings import Settings, check_base_url, read_token
-from batch._sink import Sink
-from batch._source import BATCH, RowItems
-from batch._stats import Stats
-from batch._types import Job
 from batch._version import metric_prefix, user_agent
+from batch.cli._dry_run import dry_run
+from batch.cli._logging import Redactor
+from batch.cli._outcome import EXIT_ABORTED, EXIT_OK, EXIT_RECORD_ERRORS, RunOutcome
+from batch.cli._progress import Reporter, count_rows
+from batch.cli._settings import Settings, check_base_url, read_token
+from batch.engine import Backoff, ConfigError, Job, Stats
+from batch.input import BATCH, Row, RowItems, guess_format, open_rows
+from batch.output import OutputFile, Sink, format_for, read_previous
 
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 SIMULATED_TOKEN = "simulated-token"  # noqa: S105 - a simulated API accepts any token
 DRAIN_SECONDS = 5.0
 
 if TYPE_CHECKING:
-    from batch._engine import Engine
+    from batch.engine import Engine
 
 __all__ = ["SIGNAL_EXIT", "execute"]
 
@@ -72,7 +65,7 @@ async def execute(
         for message in warnings:
             log.warning("token_file_permissions", message=message)
         # Here, not at the top: the engine brings aiohttp, which --dry-run does not need.
-        from batch._engine import Engine, EngineOptions  # noqa: PLC0415
+        from batch.engine import Engine, EngineOptions  # noqa: PLC0415
 
         async with contextlib.AsyncExitStack() as stack:
             out = OutputFile(s.output, append=s.resume, warn=_warner(log))
@@ -88,7 +81,7 @@ async def execute(
             if s.errors:
                 errors = OutputFile(s.errors, append=False, warn=_warner(log))
                 stack.callback(errors.close)
-            sink = Sink(job, out, errors, redactor)
+            sink = Sink(job, out, errors, redactor.add)
             if base_url is None:
                 base_url = await stack.enter_async_context(job.simulator())
             options = EngineOptions(

@@ -6,7 +6,7 @@ import ssl
 
 import aiohttp
 
-from batch._types import Failure, Request, Response
+from batch.engine._types import Failure, Request, Response
 
 __all__ = ["TLS_PREFIX", "send"]
 

@@ -8,9 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from batch._errors import ConfigError
-from batch._records import RecordFormat
-from batch._types import Job
+from batch.engine import ConfigError, Job
+from batch.output._records import RecordFormat
 
 __all__ = ["Previous", "read_previous"]
 

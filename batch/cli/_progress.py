@@ -11,8 +11,8 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from batch._metrics import write_metrics
-from batch._stats import Stats
+from batch.cli._metrics import write_metrics
+from batch.engine import Stats
 
 __all__ = ["Reporter", "count_rows"]
 

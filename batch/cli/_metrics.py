@@ -6,7 +6,7 @@ import re
 import time
 from typing import Any
 
-from batch._stats import Stats
+from batch.engine import Stats
 
 __all__ = ["write_metrics"]
 

@@ -7,15 +7,11 @@ from typing import Any
 
 import anyio.to_thread
 
-from batch._logging import QuietLogger
-from batch._outcome import EXIT_OK, EXIT_RECORD_ERRORS, RunOutcome
-from batch._pacer import window_for_rate
-from batch._records import format_for
-from batch._resume import read_previous
-from batch._settings import Settings
-from batch._source import RowItems
-from batch._stats import Stats
-from batch._types import Job, Result
+from batch.cli._outcome import EXIT_OK, EXIT_RECORD_ERRORS, RunOutcome
+from batch.cli._settings import Settings
+from batch.engine import Job, QuietLogger, Result, Stats, window_for_rate
+from batch.input import RowItems
+from batch.output import format_for, read_previous
 
 __all__ = ["dry_run", "estimate_seconds"]
 

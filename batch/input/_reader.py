@@ -11,7 +11,7 @@ Text is decoded as UTF-8 with `errors="surrogateescape"`, so bad bytes never sto
 row whose ID holds them gets "not valid UTF-8". Lines are LF or CRLF (a lone CR also ends a
 line); `Row.line` counts physical lines of the decompressed input from 1, header included.
 How CSV quoting errors, NUL bytes and over-long fields and lines behave: see
-`batch._reader_formats`.
+`batch.input._formats`.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import sys
 from collections.abc import Generator, Iterator
 from typing import IO, TYPE_CHECKING, BinaryIO, Literal, Protocol, get_args
 
-from batch._errors import InputError
-from batch._reader_formats import (
+from batch.engine import InputError
+from batch.input._formats import (
     LINE_LIMIT,
     READ_ERRORS,
     Row,

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 import stat
-import urllib.parse
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
-from batch._errors import ConfigError
+from batch.engine import ConfigError, check_base_url, is_loopback, token_problem
 
 __all__ = [
     "Settings",
@@ -65,40 +63,6 @@ def parse_duration(text: str) -> timedelta:
         raise ValueError(f"{text!r} is not a duration (examples: 90m, 2h, 1h30m)")
     days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
     return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
-
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1, with or without [])."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def token_problem(token: str) -> str | None:
-    """Why ``token`` cannot be a bearer token, or None."""
-    if not token:
-        return "is empty"
-    if any(ch.isspace() for ch in token) or not token.isprintable():
-        return "holds spaces or control characters"
-    return None
-
-
-def check_base_url(url: str, source: str) -> str:
-    """An http(s) URL with a host; plain http only for loopback hosts (the token is sent)."""
-    parts = urllib.parse.urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{source} {url!r} is not an http(s) URL")
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise ConfigError(
-            f"{source} {url!r} uses plain http://, allowed only for loopback hosts "
-            "(localhost, 127.0.0.1, ::1): the token would travel unencrypted; use https://"
-        )
-    if parts.query or parts.fragment:
-        raise ConfigError(f"{source} {url!r} must not have a query or fragment")
-    return url.strip().rstrip("/")
 
 
 def read_token(env_name: str, token_file: str | None, warn: list[str]) -> str:

@@ -16,16 +16,14 @@ import anyio
 import click
 import structlog
 
-from batch._command import job_command
-from batch._errors import BatchError, Busy, ConfigError
-from batch._logging import Redactor, configure_logging
-from batch._metrics import write_metrics
-from batch._report import print_dry_run, print_summary
-from batch._run import SIGNAL_EXIT, execute
-from batch._settings import Settings, check_distinct
-from batch._stats import Stats
-from batch._types import Job
 from batch._version import JOBS_GROUP, distribution
+from batch.cli._command import job_command
+from batch.cli._logging import Redactor, configure_logging
+from batch.cli._metrics import write_metrics
+from batch.cli._report import print_dry_run, print_summary
+from batch.cli._run import SIGNAL_EXIT, execute
+from batch.cli._settings import Settings, check_distinct
+from batch.engine import BatchError, Busy, ConfigError, Job, Stats
 
 __all__ = ["EXIT_INTERNAL", "main", "run"]
 

@@ -7,7 +7,7 @@ import io
 import json
 from typing import Any
 
-from batch._types import ERROR_FIELDS, Result
+from batch.engine import ERROR_FIELDS, Result
 
 __all__ = ["RecordFormat", "errors_columns", "format_for"]
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
-from batch._errors import Busy, ConfigError
+from batch.engine import Busy, ConfigError
 
 __all__ = ["OutputFile", "holder_pid"]
 

@@ -16,9 +16,8 @@ from typing import Any
 
 import anyio.to_thread
 
-from batch._reader import Row
-from batch._stats import Stats
-from batch._types import Failure, Item, Job, Result
+from batch.engine import Failure, Item, Job, Result, Stats
+from batch.input._reader import Row
 
 __all__ = ["BATCH", "KeyFilter", "RowItems"]
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from batch._policy import Verdict, classify_status, parse_retry_after
-from batch._transport import TLS_PREFIX
-from batch._types import Failure, InvalidResponse, Job, Response
-from batch._work import Attempt
+from batch.engine._policy import Verdict, classify_status, parse_retry_after
+from batch.engine._transport import TLS_PREFIX
+from batch.engine._types import Failure, InvalidResponse, Job, Response
+from batch.engine._work import Attempt
 
 __all__ = ["fatal_reason", "judge"]
 

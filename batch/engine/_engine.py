@@ -12,7 +12,6 @@ import random
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -20,54 +19,17 @@ import anyio
 import structlog
 from anyio.abc import TaskGroup
 
-from batch._errors import BatchError, ConfigError
-from batch._judge import fatal_reason, judge
-from batch._pacer import AsyncPacer, Pacer, RateChange
-from batch._policy import Backoff, Verdict
-from batch._settings import check_base_url, token_problem
-from batch._stats import Stats
-from batch._transport import send
-from batch._types import Failure, Item, Job, Result
-from batch._work import Attempt, Phase, Work, cut_short, stopped_between_attempts
+from batch.engine._errors import BatchError
+from batch.engine._judge import fatal_reason, judge
+from batch.engine._options import EngineOptions
+from batch.engine._pacer import AsyncPacer, Pacer, RateChange
+from batch.engine._policy import Verdict
+from batch.engine._stats import Stats
+from batch.engine._transport import send
+from batch.engine._types import Failure, Item, Job, Result
+from batch.engine._work import Attempt, Phase, Work, cut_short, stopped_between_attempts
 
 __all__ = ["Engine", "EngineOptions"]
-
-
-@dataclass(frozen=True, slots=True)
-class EngineOptions:
-    base_url: str
-    token: str
-    rate: float = 5.0
-    concurrency: int = 8
-    max_attempts: int = 5
-    timeout: float = 30.0
-    backoff: Backoff = field(default_factory=Backoff)
-    #: stop (exit 3) when nothing but transient failures came back for this long; 0 = never
-    give_up_after: float = 60.0
-    #: on stop(), in-flight requests get this long before they are cut off
-    grace: float = 5.0
-    user_agent: str = "batch"
-
-    def __post_init__(self) -> None:
-        """Refuse options no run can keep its promises with (ValueError, one line).
-
-        The command line checks the same earlier with friendlier words; this is
-        the check every caller of the engine gets (the library's, a new job's).
-        """
-        try:
-            check_base_url(self.base_url, "base_url")
-        except ConfigError as exc:
-            raise ValueError(str(exc)) from None
-        problem = token_problem(self.token)
-        if problem:
-            raise ValueError(f"the token {problem}")
-        for name, value in (("rate", self.rate), ("timeout", self.timeout)):
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a number greater than 0, not {value!r}")
-        if not 1 <= self.concurrency <= 1000:
-            raise ValueError(f"concurrency must be 1..1000, not {self.concurrency!r}")
-        if not 1 <= self.max_attempts <= 100:
-            raise ValueError(f"max_attempts must be 1..100, not {self.max_attempts!r}")
 
 
 class Engine:

@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
-from batch._settings import Settings, parse_duration
-from batch._types import Job
+from batch.cli._settings import Settings, parse_duration
+from batch.engine import Job
 
 __all__ = ["job_command"]
 

@@ -1,4 +1,4 @@
-"""Record parsers behind `batch._reader`: CSV and JSONL text to `Row`s, one record at a time.
+"""Record parsers behind `batch.input._reader`: CSV and JSONL text to `Row`s, one record at a time.
 
 Both parsers take `pieces`: the decoded text as an iterator of lines, each at most
 `LINE_LIMIT` characters (`readline(LINE_LIMIT)`), so a giant line never sits in memory whole;
@@ -28,7 +28,7 @@ import zlib
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 
-from batch._errors import InputError
+from batch.engine import InputError
 
 __all__ = ["LINE_LIMIT", "READ_ERRORS", "Row", "csv_header", "csv_rows", "jsonl_rows", "reason"]
 

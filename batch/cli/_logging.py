@@ -10,9 +10,9 @@ from typing import Any, TextIO, cast
 
 import structlog
 
-from batch._stderr import CurrentStderr
+from batch.cli._stderr import CurrentStderr
 
-__all__ = ["REDACTED", "QuietLogger", "Redactor", "configure_logging"]
+__all__ = ["REDACTED", "Redactor", "configure_logging"]
 
 REDACTED = "[redacted]"
 #: Keys whose values are never logged, whatever they hold.
@@ -110,14 +110,3 @@ def configure_logging(
         cache_logger_on_first_use=True,
     )
     return stream, console
-
-
-class QuietLogger:
-    """A logger that drops every event: for callers that must not print (a library, a dry run)."""
-
-    def __getattr__(self, _name: str) -> Any:
-        return _drop
-
-
-def _drop(*_args: Any, **_kwargs: Any) -> None:
-    return None

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from batch._logging import Redactor
-from batch._output import OutputFile
-from batch._records import RecordFormat, errors_columns, format_for
-from batch._types import Job, Result
+from collections.abc import Callable
+
+from batch.engine import Job, Result
+from batch.output._file import OutputFile
+from batch.output._records import RecordFormat, errors_columns, format_for
 
 __all__ = ["Sink"]
 
@@ -14,7 +15,11 @@ class Sink:
     """Called with each result: one line in the results file, failures also in the errors file."""
 
     def __init__(
-        self, job: Job, out: OutputFile, errors: OutputFile | None, redactor: Redactor
+        self,
+        job: Job,
+        out: OutputFile,
+        errors: OutputFile | None,
+        remember_secret: Callable[[str], None],
     ) -> None:
         self._secret_fields = job.secret_fields
         self._out = out
@@ -23,7 +28,7 @@ class Sink:
         self._errors_fmt = RecordFormat(
             "csv", job.key_name, (), columns=errors_columns(job.key_name)
         )
-        self._redactor = redactor
+        self._remember_secret = remember_secret
         if self._fmt.fmt == "csv" and out.size == 0:
             out.write(self._fmt.header())
         if errors is not None:
@@ -33,7 +38,7 @@ class Sink:
         for name in self._secret_fields:
             value = result.data.get(name)
             if isinstance(value, str):
-                self._redactor.add(value)
+                self._remember_secret(value)
         self._out.write(self._fmt.line(result))
         if not result.ok:
             self.errors_only(result)

@@ -8,10 +8,10 @@ from typing import Any, TextIO
 
 import click
 
-from batch._outcome import RunOutcome
-from batch._pacer import window_for_rate
-from batch._settings import Settings
 from batch._version import distribution
+from batch.cli._outcome import RunOutcome
+from batch.cli._settings import Settings
+from batch.engine import window_for_rate
 
 __all__ = ["human_duration", "print_dry_run", "print_summary", "resume_command"]
 

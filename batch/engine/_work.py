@@ -8,8 +8,8 @@ from typing import Any
 
 import anyio
 
-from batch._policy import Verdict
-from batch._types import Failure, Item, Result
+from batch.engine._policy import Verdict
+from batch.engine._types import Failure, Item, Result
 
 __all__ = ["Attempt", "Phase", "Work", "cut_short", "stopped_between_attempts"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from batch._stats import Stats
+from batch.engine import Stats
 
 __all__ = ["EXIT_ABORTED", "EXIT_OK", "EXIT_RECORD_ERRORS", "RunOutcome"]
 

@@ -1,0 +1,62 @@
+"""The engine: pace, send, retry and judge one request per item, and hand out results.
+
+It knows nothing of files, terminals or command lines; the input, output and
+cli layers build on it, never the other way round.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from batch.engine._errors import BatchError, Busy, ConfigError, InputError
+from batch.engine._log import QuietLogger
+from batch.engine._options import EngineOptions, check_base_url, is_loopback, token_problem
+from batch.engine._pacer import window_for_rate
+from batch.engine._policy import Backoff
+from batch.engine._stats import Stats
+from batch.engine._types import (
+    ERROR_FIELDS,
+    Failure,
+    InvalidResponse,
+    Item,
+    Job,
+    Request,
+    Response,
+    Result,
+)
+
+if TYPE_CHECKING:
+    from batch.engine._engine import Engine
+
+__all__ = [
+    "ERROR_FIELDS",
+    "Backoff",
+    "BatchError",
+    "Busy",
+    "ConfigError",
+    "Engine",
+    "EngineOptions",
+    "Failure",
+    "InputError",
+    "InvalidResponse",
+    "Item",
+    "Job",
+    "QuietLogger",
+    "Request",
+    "Response",
+    "Result",
+    "Stats",
+    "check_base_url",
+    "is_loopback",
+    "token_problem",
+    "window_for_rate",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use: the pool brings aiohttp (about 23 MiB and 0.1 s), which
+    # reading and validating a file (--dry-run) does not need.
+    if name == "Engine":
+        return importlib.import_module("batch.engine._engine").Engine
+    raise AttributeError(f"module 'batch.engine' has no attribute {name!r}")

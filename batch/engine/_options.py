@@ -1,0 +1,88 @@
+"""What one run of the engine is told: the API root, the token, pace and patience.
+
+Checked here, so every front end (the command line, the library, a new job's)
+gets the same refusals, as a ValueError with one line.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import urllib.parse
+from dataclasses import dataclass, field
+
+from batch.engine._errors import ConfigError
+from batch.engine._policy import Backoff
+
+__all__ = ["EngineOptions", "check_base_url", "is_loopback", "token_problem"]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOptions:
+    base_url: str
+    token: str
+    rate: float = 5.0
+    concurrency: int = 8
+    max_attempts: int = 5
+    timeout: float = 30.0
+    backoff: Backoff = field(default_factory=Backoff)
+    #: stop (exit 3) when nothing but transient failures came back for this long; 0 = never
+    give_up_after: float = 60.0
+    #: on stop(), in-flight requests get this long before they are cut off
+    grace: float = 5.0
+    user_agent: str = "batch"
+
+    def __post_init__(self) -> None:
+        """Refuse options no run can keep its promises with (ValueError, one line).
+
+        The command line checks the same earlier with friendlier words; this is
+        the check every caller of the engine gets (the library's, a new job's).
+        """
+        try:
+            check_base_url(self.base_url, "base_url")
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        problem = token_problem(self.token)
+        if problem:
+            raise ValueError(f"the token {problem}")
+        for name, value in (("rate", self.rate), ("timeout", self.timeout)):
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a number greater than 0, not {value!r}")
+        if not 1 <= self.concurrency <= 1000:
+            raise ValueError(f"concurrency must be 1..1000, not {self.concurrency!r}")
+        if not 1 <= self.max_attempts <= 100:
+            raise ValueError(f"max_attempts must be 1..100, not {self.max_attempts!r}")
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1, with or without [])."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def token_problem(token: str) -> str | None:
+    """Why ``token`` cannot be a bearer token, or None."""
+    if not token:
+        return "is empty"
+    if any(ch.isspace() for ch in token) or not token.isprintable():
+        return "holds spaces or control characters"
+    return None
+
+
+def check_base_url(url: str, source: str) -> str:
+    """An http(s) URL with a host; plain http only for loopback hosts (the token is sent)."""
+    parts = urllib.parse.urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{source} {url!r} is not an http(s) URL")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ConfigError(
+            f"{source} {url!r} uses plain http://, allowed only for loopback hosts "
+            "(localhost, 127.0.0.1, ::1): the token would travel unencrypted; use https://"
+        )
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{source} {url!r} must not have a query or fragment")
+    return url.strip().rstrip("/")

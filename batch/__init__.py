@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from batch._version import user_agent
 from batch.engine import (
+    Abort,
     Backoff,
     BatchError,
+    Cause,
     ConfigError,
     EngineOptions,
     Failure,
@@ -23,10 +25,12 @@ from batch.engine import (
     InvalidResponse,
     Item,
     Job,
+    Logger,
     QuietLogger,
     Request,
     Response,
     Result,
+    Results,
     Stats,
     is_loopback,
 )
@@ -36,8 +40,10 @@ if TYPE_CHECKING:
     from batch.engine import Engine
 
 __all__ = [
+    "Abort",
     "Backoff",
     "BatchError",
+    "Cause",
     "ConfigError",
     "Engine",
     "EngineOptions",
@@ -47,10 +53,12 @@ __all__ = [
     "Item",
     "Job",
     "KeyFilter",
+    "Logger",
     "QuietLogger",
     "Request",
     "Response",
     "Result",
+    "Results",
     "Stats",
     "is_loopback",
     "user_agent",

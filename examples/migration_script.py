@@ -14,7 +14,7 @@ import sys
 
 import anyio
 
-from jobs import WORKER_TOKENS, RunAborted, open_worker_tokens
+from jobs import RunAborted, open_worker_tokens, simulated_api
 
 PROFILE_IDS = [
     "3fa85f64-5717-4562-b3fc-2c963f66afa6",
@@ -28,7 +28,7 @@ SIMULATED_TOKEN = "simulated-org-token"  # noqa: S105 - the simulated API accept
 
 async def main() -> int:
     ok = failed = 0
-    async with WORKER_TOKENS.simulator() as base_url:
+    async with simulated_api() as base_url:
         try:
             async with open_worker_tokens(
                 PROFILE_IDS, token=SIMULATED_TOKEN, base_url=base_url, rate=5

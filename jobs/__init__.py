@@ -16,6 +16,7 @@ if TYPE_CHECKING:
         create_worker_tokens_sync,
         open_worker_tokens,
     )
+    from jobs._simulate_cli import simulated_api
 
 __all__ = [
     "WORKER_TOKENS",
@@ -26,23 +27,23 @@ __all__ = [
     "create_worker_tokens",
     "create_worker_tokens_sync",
     "open_worker_tokens",
+    "simulated_api",
 ]
 
 #: The library brings the engine and aiohttp; imported on first use so that the
-#: command line's --dry-run stays small (see batch/__init__.py).
-_LAZY = frozenset(
-    {
-        "RunAborted",
-        "WorkerToken",
-        "WorkerTokenResults",
-        "create_worker_tokens",
-        "create_worker_tokens_sync",
-        "open_worker_tokens",
-    }
-)
+#: command line's --dry-run stays small (see batch/engine/__init__.py).
+_LAZY = {
+    "RunAborted": "jobs._library",
+    "WorkerToken": "jobs._library",
+    "WorkerTokenResults": "jobs._library",
+    "create_worker_tokens": "jobs._library",
+    "create_worker_tokens_sync": "jobs._library",
+    "open_worker_tokens": "jobs._library",
+    "simulated_api": "jobs._simulate_cli",
+}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        return getattr(importlib.import_module("jobs._library"), name)
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'jobs' has no attribute {name!r}")

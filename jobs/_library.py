@@ -20,17 +20,15 @@ go to the ``logger`` passed in (a structlog-style bound logger), and nowhere by 
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
 from typing import Any, TypeVar
 
 import aiohttp
 import anyio
-from anyio.streams.memory import MemoryObjectSendStream
 
-from batch import Engine, EngineOptions, Job, QuietLogger, Result, Stats, user_agent
+from batch import Engine, EngineOptions, Job, QuietLogger, Stats, user_agent
 from jobs._library_feed import Feed
-from jobs._library_types import RunAborted, WorkerToken, WorkerTokenResults, from_result
+from jobs._library_types import RunAborted, WorkerToken, WorkerTokenResults
 from jobs._worker_tokens import WORKER_TOKENS
 
 __all__ = [
@@ -73,8 +71,8 @@ async def open_worker_tokens(
     ValueError before any call. Leaving the block early cancels the requests in flight;
     IDs not yet taken from ``profile_ids`` are not read.
 
-    A slow consumer slows the run: at most ``4 * concurrency`` IDs are taken from the input
-    ahead of the results read so far. A plain iterable is read on the event loop: pass an
+    A slow consumer slows the run: about ``2 * concurrency`` IDs at most are taken from the
+    input ahead of the results read so far. A plain iterable is read on the event loop: pass an
     async iterable if producing the next ID blocks.
     """
     options = _options(
@@ -86,50 +84,11 @@ async def open_worker_tokens(
         timeout=timeout,
     )
     stats = Stats()
-    window = 4 * concurrency
-    slots = anyio.Semaphore(window)
-    send, receive = anyio.create_memory_object_stream[WorkerToken](math.inf)
-    results = WorkerTokenResults(receive, slots, stats)
     quiet = logger if logger is not None else QuietLogger()
-    feed = Feed(profile_ids, slots, lambda r: _deliver(send, from_result(r)), stats, quiet)
-
-    def emit(result: Result) -> None:
-        _deliver(send, from_result(result))
-        if engine.stopping:
-            feed.interrupt()
-
-    body_error: Exception | None = None
-    with receive, send:  # closed here too in case the engine never started
-        engine = Engine(
-            _JOB,
-            options,
-            emit=emit,
-            stats=stats,
-            session=session,
-            logger=quiet,
-        )
-        feed.stopped = lambda: engine.stopping
-        results._engine = engine
-
-        async def run() -> None:
-            async with send:
-                try:
-                    await engine.run(feed)
-                except Exception as exc:
-                    results._crash = exc
-                results._source_error = feed.error
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(run)
-            try:
-                yield results
-            except Exception as exc:
-                # Re-raised below as itself, not wrapped in the task group's ExceptionGroup.
-                body_error = exc
-            finally:
-                tg.cancel_scope.cancel()
-    if body_error is not None:
-        raise body_error
+    engine = Engine(_JOB, options, stats=stats, session=session, logger=quiet)
+    feed = Feed(profile_ids, stats, quiet)
+    async with engine.results(feed) as results:
+        yield WorkerTokenResults(results, engine, feed)
 
 
 async def create_worker_tokens(
@@ -237,14 +196,8 @@ def _options(
         max_attempts=max_attempts,
         timeout=timeout,
         user_agent=user_agent("library"),
+        token_source="the token argument",  # noqa: S106 - words for a message
     )
-
-
-def _deliver(send: MemoryObjectSendStream[WorkerToken], result: WorkerToken) -> None:
-    # The buffer never holds more than the slots allow, so this never blocks; a closed
-    # stream means the caller left the block, and the result has nowhere to go.
-    with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-        send.send_nowait(result)
 
 
 def _line(result: WorkerToken) -> int:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
-import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream
-
-from batch import BatchError, Engine, Failure, Result, Stats
+from batch import BatchError, Engine, Failure, Result, Results, Stats
 
 __all__ = ["RunAborted", "WorkerToken", "WorkerTokenResults", "from_result"]
 
-_EXIT_ABORTED = 3  # the command line's exit code for an aborted run
+_EXIT_ABORTED = 3
+
+
+class _Feed(Protocol):
+    error: Exception | None  # the command line's exit code for an aborted run
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,41 +65,31 @@ class WorkerTokenResults:
     if the run was aborted, or the exception that the input iterable raised.
     """
 
-    def __init__(
-        self,
-        receive: MemoryObjectReceiveStream[WorkerToken],
-        slots: anyio.Semaphore,
-        stats: Stats,
-    ) -> None:
-        self._receive = receive
-        self._slots = slots
-        self._engine: Engine | None = None
-        self._source_error: Exception | None = None
-        self._crash: Exception | None = None
+    def __init__(self, results: Results, engine: Engine, feed: _Feed) -> None:
+        self._results = results
+        self._engine = engine
+        self._feed = feed
         #: live counters: rows read, ok, failed, invalid, duplicates, requests, retries, ...
-        self.stats = stats
+        self.stats = engine.stats
 
     @property
     def abort_reason(self) -> str | None:
         """Why the run was aborted, or None."""
-        return self._engine.abort_reason if self._engine is not None else None
+        return self._engine.abort_reason
 
     def __aiter__(self) -> WorkerTokenResults:
         return self
 
     async def __anext__(self) -> WorkerToken:
         try:
-            result = await self._receive.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            if self._crash is not None:
-                raise self._crash from None
-            if self._source_error is not None:
-                raise self._source_error from None
-            if self.abort_reason is not None:
-                raise RunAborted(self.abort_reason, self.stats) from None
-            raise StopAsyncIteration from None
-        self._slots.release()  # the engine may take one more ID
-        return result
+            return from_result(await anext(self._results))
+        except StopAsyncIteration:
+            if self._feed.error is not None:
+                raise self._feed.error from None
+            reason = self.abort_reason
+            if reason is not None:
+                raise RunAborted(reason, self.stats) from None
+            raise
 
 
 def from_result(result: Result) -> WorkerToken:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import signal
 import uuid
+from collections.abc import AsyncIterator
 
 import anyio
 import click
 
 from jobs._simulator import SimulatedApi, SimulatorConfig, is_loopback, serve
 
-__all__ = ["simulate_api"]
+__all__ = ["simulate_api", "simulated_api"]
 
 _PROBABILITY = click.FloatRange(0.0, 1.0)
 
@@ -192,3 +194,11 @@ def _summary(api: SimulatedApi) -> str:
         f"simulated Deel API stopped: {stats.requests} requests, {stats.created} tokens, "
         f"{stats.window_429} rate-limited, {injected} faults injected"
     )
+
+
+@contextlib.asynccontextmanager
+async def simulated_api() -> AsyncIterator[str]:
+    """For ``--simulate`` (entry point group ``batch.simulators``): serve a simulated API on
+    loopback for the length of a run; yields its base URL."""
+    async with serve() as api:
+        yield api.base_url

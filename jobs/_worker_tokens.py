@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -43,6 +41,7 @@ Examples:
     base_url_env = "DEEL_API_BASE_URL"
     default_base_url = "https://api.letsdeel.com/rest/v2"
     auth_hint = " (it must be an organization token with the admin:worker scope)"
+    request_id_field = "api_req_id"
 
     def parse_key(self, raw: str) -> str:
         value = raw.strip()
@@ -100,23 +99,12 @@ Examples:
                 message = errors[0].get("message")
             message = message or body.get("message") or body.get("error")
             if isinstance(message, str) and message:
-                return Failure("http", _one_line(message), http_status=status, api_req_id=req_id)
+                return Failure("http", _one_line(message), http_status=status, request_id=req_id)
         kind = response.headers.get("Content-Type", "no content type").split(";")[0]
         text = _one_line(_TAGS.sub(" ", response.body.decode("utf-8", "replace")))
         excerpt = text[:EXCERPT] + ("..." if len(text) > EXCERPT else "")
         message = f"non-JSON answer ({kind}): {excerpt!r}" if excerpt else f"empty answer ({kind})"
-        return Failure("http", message, http_status=status, api_req_id=req_id)
-
-    def simulator(self) -> contextlib.AbstractAsyncContextManager[str]:
-        return _simulated()
-
-
-@contextlib.asynccontextmanager
-async def _simulated() -> AsyncIterator[str]:
-    from jobs._simulator import serve  # noqa: PLC0415 - aiohttp.web only when simulating
-
-    async with serve() as api:
-        yield api.base_url
+        return Failure("http", message, http_status=status, request_id=req_id)
 
 
 def _is_datetime(value: str) -> bool:

@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 import pytest
 
 from batch import Backoff, Failure, Response
-from batch.engine._judge import fatal_reason, judge
-from batch.engine._policy import Verdict, backoff_delay, classify_status, parse_retry_after
+from batch.engine._judge import fatal_abort, judge
+from batch.engine._policy import Verdict, classify_status, parse_retry_after
+from batch.engine._results import Cause
+from batch.engine._transport import TlsFailure
 from jobs import WORKER_TOKENS
 
 
@@ -39,30 +41,30 @@ def test_classification_table(status: int, verdict: Verdict) -> None:
 
 def test_backoff_ceiling_doubles_up_to_the_cap() -> None:
     policy = Backoff(base=0.5, cap=30.0)
-    ceilings = [backoff_delay(n, policy, rand=lambda: 1.0) for n in range(1, 10)]
+    ceilings = [policy.delay(n, rand=lambda: 1.0) for n in range(1, 10)]
     assert ceilings == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
 
 
 def test_full_jitter_scales_the_ceiling() -> None:
     policy = Backoff(base=0.5, cap=30.0)
-    assert backoff_delay(3, policy, rand=lambda: 0.25) == 0.5
-    assert backoff_delay(3, policy, rand=lambda: 0.0) == 0.0
+    assert policy.delay(3, rand=lambda: 0.25) == 0.5
+    assert policy.delay(3, rand=lambda: 0.0) == 0.0
 
 
 def test_huge_attempt_numbers_do_not_overflow() -> None:
-    assert backoff_delay(10_000, Backoff(base=0.5, cap=30.0), rand=lambda: 1.0) == 30.0
+    assert Backoff(base=0.5, cap=30.0).delay(10_000, rand=lambda: 1.0) == 30.0
 
 
 def test_retry_after_wins_and_is_capped() -> None:
     policy = Backoff(base=0.5, cap=30.0, retry_after_cap=60.0)
-    assert backoff_delay(1, policy, retry_after=7.0, rand=lambda: 0.0) == 7.0
-    assert backoff_delay(1, policy, retry_after=3600.0) == 60.0
-    assert backoff_delay(1, policy, retry_after=-5.0) == 0.0
+    assert policy.delay(1, retry_after=7.0, rand=lambda: 0.0) == 7.0
+    assert policy.delay(1, retry_after=3600.0) == 60.0
+    assert policy.delay(1, retry_after=-5.0) == 0.0
 
 
 def test_attempt_is_one_based() -> None:
     with pytest.raises(ValueError, match="1-based"):
-        backoff_delay(0, Backoff())
+        Backoff().delay(0)
 
 
 NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
@@ -116,7 +118,7 @@ def _response(status: int, body: bytes, content_type: str = "application/json") 
             "network",
         ),
         (Failure("timeout", "no complete answer within 30s"), Verdict.RETRY, "timeout"),
-        (Failure("network", "TLS certificate of x is not trusted"), Verdict.FATAL, "network"),
+        (TlsFailure("network", "TLS certificate of x is not trusted"), Verdict.FATAL, "network"),
     ],
 )
 def test_judge_applies_the_table(
@@ -134,9 +136,17 @@ def test_a_garbled_201_is_described_without_its_body() -> None:
     assert attempt.failure.message == "HTTP 201 body has no 'data.expires_at' date-time"
 
 
-def test_fatal_reason_says_what_to_check() -> None:
-    failure = Failure("http", "Unauthorized", http_status=401)
-    assert fatal_reason(WORKER_TOKENS, failure) == (
-        "the API refused the token (HTTP 401: Unauthorized); check DEEL_API_TOKEN "
-        "(it must be an organization token with the admin:worker scope)"
+def test_a_refused_token_is_a_credentials_abort() -> None:
+    abort = fatal_abort(Failure("http", "Unauthorized", http_status=401), check="DEEL_API_TOKEN")
+    assert abort.cause is Cause.CREDENTIALS
+    assert abort.message == (
+        "the API refused the token (HTTP 401: Unauthorized); check DEEL_API_TOKEN"
     )
+    assert abort.exit_code == 3
+
+
+@pytest.mark.parametrize(
+    "value", ["²", "١٢", "1e3", "-5", "9" * 40, "Mon, 99 Xyz 99999 99:99:99 GMT"]
+)
+def test_a_garbled_retry_after_is_ignored(value: str) -> None:
+    assert parse_retry_after(value) is None

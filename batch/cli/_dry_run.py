@@ -20,12 +20,13 @@ async def dry_run(job: Job, s: Settings, rows: Any, stats: Stats, log: Any) -> R
     invalid: list[Result] = []
 
     def collect(result: Result) -> None:
+        stats.invalid += 1
         if len(invalid) < 5:
             invalid.append(result)
 
     skip = await anyio.to_thread.run_sync(_kept_by_resume, job, s)
-    items = RowItems(rows, job, emit=collect, stats=stats, log=QuietLogger(), skip_keys=skip)
-    would_send = await items.count_rest() or 0
+    items = RowItems(rows, job, stats=stats, log=QuietLogger(), skip_keys=skip)
+    would_send = await items.count_rest(collect) or 0
     report = {
         "rows": stats.rows,
         "valid": would_send + stats.skipped,

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import signal
 import sys
-import threading
-from collections.abc import Iterator
 from importlib import metadata
 from typing import Any, TextIO
 
@@ -21,8 +18,9 @@ from batch.cli._command import job_command
 from batch.cli._logging import Redactor, configure_logging
 from batch.cli._metrics import write_metrics
 from batch.cli._report import print_dry_run, print_summary
-from batch.cli._run import SIGNAL_EXIT, execute
+from batch.cli._run import execute
 from batch.cli._settings import Settings, check_distinct
+from batch.cli._signals import SIGNAL_EXIT, note_again, noting_signals
 from batch.engine import BatchError, Busy, ConfigError, Job, Stats
 
 __all__ = ["EXIT_INTERNAL", "main", "run"]
@@ -60,7 +58,7 @@ def run(job: Job, settings: Settings) -> int:
     finally:
         if settings.log_file and not clash:
             stream.close()
-    if settings.input == "-" and code in (130, 143):
+    if settings.input == "-" and code in SIGNAL_EXIT.values():
         # A reader thread may still be blocked on standard input, holding its lock: a
         # normal exit would wait for it (or abort). Everything is written; leave now.
         sys.stdout.flush()
@@ -73,18 +71,30 @@ def _run_logged(
     job: Job, settings: Settings, redactor: Redactor, console: bool, stream: TextIO
 ) -> int:
     log = structlog.get_logger("batch")
+    # Until the run's own receiver is up (and after it is gone) a signal is only noted:
+    # the run reads the note as soon as it starts, and stops before any call.
+    received: list[signal.Signals] = []
+    with noting_signals(received):
+        return _run_noting(job, settings, redactor, console, stream, log=log, received=received)
+
+
+def _run_noting(
+    job: Job,
+    settings: Settings,
+    redactor: Redactor,
+    console: bool,
+    stream: TextIO,
+    *,
+    log: Any,
+    received: list[signal.Signals],
+) -> int:
     try:
         bar = console and sys.stderr.isatty() and not settings.no_progress and not settings.log_file
-        with _early_signals():
-            outcome = anyio.run(
-                lambda: execute(job, settings, redactor=redactor, log=log, progress_bar=bar)
+        outcome = anyio.run(
+            lambda: execute(
+                job, settings, redactor=redactor, log=log, received=received, progress_bar=bar
             )
-    except (KeyboardInterrupt, _EarlySignal) as exc:  # before the run's own handler was up
-        signum = exc.signum if isinstance(exc, _EarlySignal) else signal.SIGINT
-        name = signal.Signals(signum).name
-        line = f"interrupted ({name}) before any call; nothing was sent"
-        _say(log.warning, "interrupted", line, console, settings, signal=name)
-        return _failed_early(settings, SIGNAL_EXIT.get(signal.Signals(signum), 130), log)
+        )
     except Busy as exc:  # the run that holds the file owns the metrics too
         return _user_error(exc, log, console, settings)
     except BatchError as exc:
@@ -99,42 +109,13 @@ def _run_logged(
             err=True,
         )
         return _failed_early(settings, EXIT_INTERNAL, log)
+    finally:
+        note_again(received)  # asyncio put the defaults back: a late signal kills nothing
     if settings.dry_run:
         print_dry_run(outcome, settings)
     else:
         print_summary(outcome, settings, log=log, console=console, stream=stream)
     return outcome.exit_code
-
-
-class _EarlySignal(BaseException):
-    """SIGINT/SIGTERM before the run's own handler: opening the input, reading the results."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-@contextlib.contextmanager
-def _early_signals() -> Iterator[None]:
-    """Turn SIGINT/SIGTERM into an exception until the run installs its own handler.
-
-    Without this, SIGTERM while the header of a quiet pipe or a large results
-    file is being read kills the process with no summary and no metrics. The
-    run's handler (anyio's signal receiver) takes over once the engine starts.
-    """
-
-    def handler(signum: int, _frame: object) -> None:
-        raise _EarlySignal(signum)
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def _user_error(exc: BatchError, log: Any, console: bool, settings: Settings | None) -> int:

@@ -1,40 +1,88 @@
-"""One command-line run of a job: inputs, outputs, signals, the summary and the exit code."""
+"""One command-line run of a job: open, start the engine, write each result, finish.
+
+The data path, start to end: `open_rows` (rows of the input) → `RowItems`
+(the input rules: items, and results for invalid rows) → `Engine.results`
+(pace, send, retry, judge) → `Writer.write` (one line per result). Everything
+else here is set-up and the end of the run: signals, the summary, metrics.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import signal
+import threading
 import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from importlib import metadata
+from typing import TYPE_CHECKING
 
 import anyio
+import anyio.to_thread
 
 from batch._version import metric_prefix, user_agent
+from batch.cli._drain import count_what_is_left
 from batch.cli._dry_run import dry_run
 from batch.cli._logging import Redactor
+from batch.cli._metrics import write_metrics
 from batch.cli._outcome import EXIT_ABORTED, EXIT_OK, EXIT_RECORD_ERRORS, RunOutcome
 from batch.cli._progress import Reporter, count_rows
 from batch.cli._settings import Settings, check_base_url, read_token
-from batch.engine import Backoff, ConfigError, Job, Stats
+from batch.cli._signals import Interrupts
+from batch.engine import Backoff, Cause, ConfigError, EngineOptions, Job, Logger, Stats
 from batch.input import BATCH, Row, RowItems, guess_format, open_rows
-from batch.output import OutputFile, Sink, format_for, read_previous
-
-SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
-SIMULATED_TOKEN = "simulated-token"  # noqa: S105 - a simulated API accepts any token
-DRAIN_SECONDS = 5.0
+from batch.output import OutputFile, ReplacedFile, Stopped, Writer, open_for_resume
 
 if TYPE_CHECKING:
     from batch.engine import Engine
 
-__all__ = ["SIGNAL_EXIT", "execute"]
+SIMULATED_TOKEN = "simulated-token"  # noqa: S105 - a simulated API accepts any token
+SIMULATORS_GROUP = "batch.simulators"
+
+__all__ = ["execute"]
 
 
 async def execute(
-    job: Job, s: Settings, *, redactor: Redactor, log: Any, progress_bar: bool = False
+    job: Job,
+    s: Settings,
+    *,
+    redactor: Redactor,
+    log: Logger,
+    received: list[signal.Signals],
+    progress_bar: bool = False,
 ) -> RunOutcome:
-    """Run the job as the settings say. Raises BatchError for user errors found before any call."""
+    """Run the job as the settings say. Raises BatchError for user errors found before any call.
+
+    ``received`` holds the signals noted before the event loop started; from
+    here to the last write, one receiver handles the rest (`Interrupts`).
+    """
+    interrupts = Interrupts(log, s.grace, received)
+    outcome: RunOutcome | None = None
+    raised: Exception | None = None
+    async with anyio.create_task_group() as tg:
+        await tg.start(interrupts.watch)
+        try:
+            outcome = await _execute(
+                job, s, redactor, log=log, interrupts=interrupts, progress_bar=progress_bar
+            )
+        except Exception as exc:  # re-raised as itself, not in the task group's ExceptionGroup
+            raised = exc
+        finally:
+            tg.cancel_scope.cancel()
+    if raised is not None:
+        raise raised
+    assert outcome is not None
+    return outcome
+
+
+async def _execute(
+    job: Job,
+    s: Settings,
+    redactor: Redactor,
+    *,
+    log: Logger,
+    interrupts: Interrupts,
+    progress_bar: bool,
+) -> RunOutcome:
     if s.resume and s.output == "-":
         raise ConfigError(
             "--resume needs -o/--output to be a file: it reads the records written there"
@@ -45,7 +93,10 @@ async def execute(
         )
     stats = Stats()
     with contextlib.ExitStack() as inputs:
-        rows = await _open_input(s, inputs)
+        with interrupts.startup():
+            rows = await _open_input(s, inputs)
+        if interrupts.received:
+            return _interrupted_at_start(s, stats, interrupts, log)
         if s.dry_run:
             if s.base_url:
                 check_base_url(s.base_url, "--base-url")
@@ -65,47 +116,33 @@ async def execute(
         for message in warnings:
             log.warning("token_file_permissions", message=message)
         # Here, not at the top: the engine brings aiohttp, which --dry-run does not need.
-        from batch.engine import Engine, EngineOptions  # noqa: PLC0415
+        from batch.engine import Engine  # noqa: PLC0415
 
         async with contextlib.AsyncExitStack() as stack:
             out = OutputFile(s.output, append=s.resume, warn=_warner(log))
             stack.callback(out.close)
-            skip_keys: set[str] = set()
+            keep: set[str] = set()
             recorded_invalid: set[tuple[int, str]] = set()
             if s.resume:
-                # On the event loop on purpose: nothing else runs yet, and a signal meanwhile
-                # (the early handler) stops it at once, where a worker thread would have to
-                # finish reading a large file before the process could exit.
-                skip_keys, recorded_invalid = _resume(job, s, out, log)
-            errors = None
-            if s.errors:
-                errors = OutputFile(s.errors, append=False, warn=_warner(log))
-                stack.callback(errors.close)
-            sink = Sink(job, out, errors, redactor.add)
-            if base_url is None:
-                base_url = await stack.enter_async_context(job.simulator())
-            options = EngineOptions(
-                base_url=base_url,
-                token=token,
-                rate=s.rate,
-                concurrency=s.concurrency,
-                max_attempts=s.max_attempts,
-                timeout=s.timeout,
-                backoff=Backoff(base=s.backoff_base, cap=s.backoff_cap),
-                give_up_after=s.give_up_after,
-                grace=s.grace,
-                user_agent=user_agent(),
+                with interrupts.startup():
+                    keep, recorded_invalid = await _read_results_file(job, s, out, log)
+                if interrupts.received:
+                    return _interrupted_at_start(s, stats, interrupts, log)
+            errors = ReplacedFile(s.errors, "--errors") if s.errors else None
+            if errors is not None:
+                stack.callback(errors.discard)  # unless committed: the previous file stays
+            writer = Writer(
+                job, out, errors, remember_secret=redactor.add, recorded_invalid=recorded_invalid
             )
-            engine = Engine(job, options, emit=sink, stats=stats, logger=log)
+            if base_url is None:
+                base_url = await stack.enter_async_context(_simulator(job))
+            engine = Engine(job, _engine_options(job, s, base_url, token), stats=stats, logger=log)
             items = RowItems(
                 rows,
                 job,
-                emit=sink,
                 stats=stats,
                 log=log,
-                skip_keys=skip_keys,
-                recorded_invalid=recorded_invalid,
-                emit_kept=sink.errors_only,
+                skip_keys=keep,
                 # A pipe may bring rows slowly: hand each on at once, not 1024 at a time.
                 batch=1 if s.input == "-" else BATCH,
                 abandon=s.input == "-",
@@ -131,16 +168,17 @@ async def execute(
                 metrics_file=s.metrics_file,
                 metric_prefix=metric_prefix(),
             )
-            received: list[int] = []
             async with anyio.create_task_group() as tg:
-                hard_stop = anyio.Event()
-                tg.start_soon(_watch_signals, engine, received, log, s.grace, hard_stop)
                 tg.start_soon(reporter.run)
-                await engine.run(items)
-                if engine.stopping and engine.input_error is None:
-                    await _drain(items, stats, log, total, hard_stop)
+                interrupts.running(engine)
+                await _write_results(engine, items, writer)
+                if engine.stopping and (engine.abort is None or engine.abort.cause != Cause.INPUT):
+                    await count_what_is_left(items, stats, log, total, interrupts.hard_stop)
+                interrupts.finishing()
                 tg.cancel_scope.cancel()
-    outcome = _outcome(stats, engine, received)
+            finished = engine.abort is None and not interrupts.received
+            await writer.close(finished=finished)
+    outcome = _outcome(stats, engine, interrupts)
     if outcome.exit_code == EXIT_OK:
         # For monitoring, a run that ended with every record ok is a success even if it
         # had nothing to issue (everything kept by --resume): its time is the last success.
@@ -149,140 +187,101 @@ async def execute(
     return outcome
 
 
+async def _write_results(engine: Engine, items: RowItems, writer: Writer) -> None:
+    """The one consumer of the engine's results: each is written as it comes."""
+    async with engine.results(items) as results:
+        async for result in results:
+            try:
+                await writer.write(result)
+            except OSError as exc:  # a full disk, a file system gone: nothing more can be kept
+                engine.not_kept(
+                    result,
+                    f"cannot write the results ({exc.strerror or exc}); what was written is "
+                    "kept, free some space and finish with --resume",
+                )
+
+
+def _engine_options(job: Job, s: Settings, base_url: str, token: str) -> EngineOptions:
+    return EngineOptions(
+        base_url=base_url,
+        token=token,
+        rate=s.rate,
+        concurrency=s.concurrency,
+        max_attempts=s.max_attempts,
+        timeout=s.timeout,
+        backoff=Backoff(base=s.backoff_base, cap=s.backoff_cap),
+        give_up_after=s.give_up_after,
+        grace=s.grace,
+        user_agent=user_agent(),
+        token_source=f"--token-file {s.token_file!r}" if s.token_file else job.token_env,
+    )
+
+
 async def _open_input(s: Settings, stack: contextlib.ExitStack) -> Iterator[Row]:
     """Open the input and read its header in a thread: a pipe may take its time, and
-    Ctrl-C must still stop the run meanwhile (the thread is then left to the exit)."""
+    a signal must still stop the run meanwhile (the thread is then left to the exit)."""
     opened = open_rows(s.input, fmt=s.input_format, id_field=s.id_field)
     rows = await anyio.to_thread.run_sync(opened.__enter__, abandon_on_cancel=True)
     stack.push(opened.__exit__)
     return rows
 
 
-def _outcome(stats: Stats, engine: Engine, received: list[int]) -> RunOutcome:
-    if received:
-        code = SIGNAL_EXIT.get(signal.Signals(received[0]), 130)
-        name = signal.Signals(received[0]).name
-    elif engine.input_error is not None:
-        code, name = engine.input_error.exit_code, None
-    elif engine.abort_reason:
-        code, name = EXIT_ABORTED, None
-    elif stats.failed or stats.invalid:
-        code, name = EXIT_RECORD_ERRORS, None
-    else:
-        code, name = EXIT_OK, None
-    return RunOutcome(stats, code, engine.abort_reason, name)
-
-
-async def _watch_signals(
-    engine: Engine, received: list[int], log: Any, grace: float, hard_stop: anyio.Event
-) -> None:
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for signum in signals:
-            received.append(signum)
-            name = signal.Signals(signum).name
-            if len(received) == 1:
-                log.warning(
-                    "interrupted",
-                    signal=name,
-                    grace_s=grace,
-                    message=f"stopping: requests in flight get {grace:g}s; send it again to stop at once",
-                )
-                engine.stop(f"interrupted by {name}")
-            else:
-                log.warning("interrupted_again", signal=name, message="stopping now")
-                engine.stop(f"interrupted by {name}", grace=0)
-                hard_stop.set()
-
-
-async def _drain(
-    items: RowItems, stats: Stats, log: Any, total: int | None, hard_stop: anyio.Event
-) -> None:
-    """Count what the stopped run leaves for --resume.
-
-    Bounded in time (and cut short by a second signal); past the bound, the rows
-    left are estimated from the line count made at the start, if there is one.
-    """
-    rest: int | None = None
-    with anyio.CancelScope() as scope:
-        scope.deadline = anyio.current_time() + DRAIN_SECONDS
-
-        async def second_signal() -> None:
-            await hard_stop.wait()
-            scope.cancel()
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(second_signal)
-            rest = await items.count_rest()
-            tg.cancel_scope.cancel()
-    if rest is not None:
-        stats.not_attempted += rest
-        return
-    if scope.cancelled_caught and total is not None:
-        estimate = max(total - stats.rows, 0)
-        stats.not_attempted += estimate
-        log.warning(
-            "not_attempted_estimate",
-            message=f"the rest of the input was not counted in time; estimated from its "
-            f"{total:,} lines: about {estimate:,} rows left",
-        )
-        return
-    why = (
-        "standard input was not read to its end"
-        if not scope.cancelled_caught
-        else ("the rest of the input was not counted in time")
-    )
-    log.warning("not_attempted_estimate", message=f"{why}; not_attempted is a lower bound")
-
-
-def _resume(
-    job: Job, s: Settings, out: OutputFile, log: Any
+async def _read_results_file(
+    job: Job, s: Settings, out: OutputFile, log: Logger
 ) -> tuple[set[str], set[tuple[int, str]]]:
-    """Read the results file; refuse one that is not a results file before changing it."""
-    fmt = format_for(s.output)
-    end = out.whole_lines_end()
-    if end < out.size and fmt == "jsonl" and _is_record(out.read_from(end), job.key_name):
-        # A whole record that only lacks its newline (an editor, a copy): keep it.
-        out.write("\n")
-        log.info("last_line_completed", path=s.output)
-        end = out.size
-    previous = read_previous(out.read_lines(end), fmt=fmt, job=job)
-    if previous.records == 0 and previous.unreadable:
-        raise ConfigError(
-            f"--resume: {s.output!r} holds no results record in its {previous.unreadable} "
-            "line(s); is it the results file of the run to finish? (nothing was changed)"
-        )
-    if end < out.size:
-        log.warning(
-            "torn_line_dropped",
-            path=s.output,
-            bytes=out.size - end,
-            message="the last record was cut by a crash; it is redone",
-        )
-        out.truncate(end)
-    keep = previous.keep(refresh_within=s.refresh_within)
-    log.info(
-        "resume",
-        path=s.output,
-        records=previous.records,
-        ok=len(previous.ok),
-        kept=len(keep),
-        refresh=len(previous.ok) - len(keep),
-        unreadable_lines=previous.unreadable,
-    )
-    return keep, previous.invalid_rows
-
-
-def _is_record(tail: bytes, key_name: str) -> bool:
+    """--resume: read the results file in a thread; a signal stops the read promptly."""
+    stop = threading.Event()
     try:
-        record = json.loads(tail)
-    except ValueError:
-        return False
-    return (
-        isinstance(record, dict) and key_name in record and record.get("status") in ("ok", "error")
+        return await anyio.to_thread.run_sync(
+            lambda: open_for_resume(out, job, refresh_within=s.refresh_within, log=log, stop=stop),
+            abandon_on_cancel=True,
+        )
+    except anyio.get_cancelled_exc_class():
+        stop.set()
+        raise
+    except Stopped:
+        return set(), set()
+
+
+def _interrupted_at_start(
+    s: Settings, stats: Stats, interrupts: Interrupts, log: Logger
+) -> RunOutcome:
+    code = interrupts.exit_code
+    assert code is not None
+    log.warning(
+        "interrupted",
+        signal=interrupts.name,
+        message=f"interrupted ({interrupts.name}) before any call; nothing was sent",
     )
+    if s.metrics_file and not s.dry_run:
+        write_metrics(
+            s.metrics_file, metric_prefix(), stats, elapsed_s=None, exit_code=code, log=log
+        )
+    return RunOutcome(stats, code, None, interrupts.name)
 
 
-def _warner(log: Any) -> Any:
+def _outcome(stats: Stats, engine: Engine, interrupts: Interrupts) -> RunOutcome:
+    reason = engine.abort_reason
+    if interrupts.exit_code is not None:
+        code = interrupts.exit_code
+    elif engine.abort is not None:
+        code = engine.abort.exit_code if engine.abort.cause is Cause.INPUT else EXIT_ABORTED
+    elif stats.failed or stats.invalid:
+        code = EXIT_RECORD_ERRORS
+    else:
+        code = EXIT_OK
+    return RunOutcome(stats, code, reason, interrupts.name)
+
+
+def _simulator(job: Job) -> contextlib.AbstractAsyncContextManager[str]:
+    found = metadata.entry_points(group=SIMULATORS_GROUP, name=job.name)
+    for entry in found:
+        factory: Callable[[], contextlib.AbstractAsyncContextManager[str]] = entry.load()
+        return factory()
+    raise ConfigError(f"--simulate: the {job.name} job has no simulated API")
+
+
+def _warner(log: Logger) -> Callable[[str, dict[str, object]], None]:
     def warn(event: str, fields: dict[str, object]) -> None:
         log.warning(event, **fields)
 

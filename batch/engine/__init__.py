@@ -10,13 +10,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from batch.engine._errors import BatchError, Busy, ConfigError, InputError
-from batch.engine._log import QuietLogger
+from batch.engine._log import Logger, QuietLogger
 from batch.engine._options import EngineOptions, check_base_url, is_loopback, token_problem
 from batch.engine._pacer import window_for_rate
 from batch.engine._policy import Backoff
+from batch.engine._results import Abort, Cause, Results
 from batch.engine._stats import Stats
 from batch.engine._types import (
-    ERROR_FIELDS,
     Failure,
     InvalidResponse,
     Item,
@@ -24,16 +24,18 @@ from batch.engine._types import (
     Request,
     Response,
     Result,
+    error_fields,
 )
 
 if TYPE_CHECKING:
     from batch.engine._engine import Engine
 
 __all__ = [
-    "ERROR_FIELDS",
+    "Abort",
     "Backoff",
     "BatchError",
     "Busy",
+    "Cause",
     "ConfigError",
     "Engine",
     "EngineOptions",
@@ -42,12 +44,15 @@ __all__ = [
     "InvalidResponse",
     "Item",
     "Job",
+    "Logger",
     "QuietLogger",
     "Request",
     "Response",
     "Result",
+    "Results",
     "Stats",
     "check_base_url",
+    "error_fields",
     "is_loopback",
     "token_problem",
     "window_for_rate",

@@ -1,47 +1,68 @@
-"""The worker pool: feed items through a bounded stream to N workers, pace, retry, emit.
+"""The worker pool: N workers pull items, pace and retry their requests, hand out results.
 
-One `Engine` runs one batch. It never configures logging nor installs signal
-handlers (the command line does); `stop()` is how a caller interrupts it.
+One `Engine` runs one batch (see `Engine.results`). It never configures
+logging nor installs signal handlers (the command line does); `stop()` is how
+a caller interrupts it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import random
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import aiohttp
 import anyio
-import structlog
 from anyio.abc import TaskGroup
 
 from batch.engine._errors import BatchError
-from batch.engine._judge import fatal_reason, judge
+from batch.engine._judge import fatal_abort, judge
+from batch.engine._log import Logger, QuietLogger
 from batch.engine._options import EngineOptions
 from batch.engine._pacer import AsyncPacer, Pacer, RateChange
 from batch.engine._policy import Verdict
+from batch.engine._results import Abort, Cause, Results, Sender
 from batch.engine._stats import Stats
 from batch.engine._transport import send
 from batch.engine._types import Failure, Item, Job, Result
 from batch.engine._work import Attempt, Phase, Work, cut_short, stopped_between_attempts
 
-__all__ = ["Engine", "EngineOptions"]
+__all__ = ["Engine"]
 
 
 class Engine:
+    """Runs one batch: takes items, paces and sends their requests, hands out results.
+
+    The one way to run it is the `results` context manager, whose value is the
+    stream of results as they complete::
+
+        engine = Engine(job, options, logger=log)
+        async with engine.results(items) as results:
+            async for result in results:
+                ...  # write it, yield it, count it
+
+    ``items`` yields `Item`s to process and ready-made `Result`s (the input's
+    invalid rows), which pass through in order. Workers pull from ``items``
+    directly and wait while the consumer is behind (the stream holds at most
+    ``concurrency`` results), so nothing is read far ahead of what is kept.
+
+    The engine counts what it hands out (``ok``, ``failed``, ``invalid``), the
+    requests, retries and 429s; `stop()` is how a caller interrupts it. It
+    never configures logging, installs signal handlers or touches a file.
+    """
+
     def __init__(
         self,
         job: Job,
         options: EngineOptions,
         *,
-        emit: Callable[[Result], None],
         stats: Stats | None = None,
         session: aiohttp.ClientSession | None = None,
-        logger: Any = None,
+        logger: Logger | None = None,
         ssl_context: ssl.SSLContext | None = None,
         clock: Callable[[], float] | None = None,
         rand: Callable[[], float] = random.random,
@@ -49,13 +70,12 @@ class Engine:
         self.job = job
         self.options = options
         self.stats = stats or Stats()
-        self.abort_reason: str | None = None
-        self.input_error: BatchError | None = None
+        #: why the run stopped before its end, if it did (the first reason only)
+        self.abort: Abort | None = None
         self.stop_reason: str | None = None
-        self._emit = emit
         self._session = session
         self._ssl = ssl_context
-        self._log = logger or structlog.get_logger("batch")
+        self._log: Logger = logger if logger is not None else QuietLogger()
         # The one clock of the run: the event loop's (what sleeps and timeouts use),
         # read directly: anyio.current_time() looks the backend up on every call.
         self._clock = clock or _loop_clock()
@@ -66,15 +86,20 @@ class Engine:
         self._stopping = False
         self._active: set[Work] = set()
         self._pull = anyio.Lock(fast_acquire=True)
-        self._items: AsyncIterator[Item] | None = None
+        self._items: AsyncIterator[Item | Result] | None = None
         self._exhausted = False
         self._tg: TaskGroup | None = None
-        self._last_good = 0.0
+        #: when the API started failing with nothing good in between (--give-up-after)
+        self._failing_since: float | None = None
 
     # -- control ------------------------------------------------------------
     @property
     def stopping(self) -> bool:
         return self._stopping
+
+    @property
+    def abort_reason(self) -> str | None:
+        return None if self.abort is None else self.abort.message
 
     def stop(self, reason: str, *, grace: float | None = None) -> None:
         """Stop taking items: waits end now, requests in flight are cut off after ``grace``."""
@@ -88,27 +113,57 @@ class Engine:
         if grace > 0 and first and self._tg is not None:
             self._tg.start_soon(self._cut_off_after, grace)
 
-    def _abort(self, reason: str) -> None:
-        if self.abort_reason is None:
-            self.abort_reason = reason
-            self._log.error("run_aborted", reason=reason)
-        self.stop("aborted")  # in-flight requests get the grace period, then are cut off
+    def fail(self, abort: Abort) -> None:
+        """Stop the run for good (exit 3 on the command line): requests in flight get the grace."""
+        if self.abort is None:
+            self.abort = abort
+            self._log.error("run_aborted", reason=abort.message, cause=abort.cause.value)
+        self.stop("aborted")
+
+    def not_kept(self, result: Result, why: str) -> None:
+        """The consumer could not keep ``result`` (a full disk): it counts as not attempted,
+        and the run stops, since nothing more could be kept either."""
+        if result.error is None:
+            self.stats.ok -= 1
+        elif result.error.kind == "invalid_input":
+            self.stats.invalid -= 1
+        else:
+            self.stats.failed -= 1
+        self.stats.not_attempted += 1
+        self.fail(Abort(Cause.OUTPUT, why))
 
     async def _cut_off_after(self, grace: float) -> None:
         await anyio.sleep(grace)
         for work in list(self._active):
             work.scope.cancel()
 
-    # -- the pool -----------------------------------------------------------
-    async def run(self, items: AsyncIterator[Item]) -> Stats:
-        """Process every item of ``items``; workers pull from it directly (back-pressure).
+    # -- the stream of results ----------------------------------------------
+    @contextlib.asynccontextmanager
+    async def results(self, items: AsyncIterator[Item | Result]) -> AsyncIterator[Results]:
+        """Run the batch over ``items``; the block's value yields each result as it completes.
 
-        On a stop, the rest of ``items`` is left unread (the caller may count
-        it). An input that breaks mid-way (a truncated gzip) stops the run like
-        an abort: what is in flight finishes, ``input_error`` says why.
+        The stream ends when every item is done, or after a stop (what is in
+        flight finishes or gets an ``aborted`` result first); the rest of
+        ``items`` is left unread for the caller to count. Leaving the block
+        early cancels whatever is still running. An exception raised in the
+        block comes out as itself, not wrapped in an exception group.
         """
+        send, receive = anyio.create_memory_object_stream[Result](self.options.concurrency)
+        raised: BaseException | None = None
+        with receive:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._run, items, send)
+                try:
+                    yield Results(receive)
+                except BaseException as exc:  # re-raised below, unwrapped
+                    raised = exc
+                finally:
+                    tg.cancel_scope.cancel()
+        if raised is not None:
+            raise raised
+
+    async def _run(self, items: AsyncIterator[Item | Result], send: Sender) -> None:
         self.stats.started_at = self._clock()
-        self._last_good = self._clock()
         self._items = items
         own_session = self._session is None
         session = self._session or aiohttp.ClientSession(
@@ -121,22 +176,22 @@ class Engine:
             headers={"User-Agent": self.options.user_agent},
         )
         try:
-            # The outer group only holds the cut-off timer of stop(); it is
-            # cancelled once the workers are done, so a pending timer never
-            # keeps a finished run alive.
-            async with anyio.create_task_group() as outer:
-                self._tg = outer
-                async with anyio.create_task_group() as workers:
-                    for _ in range(self.options.concurrency):
-                        workers.start_soon(self._worker, session)
-                outer.cancel_scope.cancel()
+            async with send:
+                # The outer group only holds the cut-off timer of stop(); it is
+                # cancelled once the workers are done, so a pending timer never
+                # keeps a finished run alive.
+                async with anyio.create_task_group() as outer:
+                    self._tg = outer
+                    async with anyio.create_task_group() as workers:
+                        for _ in range(self.options.concurrency):
+                            workers.start_soon(self._worker, session, send)
+                    outer.cancel_scope.cancel()
+                self.stats.elapsed_s = self._clock() - self.stats.started_at
         finally:
             self._tg = None
             if own_session:
                 with anyio.CancelScope(shield=True):  # closed even when the run is cancelled
                     await session.close()
-        self.stats.elapsed_s = self._clock() - self.stats.started_at
-        return self.stats
 
     def _ssl_context(self) -> ssl.SSLContext | bool:
         if self._ssl is not None:
@@ -145,38 +200,45 @@ class Engine:
             return ssl.create_default_context()
         return True  # plain http on loopback: no context to build (20 ms)
 
-    async def _worker(self, session: aiohttp.ClientSession) -> None:
+    async def _worker(self, session: aiohttp.ClientSession, send: Sender) -> None:
         while not (self._stopping or self._exhausted):
             # One cancel scope per item covers pulling it, waiting for a start
             # slot or a retry, and the requests: stop() cancels it at once
             # while it waits, after the grace period while it pulls or flies.
+            # Handing the result out is outside it: a stop never loses a result.
             work = Work(anyio.CancelScope())
+            result: Result | None = None
             self._active.add(work)
             try:
                 with work.scope:
-                    work.item = await self._next_item()
-                    if work.item is not None:
+                    got = await self._next_item()
+                    if isinstance(got, Result):
+                        result = got  # an invalid input row: passed through as it is
+                    elif got is not None:
+                        work.item = got
                         work.result = await self._process(session, work)
             finally:
                 self._active.discard(work)
-            if work.item is None:
-                continue
-            result = work.result if not work.scope.cancelled_caught else cut_short(work)
-            if result is None:
-                self.stats.not_attempted += 1
-                continue
-            try:
-                self._emit(result)
-            except OSError as exc:  # disk full, file system gone: nothing more can be kept
-                self.stats.not_attempted += 1  # not on disk: --resume redoes it
-                self._output_failed(exc)
-                continue
-            if result.ok:
-                self.stats.ok += 1
-            else:
-                self.stats.failed += 1
+            if work.item is not None:
+                result = work.result if not work.scope.cancelled_caught else cut_short(work)
+                if result is None:
+                    self.stats.not_attempted += 1
+            if result is not None:
+                self._count(result)
+                try:
+                    await send.send(result)
+                except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    return  # the consumer left: nobody wants more
 
-    async def _next_item(self) -> Item | None:
+    def _count(self, result: Result) -> None:
+        if result.error is None:
+            self.stats.ok += 1
+        elif result.error.kind == "invalid_input":
+            self.stats.invalid += 1
+        else:
+            self.stats.failed += 1
+
+    async def _next_item(self) -> Item | Result | None:
         assert self._items is not None
         async with self._pull:
             if self._stopping or self._exhausted:
@@ -185,21 +247,10 @@ class Engine:
                 return await anext(self._items)
             except StopAsyncIteration:
                 self._exhausted = True
-            except BatchError as exc:
+            except BatchError as exc:  # the input broke mid-way (a truncated gzip)
                 self._exhausted = True
-                self.input_error = exc
-                self._abort(str(exc))
-            except OSError as exc:  # the source's own records (invalid rows) could not be written
-                self._exhausted = True
-                self._output_failed(exc)
+                self.fail(Abort(Cause.INPUT, str(exc), exit_code=exc.exit_code))
             return None
-
-    def _output_failed(self, exc: OSError) -> None:
-        if self.abort_reason is None:
-            self._abort(
-                f"cannot write the results ({exc.strerror or exc}); what was written is kept, "
-                "free some space and finish with --resume"
-            )
 
     # -- one item -----------------------------------------------------------
     async def _process(self, session: aiohttp.ClientSession, work: Work) -> Result | None:
@@ -239,7 +290,7 @@ class Engine:
                     key=item.key,
                     line=item.line,
                     attempt=attempt,
-                    **last.failure.as_dict(),
+                    **last.failure.as_dict(self.job.request_id_field),
                 )
         if work.last is None or work.last.failure is None:
             return None
@@ -252,7 +303,7 @@ class Engine:
                 key=item.key,
                 line=item.line,
                 attempts=work.attempts,
-                **failure.as_dict(),
+                **failure.as_dict(self.job.request_id_field),
             )
         return Result(item.key, item.line, "error", work.attempts, error=failure)
 
@@ -274,27 +325,38 @@ class Engine:
             )
         attempt = judge(self.job, outcome)
         if attempt.verdict is Verdict.OK:
-            self._last_good = now
+            self._failing_since = None
             self.stats.last_success_unix = time.time()
         elif status == 429:
             self.stats.rate_limited += 1
-            self._last_good = now  # the API answers: busy, not down
+            self._failing_since = None  # the API answers: busy, not down
         elif attempt.verdict is Verdict.RETRY and attempt.failure is not None:
             self._transient(attempt.failure, now)
         elif attempt.verdict is Verdict.FATAL and attempt.failure is not None:
-            self._abort(fatal_reason(self.job, attempt.failure))
+            self.fail(
+                fatal_abort(attempt.failure, check=self.options.token_source + self.job.auth_hint)
+            )
         else:
-            self._last_good = now  # a permanent answer is still an answer
+            self._failing_since = None  # a permanent answer is still an answer
         return attempt
 
     def _transient(self, failure: Failure, now: float) -> None:
+        """Give up when nothing but transient failures came back for ``give_up_after``:
+        measured from the first failure after the last good answer, so time spent
+        idle (a quiet input) never counts as failing time."""
         limit = self.options.give_up_after
-        if limit > 0 and now - self._last_good >= limit and self.abort_reason is None:
-            self._abort(
-                f"the API kept failing for {math.floor(now - self._last_good)}s "
-                f"(last: {failure.kind}"
-                + (f" HTTP {failure.http_status}" if failure.http_status else "")
-                + f": {failure.message}); try again later"
+        if self._failing_since is None:
+            self._failing_since = now
+            return
+        failing = now - self._failing_since
+        if limit > 0 and failing >= limit and self.abort is None:
+            status = f" HTTP {failure.http_status}" if failure.http_status else ""
+            self.fail(
+                Abort(
+                    Cause.FAILING,
+                    f"the API kept failing for {math.floor(failing)}s "
+                    f"(last: {failure.kind}{status}: {failure.message}); try again later",
+                )
             )
 
     def _rate_changed(self, change: RateChange) -> None:

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["QuietLogger"]
+__all__ = ["Logger", "QuietLogger"]
+
+
+class Logger(Protocol):
+    """What the engine calls: ``log.info("event_name", key=value, ...)``.
+
+    A ``structlog`` bound logger (``structlog.get_logger()``) is one.
+    """
+
+    def debug(self, event: str, /, **fields: Any) -> Any: ...
+    def info(self, event: str, /, **fields: Any) -> Any: ...
+    def warning(self, event: str, /, **fields: Any) -> Any: ...
+    def error(self, event: str, /, **fields: Any) -> Any: ...
 
 
 class QuietLogger:
     """A logger that drops every event: for callers that must not print (a library, a dry run)."""
 
-    def __getattr__(self, _name: str) -> Any:
-        return _drop
+    def debug(self, event: str, /, **fields: Any) -> None:
+        return None
 
-
-def _drop(*_args: Any, **_kwargs: Any) -> None:
-    return None
+    info = warning = error = debug

@@ -31,6 +31,8 @@ class EngineOptions:
     #: on stop(), in-flight requests get this long before they are cut off
     grace: float = 5.0
     user_agent: str = "batch"
+    #: where the token came from, named when the API refuses it ("check <token_source>")
+    token_source: str = "the token"  # noqa: S105 - words for a message, not a secret
 
     def __post_init__(self) -> None:
         """Refuse options no run can keep its promises with (ValueError, one line).

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import enum
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,11 +29,11 @@ from email.utils import parsedate_to_datetime
 __all__ = [
     "Backoff",
     "Verdict",
-    "backoff_delay",
     "classify_status",
     "parse_retry_after",
 ]
 
+_DELTA_SECONDS = re.compile(r"[0-9]{1,12}")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 FATAL_STATUSES = frozenset({401, 403})
 
@@ -70,42 +71,35 @@ class Backoff:
         retry_after: float | None = None,
         rand: Callable[[], float] = random.random,
     ) -> float:
-        return backoff_delay(attempt, self, retry_after=retry_after, rand=rand)
+        """Seconds to wait after failed attempt number ``attempt`` (1-based).
 
-
-def backoff_delay(
-    attempt: int,
-    policy: Backoff,
-    *,
-    retry_after: float | None = None,
-    rand: Callable[[], float] = random.random,
-) -> float:
-    """Seconds to wait after failed attempt number ``attempt`` (1-based).
-
-    A server's Retry-After wins over the computed delay (capped at
-    ``retry_after_cap``); otherwise full jitter over the exponential ceiling.
-    ``rand`` returns a float in [0, 1); tests pass a fixed one.
-    """
-    if attempt < 1:
-        raise ValueError("attempt is 1-based")
-    if retry_after is not None:
-        return min(max(retry_after, 0.0), policy.retry_after_cap)
-    ceiling = min(policy.cap, policy.base * 2.0 ** min(attempt - 1, 62))
-    return ceiling * rand()
+        A server's Retry-After wins over the computed delay (capped at
+        ``retry_after_cap``); otherwise full jitter over the exponential ceiling.
+        ``rand`` returns a float in [0, 1); tests pass a fixed one.
+        """
+        if attempt < 1:
+            raise ValueError("attempt is 1-based")
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.retry_after_cap)
+        ceiling = min(self.cap, self.base * 2.0 ** min(attempt - 1, 62))
+        return ceiling * rand()
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds from a Retry-After header: delta-seconds or an HTTP date; None if absent or bad."""
+    """Seconds from a Retry-After header: delta-seconds or an HTTP date; None if absent or bad.
+
+    Whatever a server sends, this never raises: an unparseable value is ignored.
+    """
     if value is None:
         return None
     value = value.strip()
     if not value:
         return None
-    if value.isdigit():
+    if _DELTA_SECONDS.fullmatch(value):  # ASCII digits only: "²".isdigit() is True
         return float(value)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import ssl
+from dataclasses import dataclass
 
 import aiohttp
 
 from batch.engine._types import Failure, Request, Response
 
-__all__ = ["TLS_PREFIX", "send"]
+__all__ = ["MAX_BODY", "TlsFailure", "send"]
 
-#: Failures whose message starts with this are certificate problems: fatal, not retried.
-TLS_PREFIX = "TLS"
+#: Bodies are read up to this many bytes; the rest is not read (the connection is dropped).
+#: The API's answers are a few hundred bytes; a proxy's error page a few KiB.
+MAX_BODY = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class TlsFailure(Failure):
+    """The API's certificate is not trusted, or the TLS handshake failed: fatal, not retried."""
 
 
 async def send(
@@ -27,20 +34,25 @@ async def send(
             timeout=aiohttp.ClientTimeout(total=timeout),
             allow_redirects=False,
         ) as response:
-            body = await response.read()
+            body = await response.content.read(MAX_BODY + 1)
+            while len(body) <= MAX_BODY and (
+                more := await response.content.read(MAX_BODY + 1 - len(body))
+            ):
+                body += more
+            if len(body) > MAX_BODY:
+                response.close()  # the rest is not read: a server may send without end
+                body = body[:MAX_BODY]
             return Response(response.status, response.headers, body)
     except TimeoutError:
         return Failure("timeout", f"no complete answer within {timeout:g}s")
     except aiohttp.ClientConnectorCertificateError as exc:
-        return Failure(
+        return TlsFailure(
             "network",
-            f"{TLS_PREFIX} certificate of {exc.host} is not trusted ({_reason(exc.certificate_error)}); "
+            f"TLS certificate of {exc.host} is not trusted ({_reason(exc.certificate_error)}); "
             "nothing was sent. Fix the trust store (SSL_CERT_FILE) or --base-url",
         )
     except aiohttp.ClientSSLError as exc:
-        return Failure(
-            "network", f"{TLS_PREFIX} handshake with {exc.host} failed; nothing was sent"
-        )
+        return TlsFailure("network", f"TLS handshake with {exc.host} failed; nothing was sent")
     except aiohttp.ServerDisconnectedError:
         return Failure("network", "the server closed the connection without answering")
     except aiohttp.ClientConnectorError as exc:

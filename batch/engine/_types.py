@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 __all__ = [
-    "ERROR_FIELDS",
     "ErrorKind",
     "Failure",
     "InvalidResponse",
@@ -17,12 +15,16 @@ __all__ = [
     "Request",
     "Response",
     "Result",
+    "error_fields",
 ]
 
 ErrorKind = Literal["http", "network", "timeout", "invalid_input", "invalid_response", "aborted"]
 
-#: The fields of a failure, in record order (CSV flattens them to ``error_<name>``).
-ERROR_FIELDS = ("kind", "http_status", "message", "api_req_id")
+
+def error_fields(request_id_name: str) -> tuple[str, ...]:
+    """The fields of a failure in record order (CSV flattens them to ``error_<name>``);
+    the job names the request-id field (`Job.request_id_field`)."""
+    return ("kind", "http_status", "message", request_id_name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,15 +61,16 @@ class Failure:
     kind: ErrorKind
     message: str
     http_status: int | None = None
-    api_req_id: str | None = None
+    #: the API's id for the request, if it sent one (for its support desk)
+    request_id: str | None = None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, request_id_name: str = "request_id") -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind}
         if self.http_status is not None:
             out["http_status"] = self.http_status
         out["message"] = self.message
-        if self.api_req_id is not None:
-            out["api_req_id"] = self.api_req_id
+        if self.request_id is not None:
+            out[request_id_name] = self.request_id
         return out
 
 
@@ -118,6 +121,8 @@ class Job(Protocol):
     default_base_url: str
     #: appended to the message when the API refuses the token (what the token needs)
     auth_hint: str
+    #: what records call the API's request id (``error.<name>``)
+    request_id_field: str
 
     def parse_key(self, raw: str) -> str:
         """Normalise a raw input value to the canonical key; ValueError(reason) if unusable."""
@@ -136,9 +141,5 @@ class Job(Protocol):
         ...
 
     def describe_error(self, response: Response) -> Failure:
-        """A non-2xx response as a failure of kind "http" (message, api_req_id)."""
-        ...
-
-    def simulator(self) -> contextlib.AbstractAsyncContextManager[str]:
-        """Start a simulated API on loopback for --simulate; yields its base URL."""
+        """A non-2xx response as a failure of kind "http" (message, request_id)."""
         ...

@@ -61,5 +61,5 @@ def stopped_between_attempts(work: Work) -> Failure:
         f"the run stopped before attempt {work.attempts + 1}; last attempt: "
         f"{last.kind}{status}: {last.message}",
         http_status=last.http_status,
-        api_req_id=last.api_req_id,
+        request_id=last.request_id,
     )

@@ -12,11 +12,10 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from collections.abc import Callable, Container, Hashable, Iterator
-from typing import Any
 
 import anyio.to_thread
 
-from batch.engine import Failure, Item, Job, Result, Stats
+from batch.engine import Failure, Item, Job, Logger, Result, Stats
 from batch.input._reader import Row
 
 __all__ = ["BATCH", "KeyFilter", "RowItems"]
@@ -25,13 +24,11 @@ BATCH = 1024
 
 
 class RowItems:
-    """Each distinct valid key of ``rows`` once, as an `Item`; an ``invalid_input`` record per bad row.
+    """Each distinct valid key of ``rows`` once, as an `Item`, and an ``invalid_input``
+    `Result` for each row without a usable key, in input order.
 
     ``skip_keys`` (already ``ok`` in the results file) are counted as skipped,
-    not redone. ``recorded_invalid`` holds the (line, value) of invalid rows
-    already in the results file: such a row is still counted as invalid (the
-    input still has it) and goes to ``emit_kept`` (the errors file), but gets
-    no second record.
+    not redone.
     """
 
     def __init__(
@@ -39,21 +36,15 @@ class RowItems:
         rows: Iterator[Row],
         job: Job,
         *,
-        emit: Callable[[Result], None],
         stats: Stats,
-        log: Any,
+        log: Logger,
         skip_keys: Container[str] = frozenset(),
-        recorded_invalid: Container[tuple[int, str]] = frozenset(),
-        emit_kept: Callable[[Result], None] | None = None,
         batch: int = BATCH,
         abandon: bool = False,
     ) -> None:
         self._rows = rows
         self._keys = KeyFilter(job, stats, log, skip_keys=skip_keys)
-        self._emit = emit
-        self._recorded_invalid = recorded_invalid
-        self._emit_kept = emit_kept
-        self._ready: deque[Item] = deque()
+        self._ready: deque[Item | Result] = deque()
         self._read: list[Row] | None = None  # a batch read but not yet filtered
         self._done = False
         self._batch = batch
@@ -65,25 +56,38 @@ class RowItems:
     def __aiter__(self) -> RowItems:
         return self
 
-    async def __anext__(self) -> Item:
+    async def __anext__(self) -> Item | Result:
         while not self._ready:
             batch = await self._next_batch()
             if batch is None:
                 raise StopAsyncIteration
-            self._filter(batch, self._ready.append)
+            self._keys.filter_rows(batch, self._ready.append, self._ready.append)
         return self._ready.popleft()
 
-    async def count_rest(self) -> int | None:
-        """Read to the end without making items: how many there would have been.
+    async def count_rest(self, invalid: Callable[[Result], None] | None = None) -> int | None:
+        """Read to the end without making items: how many items there would have been.
+
+        Invalid rows go to ``invalid``, or are counted in as rows left for --resume.
 
         None when the input was abandoned (standard input that would not end).
         """
         if self._abandoned:
             return None
-        count = len(self._ready)
+        count = 0
+        if invalid is None:
+
+            def invalid(_result: Result) -> None:
+                nonlocal count
+                count += 1
+
+        for ready in self._ready:
+            if isinstance(ready, Result):
+                invalid(ready)
+            else:
+                count += 1
         self._ready.clear()
         while (batch := await self._next_batch()) is not None:
-            count += self._filter(batch, None)
+            count += self._keys.filter_rows(batch, None, invalid)
         return count
 
     async def _next_batch(self) -> list[Row] | None:
@@ -109,16 +113,6 @@ class RowItems:
             return None
         return batch
 
-    def _filter(self, batch: list[Row], keep: Callable[[Item], None] | None) -> int:
-        """Filter one batch; each item goes to ``keep`` (if given). Returns how many passed."""
-        return self._keys.filter_rows(batch, keep, self._invalid)
-
-    def _invalid(self, result: Result) -> None:
-        if (result.line, result.key) not in self._recorded_invalid:
-            self._emit(result)
-        elif self._emit_kept is not None:
-            self._emit_kept(result)
-
 
 class KeyFilter:
     """The input rules, in one place for every way IDs come in (files, the library).
@@ -129,7 +123,7 @@ class KeyFilter:
     """
 
     def __init__(
-        self, job: Job, stats: Stats, log: Any, *, skip_keys: Container[str] = frozenset()
+        self, job: Job, stats: Stats, log: Logger, *, skip_keys: Container[str] = frozenset()
     ) -> None:
         self._parse_key = job.parse_key
         self._compact = job.compact_key
@@ -154,7 +148,8 @@ class KeyFilter:
     ) -> int:
         """Apply the rules to rows: items to ``keep`` (if given), bad rows to ``invalid``.
 
-        Returns how many items passed. This loop is the hot path of a dry run over
+        Returns how many items passed. Invalid rows are counted where their results
+        are (the engine, a dry run). This loop is the hot path of a dry run over
         millions of rows: names are bound once, outside it.
         """
         stats, seen, skip_keys = self._stats, self._seen, self._skip_keys
@@ -172,7 +167,6 @@ class KeyFilter:
                     except ValueError as exc:
                         problem = str(exc)
             if problem is not None:
-                stats.invalid += 1
                 log.warning("invalid_row", line=row.line, reason=problem)
                 failure = Failure("invalid_input", problem)
                 invalid(Result((row.value or "").strip(), row.line, "error", 0, error=failure))

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from batch.output._file import OutputFile
 from batch.output._records import format_for
-from batch.output._resume import read_previous
-from batch.output._writer import Sink
+from batch.output._replaced import ReplacedFile
+from batch.output._resume import Stopped, open_for_resume, read_previous
+from batch.output._writer import Writer
 
-__all__ = ["OutputFile", "Sink", "format_for", "read_previous"]
+__all__ = [
+    "OutputFile",
+    "ReplacedFile",
+    "Stopped",
+    "Writer",
+    "format_for",
+    "open_for_resume",
+    "read_previous",
+]

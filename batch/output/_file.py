@@ -135,11 +135,13 @@ class OutputFile:
             written = os.write(self._fd, view)
             view = view[written:]
         self._dirty = True
-        now = self._clock()
-        if now - self._last_sync >= FSYNC_INTERVAL:
-            self.sync()
+
+    def sync_due(self) -> bool:
+        """Whether records written since the last fsync have waited long enough for one."""
+        return self._dirty and self._clock() - self._last_sync >= FSYNC_INTERVAL
 
     def sync(self) -> None:
+        """fsync what was written (blocking: the writer calls it from a worker thread)."""
         if self._fd >= 0 and self._dirty:
             os.fsync(self._fd)
             self._dirty = False

@@ -7,9 +7,9 @@ import io
 import json
 from typing import Any
 
-from batch.engine import ERROR_FIELDS, Result
+from batch.engine import Job, Result, error_fields
 
-__all__ = ["RecordFormat", "errors_columns", "format_for"]
+__all__ = ["RecordFormat", "format_for"]
 
 
 #: Built once: json.dumps() with non-default options builds a new encoder on every call.
@@ -21,30 +21,24 @@ def format_for(path: str) -> str:
     return "csv" if path.lower().endswith(".csv") else "jsonl"
 
 
-def errors_columns(key_name: str) -> list[str]:
-    """Columns of the --errors CSV: the key first so the file is valid input for a re-run."""
-    return [key_name, "attempts", "line", *(f"error_{name}" for name in ERROR_FIELDS)]
-
-
 class RecordFormat:
     """Turns results into lines of one format, for one job's fields."""
 
-    def __init__(
-        self, fmt: str, key_name: str, fields: tuple[str, ...], *, columns: list[str] | None = None
-    ) -> None:
+    def __init__(self, fmt: str, job: Job, *, errors: bool = False) -> None:
+        """``errors``: the --errors file's layout, without the success fields; its CSV
+        puts the key first, so that the file is valid input for a re-run."""
         if fmt not in ("csv", "jsonl"):
             raise ValueError(f"unknown record format {fmt!r}")
         self.fmt = fmt
-        self.key_name = key_name
-        self.fields = fields
-        self.columns = columns or [
-            key_name,
-            "status",
-            *fields,
-            "attempts",
-            "line",
-            *(f"error_{name}" for name in ERROR_FIELDS),
-        ]
+        self.key_name = job.key_name
+        self.fields: tuple[str, ...] = () if errors else tuple(job.fields)
+        self.request_id_name = job.request_id_field
+        failure = [f"error_{name}" for name in error_fields(job.request_id_field)]
+        self.columns = (
+            [job.key_name, "attempts", "line", *failure]
+            if errors
+            else [job.key_name, "status", *job.fields, "attempts", "line", *failure]
+        )
 
     def record(self, result: Result) -> dict[str, Any]:
         out: dict[str, Any] = {self.key_name: result.key, "status": result.status}
@@ -54,11 +48,15 @@ class RecordFormat:
         out["attempts"] = result.attempts
         out["line"] = result.line
         if result.error is not None:
-            out["error"] = result.error.as_dict()
+            out["error"] = result.error.as_dict(self.request_id_name)
         return out
 
     def header(self) -> str:
         return _csv_line(self.columns) if self.fmt == "csv" else ""
+
+    def raw_line(self, fields: list[str]) -> str:
+        """A CSV line of fields as they are (carried over from an earlier file)."""
+        return _csv_line(fields)
 
     def line(self, result: Result) -> str:
         record = self.record(result)

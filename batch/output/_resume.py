@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from batch.engine import ConfigError, Job
-from batch.output._records import RecordFormat
+from batch.engine import ConfigError, Job, Logger
+from batch.output._file import OutputFile
+from batch.output._records import RecordFormat, format_for
 
-__all__ = ["Previous", "read_previous"]
+__all__ = ["Previous", "Stopped", "open_for_resume", "read_previous"]
 
 
 @dataclass(slots=True)
@@ -39,7 +41,7 @@ def read_previous(lines: Iterable[bytes], *, fmt: str, job: Job) -> Previous:
     break inside a value), so one damaged line costs only itself.
     """
     key_name, expiry_field = job.key_name, job.expiry_field
-    columns = RecordFormat("csv", job.key_name, job.fields).columns
+    columns = RecordFormat("csv", job).columns
     previous = Previous()
     rows = _csv(lines, previous, columns) if fmt == "csv" else _jsonl(lines, previous)
     for row in rows:
@@ -119,3 +121,71 @@ def _after(expires: str, limit: datetime) -> bool:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return when > limit
+
+
+class Stopped(Exception):
+    """Reading the results file was stopped (a signal): nothing was changed."""
+
+
+def open_for_resume(
+    out: OutputFile,
+    job: Job,
+    *,
+    refresh_within: timedelta | None,
+    log: Logger,
+    stop: threading.Event | None = None,
+) -> tuple[set[str], set[tuple[int, str]]]:
+    """Read the results file behind ``out`` and repair its end; the keys to keep and the
+    invalid rows already recorded. Refuses a file that is not a results file, unchanged.
+
+    Blocking (run it in a thread); ``stop`` ends the read early with `Stopped`.
+    """
+    fmt = format_for(out.path)
+    end = out.whole_lines_end()
+    if end < out.size and fmt == "jsonl" and _is_record(out.read_from(end), job.key_name):
+        # A whole record that only lacks its newline (an editor, a copy): keep it.
+        out.write("\n")
+        log.info("last_line_completed", path=out.path)
+        end = out.size
+    previous = read_previous(_until(stop, out.read_lines(end)), fmt=fmt, job=job)
+    if previous.records == 0 and previous.unreadable:
+        raise ConfigError(
+            f"--resume: {out.path!r} holds no results record in its {previous.unreadable} "
+            "line(s); is it the results file of the run to finish? (nothing was changed)"
+        )
+    if end < out.size:
+        log.warning(
+            "torn_line_dropped",
+            path=out.path,
+            bytes=out.size - end,
+            message="the last record was cut by a crash; it is redone",
+        )
+        out.truncate(end)
+    keep = previous.keep(refresh_within=refresh_within)
+    log.info(
+        "resume",
+        path=out.path,
+        records=previous.records,
+        ok=len(previous.ok),
+        kept=len(keep),
+        refresh=len(previous.ok) - len(keep),
+        unreadable_lines=previous.unreadable,
+    )
+    return keep, previous.invalid_rows
+
+
+def _until(stop: threading.Event | None, lines: Iterator[bytes]) -> Iterator[bytes]:
+    for count, line in enumerate(lines):
+        if stop is not None and count % 4096 == 0 and stop.is_set():
+            raise Stopped
+        yield line
+
+
+def _is_record(tail: bytes, key_name: str) -> bool:
+    try:
+        record = json.loads(tail)
+    except ValueError:
+        return False
+    return (
+        isinstance(record, dict) and key_name in record and record.get("status") in ("ok", "error")
+    )

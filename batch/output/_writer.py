@@ -1,49 +1,132 @@
-"""Where results go: the results file, the errors file, and the redactor's memory."""
+"""The one owner of a run's output files: each result as one record, failures in the errors file.
+
+The command line's consumer of the engine's results calls `Writer.write` for
+each; it writes one line with one ``write()`` (the durability promise), moves
+the once-a-second ``fsync`` off the event loop, and at the end puts the errors
+file in place (`batch.output._replaced`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import csv
+import json
+from collections.abc import Callable, Container, Hashable
+from pathlib import Path
+
+import anyio.to_thread
 
 from batch.engine import Job, Result
 from batch.output._file import OutputFile
-from batch.output._records import RecordFormat, errors_columns, format_for
+from batch.output._records import RecordFormat, format_for
+from batch.output._replaced import ReplacedFile
 
-__all__ = ["Sink"]
+__all__ = ["Writer"]
 
 
-class Sink:
-    """Called with each result: one line in the results file, failures also in the errors file."""
+class Writer:
+    """Writes results to ``out`` and failures to ``errors`` (if any).
+
+    ``recorded_invalid`` holds the (line, value) of invalid rows the results
+    file already has (--resume): they go to the errors file only.
+    """
 
     def __init__(
         self,
         job: Job,
         out: OutputFile,
-        errors: OutputFile | None,
+        errors: ReplacedFile | None,
+        *,
         remember_secret: Callable[[str], None],
+        recorded_invalid: Container[tuple[int, str]] = frozenset(),
     ) -> None:
-        self._secret_fields = job.secret_fields
+        self._job = job
         self._out = out
-        self._fmt = RecordFormat(format_for(out.path), job.key_name, job.fields)
+        self._fmt = RecordFormat(format_for(out.path), job)
         self._errors = errors
         self._errors_fmt = RecordFormat(
-            "csv", job.key_name, (), columns=errors_columns(job.key_name)
+            format_for(str(errors.path)) if errors else "csv", job, errors=True
         )
         self._remember_secret = remember_secret
+        self._recorded_invalid = recorded_invalid
+        #: keys this run wrote a record for (compact form), to carry the rest of an
+        #: earlier errors file over when the run stops early
+        self._written: set[Hashable] = set()
         if self._fmt.fmt == "csv" and out.size == 0:
             out.write(self._fmt.header())
         if errors is not None:
             errors.write(self._errors_fmt.header())
 
-    def __call__(self, result: Result) -> None:
-        for name in self._secret_fields:
+    async def write(self, result: Result) -> None:
+        """Keep one result (raises OSError when it cannot: a full disk)."""
+        self.write_now(result)
+        if self._out.sync_due():
+            await anyio.to_thread.run_sync(self._out.sync)
+
+    def write_now(self, result: Result) -> None:
+        for name in self._job.secret_fields:
             value = result.data.get(name)
             if isinstance(value, str):
                 self._remember_secret(value)
-        self._out.write(self._fmt.line(result))
+        invalid = result.error is not None and result.error.kind == "invalid_input"
+        if not (invalid and (result.line, result.key) in self._recorded_invalid):
+            self._out.write(self._fmt.line(result))
+        if self._errors is None:
+            return
+        self._written.add(result.key if invalid else self._job.compact_key(result.key))
         if not result.ok:
-            self.errors_only(result)
-
-    def errors_only(self, result: Result) -> None:
-        """A failure already recorded in the results file (--resume): the errors file only."""
-        if self._errors is not None:
             self._errors.write(self._errors_fmt.line(result))
+
+    async def close(self, *, finished: bool) -> None:
+        """fsync the results; put the errors file in place.
+
+        A finished run's errors file holds its failures. A run that stopped
+        early also carries over the rows of the previous errors file for the
+        IDs it did not get to: they are still failing as far as anyone knows.
+        """
+        try:
+            await anyio.to_thread.run_sync(self._out.sync)
+        finally:
+            self._out.close()
+            if self._errors is not None:
+                await anyio.to_thread.run_sync(self._finish_errors, finished)
+
+    def _finish_errors(self, finished: bool) -> None:
+        assert self._errors is not None
+        try:
+            if not finished:
+                self._carry_over(self._errors.path)
+            self._errors.commit()
+        except BaseException:
+            self._errors.discard()
+            raise
+
+    def _carry_over(self, previous: Path) -> None:
+        assert self._errors is not None
+        with (
+            contextlib.suppress(OSError),
+            open(previous, encoding="utf-8", errors="surrogateescape", newline="") as handle,
+        ):
+            if self._errors_fmt.fmt == "csv":
+                rows = csv.reader(handle)
+                header = next(rows, None)
+                if header != self._errors_fmt.columns:
+                    return
+                for fields in rows:
+                    if fields and not self._seen(fields[0]):
+                        self._errors.write(self._errors_fmt.raw_line(fields))
+                return
+            for line in handle:
+                with contextlib.suppress(ValueError):
+                    record = json.loads(line)
+                    key = record.get(self._job.key_name) if isinstance(record, dict) else None
+                    if isinstance(key, str) and not self._seen(key):
+                        self._errors.write(line if line.endswith("\n") else line + "\n")
+
+    def _seen(self, key: str) -> bool:
+        if key in self._written:
+            return True
+        try:
+            return self._job.compact_key(self._job.parse_key(key)) in self._written
+        except ValueError:
+            return False

@@ -1,0 +1,139 @@
+"""Signals for the whole life of a command-line run, turned into cancel scopes and stops.
+
+Before the event loop runs (and after it ends) a handler only records a
+signal: nothing is ever raised from a handler. From the start of the run to
+its very last write, one receiver handles them all:
+
+- while the run starts (opening the input, reading the results file), the
+  first signal cancels the start-up: nothing is sent;
+- while the engine runs, the first signal stops it (requests in flight get
+  the grace period), a second one cuts them off and ends the counting of
+  what is left;
+- while the run finishes (the last fsync, the errors file, the metrics), a
+  signal is noted in the exit code and the few writes left still happen.
+
+SIGHUP (a closed terminal, a dropped ssh session) is handled like SIGTERM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from anyio.abc import TaskStatus
+
+from batch.engine import Logger
+
+if TYPE_CHECKING:
+    from batch.engine import Engine
+
+__all__ = ["HANDLED", "SIGNAL_EXIT", "Interrupts", "note_again", "noting_signals"]
+
+HANDLED = (signal.SIGHUP, signal.SIGINT, signal.SIGTERM)
+SIGNAL_EXIT = {signal.SIGHUP: 129, signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+@contextlib.contextmanager
+def noting_signals(received: list[signal.Signals]) -> Iterator[None]:
+    """Outside the event loop a signal is only noted (the run reads the note when it starts);
+    asyncio's receiver takes over while the loop runs. The handlers found are put back at
+    the end (they matter when the command runs inside another program, a test runner)."""
+
+    def note(signum: int, _frame: Any) -> None:
+        received.append(signal.Signals(signum))
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, note) for sig in HANDLED}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def note_again(received: list[signal.Signals]) -> None:
+    """After the loop: asyncio put the default handlers back; note signals again."""
+
+    def note(signum: int, _frame: Any) -> None:
+        received.append(signal.Signals(signum))
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in HANDLED:
+            signal.signal(sig, note)
+
+
+class Interrupts:
+    """The signals a run received, and what each one stops at the moment it comes."""
+
+    def __init__(self, log: Logger, grace: float, received: list[signal.Signals]) -> None:
+        self._log = log
+        self._grace = grace
+        #: every signal so far, the ones noted before the loop started first
+        self.received = received
+        #: set by a second signal: stop counting what is left, at once
+        self.hard_stop = anyio.Event()
+        self._startup: anyio.CancelScope | None = None
+        self._engine: Engine | None = None
+
+    @property
+    def exit_code(self) -> int | None:
+        return SIGNAL_EXIT[self.received[0]] if self.received else None
+
+    @property
+    def name(self) -> str | None:
+        return self.received[0].name if self.received else None
+
+    async def watch(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        with anyio.open_signal_receiver(*HANDLED) as signals:
+            task_status.started()
+            async for signum in signals:
+                self.received.append(signal.Signals(signum))
+                self._act(first=len(self.received) == 1)
+
+    @contextlib.contextmanager
+    def startup(self) -> Iterator[anyio.CancelScope]:
+        """A scope for the start of the run: a signal (even an earlier one) cancels it."""
+        with anyio.CancelScope() as scope:
+            self._startup = scope
+            if self.received:
+                scope.cancel()
+            try:
+                yield scope
+            finally:
+                self._startup = None
+
+    def running(self, engine: Engine) -> None:
+        """From now on a signal stops ``engine``."""
+        self._engine = engine
+        if self.received:
+            self._act(first=True)
+
+    def finishing(self) -> None:
+        """The run is writing its last records: a signal no longer stops anything."""
+        self._engine = None
+
+    def _act(self, *, first: bool) -> None:
+        name = self.received[-1].name
+        if self._startup is not None:
+            self._startup.cancel()
+        elif self._engine is not None and first:
+            self._log.warning(
+                "interrupted",
+                signal=name,
+                grace_s=self._grace,
+                message=f"stopping: requests in flight get {self._grace:g}s; "
+                "send it again to stop at once",
+            )
+            self._engine.stop(f"interrupted by {name}")
+        elif self._engine is not None:
+            self._log.warning("interrupted_again", signal=name, message="stopping now")
+            self._engine.stop(f"interrupted by {name}", grace=0)
+            self.hard_stop.set()
+        elif not first:
+            self.hard_stop.set()

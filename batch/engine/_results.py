@@ -1,0 +1,52 @@
+"""What the engine hands out: the stream of results, and why a run stopped early."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from batch.engine._types import Result
+
+__all__ = ["Abort", "Cause", "Results", "Sender"]
+
+Sender = MemoryObjectSendStream[Result]
+
+
+class Cause(enum.Enum):
+    """Why a run stopped for good; each front end words it for its own users."""
+
+    CREDENTIALS = "credentials"  # the API refused the token (401/403)
+    TLS = "tls"  # the API's certificate is not trusted, or the handshake failed
+    FAILING = "failing"  # nothing but transient failures for give_up_after seconds
+    INPUT = "input"  # the input broke mid-way (a truncated gzip)
+    OUTPUT = "output"  # the consumer could not keep a result (a full disk)
+
+
+@dataclass(frozen=True, slots=True)
+class Abort:
+    """A run stopped early: the cause, one line for people, the exit code it means."""
+
+    cause: Cause
+    message: str
+    exit_code: int = 3
+    #: for CREDENTIALS: the HTTP status and the API's own message
+    http_status: int | None = None
+
+
+class Results:
+    """The results of one run as they complete: ``async for result in results``."""
+
+    def __init__(self, receive: MemoryObjectReceiveStream[Result]) -> None:
+        self._receive = receive
+
+    def __aiter__(self) -> Results:
+        return self
+
+    async def __anext__(self) -> Result:
+        try:
+            return await self._receive.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            raise StopAsyncIteration from None

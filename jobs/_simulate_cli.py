@@ -125,9 +125,9 @@ def _profile_ids(_ctx: click.Context, _param: click.Parameter, values: tuple[str
 )
 @click.option(
     "--retry-after",
-    type=click.FloatRange(min=0),
+    metavar="VALUE",
     default=None,
-    help="Send Retry-After: S on 429 and 503 (the real API sends none).",
+    help="Send Retry-After: VALUE on 429 and 503, as given (the real API sends none).",
 )
 @click.option("--seed", type=int, default=None, help="Seed for the random faults.")
 def simulate_api(
@@ -145,7 +145,7 @@ def simulate_api(
     stall_seconds: float,
     unknown: set[str],
     revoke_after: int | None,
-    retry_after: float | None,
+    retry_after: str | None,
     seed: int | None,
 ) -> None:
     """Serve the simulated Deel API (POST /rest/v2/workers/session) until Ctrl-C or SIGTERM.

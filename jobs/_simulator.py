@@ -65,7 +65,7 @@ class SimulatorConfig:
     unknown_profiles: set[str] = field(default_factory=set)  # -> 404
     token: str | None = None  # the accepted bearer token; None = any non-empty one
     revoke_after: int | None = None  # after this many 201s, every request gets 401
-    retry_after: float | None = None  # if set, a Retry-After header on 429 and 503
+    retry_after: float | str | None = None  # if set, a Retry-After header on 429 and 503
     seed: int | None = None  # for the random faults
 
     def __post_init__(self) -> None:

@@ -51,8 +51,11 @@ _MESSAGES: Final = {
 }
 
 
-def _retry_headers(retry_after: float | None) -> dict[str, str]:
-    return {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
+def _retry_headers(retry_after: float | str | None) -> dict[str, str]:
+    if retry_after is None:
+        return {}
+    # A string is sent as it is: real servers send garbled values too.
+    return {"Retry-After": retry_after if isinstance(retry_after, str) else f"{retry_after:g}"}
 
 
 def error_container(
@@ -83,7 +86,7 @@ def error_container(
     )
 
 
-def rate_limited(retry_after: float | None = None) -> web.Response:
+def rate_limited(retry_after: float | str | None = None) -> web.Response:
     """The provider's 429: a small JSON body and no Retry-After unless configured."""
     return web.Response(
         status=429, text=_RATE_LIMIT_TEXT, content_type=_JSON, headers=_retry_headers(retry_after)
@@ -103,7 +106,7 @@ _PAGE_503: Final = _nginx_page(503, "Service Temporarily Unavailable")
 _PAGE_504: Final = _nginx_page(504, "Gateway Time-out")
 
 
-def service_unavailable_html(retry_after: float | None = None) -> web.Response:
+def service_unavailable_html(retry_after: float | str | None = None) -> web.Response:
     """A proxy's 503 page, as `text/html`."""
     return web.Response(
         status=503, text=_PAGE_503, content_type="text/html", headers=_retry_headers(retry_after)

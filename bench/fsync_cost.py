@@ -32,7 +32,7 @@ def per_record_us(interval: float | None) -> float:
                     handle.write(LINE)
         else:
             output.FSYNC_INTERVAL = interval
-            out = OutputFile(str(path), append=False)
+            out = OutputFile(str(path), start="overwrite")
             for _ in range(N):
                 out.write(LINE)
             out.close()

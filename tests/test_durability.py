@@ -162,7 +162,7 @@ def test_a_second_run_on_the_same_results_file_is_refused(sim: StartSim, tmp_pat
         wait_for_lines(out, 1, proc)
         second = run_cli("worker-tokens", str(src), "-o", str(out), "--base-url", api.base_url,
                          "--log-format", "json", "--resume", env=ENV)  # fmt: skip
-        assert second.exit_code == 2
+        assert second.exit_code == 75  # EX_TEMPFAIL: nothing was done, try later
         assert f"is being written by another run (pid {proc.pid})" in second.stderr
     finally:
         proc.kill()
@@ -211,6 +211,28 @@ def test_sigterm_before_the_header_of_a_quiet_pipe_exits_143_with_metrics(tmp_pa
     assert "deel_batch_exit_code 143.0" in metrics.read_text()
 
 
+def test_wait_queues_a_second_run_behind_the_one_holding_the_file(
+    sim: StartSim, tmp_path: Path
+) -> None:
+    api = sim(rate=None)
+    ids = new_ids(30)
+    src = write_csv(tmp_path / "in.csv", ids)
+    out = tmp_path / "out.jsonl"
+    proc = spawn(api.base_url, src, out, "--rate", "20")
+    try:
+        wait_for_lines(out, 1, proc)
+        second = run_cli("worker-tokens", str(src), "-o", str(out), "--base-url", api.base_url,
+                         "--log-format", "json", "--resume", "--wait", "30", env=ENV)  # fmt: skip
+        assert proc.wait(10) == 0  # the second run waited for the first to finish
+    finally:
+        proc.kill()
+        proc.wait(10)
+    assert second.exit_code == 0, second.stderr
+    assert "waiting_for_lock" in second.names()
+    assert second.event("run_finished")["skipped"] == 30  # all done by the first: none redone
+    assert sum(api.stats.per_profile.values()) == 30
+
+
 def test_a_run_refused_by_the_lock_leaves_the_metrics_alone(sim: StartSim, tmp_path: Path) -> None:
     api = sim(rate=None)
     src = write_csv(tmp_path / "in.csv", new_ids(100))
@@ -221,7 +243,7 @@ def test_a_run_refused_by_the_lock_leaves_the_metrics_alone(sim: StartSim, tmp_p
         wait_for_lines(out, 1, proc)
         second = run_cli("worker-tokens", str(src), "-o", str(out), "--base-url", api.base_url,
                          "--metrics-file", str(metrics), "--log-format", "json", "--resume", env=ENV)  # fmt: skip
-        assert second.exit_code == 2
+        assert second.exit_code == 75
         assert not metrics.exists()
     finally:
         proc.kill()

@@ -47,7 +47,8 @@ def test_every_exported_name_resolves(package: str) -> None:
     for name in module.__all__:
         value = getattr(module, name)
         assert value is not None, name
-        assert getattr(value, "__module__", f"{top}.").startswith(f"{top}."), name
+        if isinstance(value, type) or (callable(value) and hasattr(value, "__code__")):
+            assert value.__module__.startswith(f"{top}."), name
 
 
 @pytest.mark.parametrize("package", ["batch", "jobs", *(f"batch/{layer}" for layer in LAYERS)])

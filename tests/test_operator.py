@@ -37,7 +37,8 @@ def test_progress_events_and_metrics_file(sim: StartSim, tmp_path: Path) -> None
     assert "deel_batch_requests 24.0" in text
     assert "deel_batch_exit_code 1.0" in text
     assert "deel_batch_running 0.0" in text
-    assert "deel_batch_last_success_timestamp_seconds" in text
+    # "The end of the last run whose records were all ok" (README): not this one (exit 1).
+    assert "deel_batch_last_success_timestamp_seconds" not in text
     assert not list(tmp_path.glob("deel.prom.*"))  # the temporary file was renamed, not left
 
 
@@ -141,7 +142,13 @@ def test_metrics_record_runs_that_never_started_and_keep_the_last_success(
     assert success in text  # carried over: an alert on its age keeps working
 
     down = run_cli(
-        *args, "--base-url", "http://127.0.0.1:9/rest/v2", "--max-attempts", "1", env=ENV
+        *args,
+        "--overwrite",
+        "--base-url",
+        "http://127.0.0.1:9/rest/v2",
+        "--max-attempts",
+        "1",
+        env=ENV,
     )
     assert down.exit_code == 1
     text = metrics.read_text()

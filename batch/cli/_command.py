@@ -190,6 +190,20 @@ def job_command(job: Job, run: Callable[[Job, Settings], int]) -> click.Command:
         metavar="DURATION",
         help="With --resume: also re-issue results expiring within DURATION (90m, 2h).",
     )
+    @click.option(
+        "--overwrite",
+        is_flag=True,
+        help="Start a results file that holds records over; they are kept in PATH.prev "
+        "until the new run finishes.",
+    )
+    @click.option(
+        "--wait",
+        type=click.FloatRange(min=0),
+        default=0.0,
+        show_default=True,
+        metavar="SECONDS",
+        help="When another run holds the results file, wait this long for it (else exit 75).",
+    )
     def command(**params: Any) -> None:
         sys.exit(run(job, Settings(**params)))
 

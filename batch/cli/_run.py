@@ -9,6 +9,8 @@ else here is set-up and the end of the run: signals, the summary, metrics.
 from __future__ import annotations
 
 import contextlib
+import itertools
+import os
 import signal
 import threading
 import time
@@ -28,9 +30,17 @@ from batch.cli._outcome import EXIT_ABORTED, EXIT_OK, EXIT_RECORD_ERRORS, RunOut
 from batch.cli._progress import Reporter, count_rows
 from batch.cli._settings import Settings, check_base_url, read_token
 from batch.cli._signals import Interrupts
-from batch.engine import Backoff, Cause, ConfigError, EngineOptions, Job, Logger, Stats
+from batch.engine import Backoff, Cause, ConfigError, EngineOptions, InputError, Job, Logger, Stats
 from batch.input import BATCH, Row, RowItems, guess_format, open_rows
-from batch.output import OutputFile, ReplacedFile, Stopped, Writer, open_for_resume
+from batch.output import (
+    OutputFile,
+    ReplacedFile,
+    Start,
+    Stopped,
+    Writer,
+    open_for_resume,
+    open_results,
+)
 
 if TYPE_CHECKING:
     from batch.engine import Engine
@@ -87,6 +97,13 @@ async def _execute(
         raise ConfigError(
             "--resume needs -o/--output to be a file: it reads the records written there"
         )
+    if s.overwrite and s.resume:
+        raise ConfigError(
+            "--overwrite and --resume contradict each other: --resume continues the results "
+            "file, --overwrite starts it over"
+        )
+    if s.overwrite and s.output == "-":
+        raise ConfigError("--overwrite needs -o/--output to be a file")
     if s.refresh_within is not None and not s.resume:
         raise ConfigError(
             "--refresh-within works with --resume (it re-issues records of a previous run)"
@@ -119,7 +136,11 @@ async def _execute(
         from batch.engine import Engine  # noqa: PLC0415
 
         async with contextlib.AsyncExitStack() as stack:
-            out = OutputFile(s.output, append=s.resume, warn=_warner(log))
+            errors = ReplacedFile(s.errors, "--errors") if s.errors else None
+            if errors is not None:
+                stack.callback(errors.discard)  # unless committed: the previous file stays
+            start: Start = "resume" if s.resume else "overwrite" if s.overwrite else "new"
+            out = await open_results(s.output, start=start, wait=s.wait, warn=_warner(log))
             stack.callback(out.close)
             keep: set[str] = set()
             recorded_invalid: set[tuple[int, str]] = set()
@@ -128,9 +149,6 @@ async def _execute(
                     keep, recorded_invalid = await _read_results_file(job, s, out, log)
                 if interrupts.received:
                     return _interrupted_at_start(s, stats, interrupts, log)
-            errors = ReplacedFile(s.errors, "--errors") if s.errors else None
-            if errors is not None:
-                stack.callback(errors.discard)  # unless committed: the previous file stays
             writer = Writer(
                 job, out, errors, remember_secret=redactor.add, recorded_invalid=recorded_invalid
             )
@@ -178,6 +196,7 @@ async def _execute(
                 tg.cancel_scope.cancel()
             finished = engine.abort is None and not interrupts.received
             await writer.close(finished=finished)
+            _previous_records(out, finished, log)
     outcome = _outcome(stats, engine, interrupts)
     if outcome.exit_code == EXIT_OK:
         # For monitoring, a run that ended with every record ok is a success even if it
@@ -223,7 +242,13 @@ async def _open_input(s: Settings, stack: contextlib.ExitStack) -> Iterator[Row]
     opened = open_rows(s.input, fmt=s.input_format, id_field=s.id_field)
     rows = await anyio.to_thread.run_sync(opened.__enter__, abandon_on_cancel=True)
     stack.push(opened.__exit__)
-    return rows
+    # An input with no data rows is a mistake (an empty export), not a success: refused
+    # before any call, like an input that cannot be read.
+    first = await anyio.to_thread.run_sync(next, rows, None, abandon_on_cancel=True)
+    if first is None:
+        label = "standard input" if s.input == "-" else repr(s.input)
+        raise InputError(f"no data rows in {label}: nothing to do (is it the right file?)")
+    return itertools.chain([first], rows)
 
 
 async def _read_results_file(
@@ -271,6 +296,20 @@ def _outcome(stats: Stats, engine: Engine, interrupts: Interrupts) -> RunOutcome
     else:
         code = EXIT_OK
     return RunOutcome(stats, code, reason, interrupts.name)
+
+
+def _previous_records(out: OutputFile, finished: bool, log: Logger) -> None:
+    """The records --overwrite moved aside are dropped once a run on the file finishes."""
+    if finished:
+        if out.forget_previous():
+            log.info("previous_records_removed", path=out.previous)
+    elif os.path.exists(out.previous):
+        log.warning(
+            "previous_records_kept",
+            path=out.previous,
+            message=f"the records from before --overwrite are still in {out.previous}; "
+            f"they are removed when a run on {out.path} finishes",
+        )
 
 
 def _simulator(job: Job) -> contextlib.AbstractAsyncContextManager[str]:

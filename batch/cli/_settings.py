@@ -51,6 +51,8 @@ class Settings:
     progress_interval: float
     metrics_file: str | None
     refresh_within: timedelta | None
+    overwrite: bool = False
+    wait: float = 0.0
 
 
 def parse_duration(text: str) -> timedelta:

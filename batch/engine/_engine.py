@@ -12,7 +12,6 @@ import contextlib
 import math
 import random
 import ssl
-import time
 from collections.abc import AsyncIterator, Callable
 
 import aiohttp
@@ -326,7 +325,6 @@ class Engine:
         attempt = judge(self.job, outcome)
         if attempt.verdict is Verdict.OK:
             self._failing_since = None
-            self.stats.last_success_unix = time.time()
         elif status == 429:
             self.stats.rate_limited += 1
             self._failing_since = None  # the API answers: busy, not down

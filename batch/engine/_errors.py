@@ -25,4 +25,9 @@ class ConfigError(BatchError):
 
 
 class Busy(ConfigError):
-    """Another run holds the results file: this one leaves everything (metrics too) to it."""
+    """Another run holds the results file: this one leaves everything (metrics too) to it.
+
+    Exit 75 (sysexits EX_TEMPFAIL): nothing was done, try later; not 2, which says
+    the command itself is wrong."""
+
+    exit_code = 75

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from batch.output._file import OutputFile
+from batch.output._file import OutputFile, Start, open_results
 from batch.output._records import format_for
 from batch.output._replaced import ReplacedFile
 from batch.output._resume import Stopped, open_for_resume, read_previous
@@ -11,9 +11,11 @@ from batch.output._writer import Writer
 __all__ = [
     "OutputFile",
     "ReplacedFile",
+    "Start",
     "Stopped",
     "Writer",
     "format_for",
     "open_for_resume",
+    "open_results",
     "read_previous",
 ]

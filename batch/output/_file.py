@@ -16,23 +16,35 @@ import stat
 import sys
 import time
 from collections.abc import Callable, Iterator
-from typing import BinaryIO
+from typing import BinaryIO, Literal
+
+import anyio
 
 from batch.engine import Busy, ConfigError
 
-__all__ = ["OutputFile", "holder_pid"]
+__all__ = ["OutputFile", "Start", "holder_pid", "open_results"]
 
 FSYNC_INTERVAL = 1.0
 
 
+Start = Literal["new", "resume", "overwrite"]
+
+
 class OutputFile:
-    """A text file written line by line (or standard output for ``-``)."""
+    """A text file written line by line (or standard output for ``-``).
+
+    ``start`` says what to do with records already in the file: ``new`` refuses
+    a file that holds any (a re-run must never destroy tokens), ``resume``
+    appends to them, ``overwrite`` moves them to ``PATH.prev`` and starts an
+    empty file: they stay readable there until a run on this file finishes
+    (`forget_previous`).
+    """
 
     def __init__(
         self,
         path: str,
         *,
-        append: bool,
+        start: Start,
         warn: Callable[[str, dict[str, object]], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -59,21 +71,71 @@ class OutputFile:
                 pid = holder_pid(fd)
                 who = f"another run (pid {pid})" if pid else "another run"
                 raise Busy(
-                    f"{path!r} is being written by {who}; wait for it to finish "
-                    f"or choose another --output"
+                    f"{path!r} is being written by {who}; try again later, pass --wait SECONDS "
+                    "to wait for it, or choose another --output"
                 ) from None
             if mode & 0o077 and warn is not None:
                 warn(
                     "output_file_permissions",
                     {"path": path, "mode": oct(stat.S_IMODE(mode)), "fix": f"chmod 600 {path}"},
                 )
-            if not append:
-                os.ftruncate(fd, 0)
+            if start != "resume" and os.fstat(fd).st_size:
+                fd = self._start_over(fd, start)
             os.lseek(fd, 0, os.SEEK_END)
         except BaseException:
             os.close(fd)
             raise
         self._fd = fd
+
+    @property
+    def previous(self) -> str:
+        """Where ``overwrite`` keeps the records the file held before."""
+        return self.path + ".prev"
+
+    def _start_over(self, fd: int, start: Start) -> int:
+        """The file holds something: refuse (``new``), or keep it as ``.prev`` and return
+        the descriptor of a new, empty, locked file (``overwrite``)."""
+        records = _count_records(self.path)
+        if start == "new":
+            if records == 0:  # a CSV header alone: nothing to lose
+                os.ftruncate(fd, 0)
+                return fd
+            raise ConfigError(
+                f"{self.path!r} already holds {records:,} record{'s' if records != 1 else ''}; "
+                "pass --resume to continue it, or --overwrite to start it over "
+                f"(its records are then kept in {self.previous!r} until the new run finishes)"
+            )
+        if os.path.exists(self.previous):
+            raise ConfigError(
+                f"--overwrite: {self.previous!r} still holds the records from before an "
+                f"earlier --overwrite of {self.path!r} that did not finish; finish that run "
+                f"with --resume, or move {self.previous!r} away"
+            )
+        # The records move to .prev in one rename (never copied, never truncated): at
+        # every moment every token is on disk, in one file or the other.
+        os.rename(self.path, self.previous)
+        with contextlib.suppress(OSError):
+            os.fchmod(fd, 0o600)
+        new = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(new, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(new)
+            raise Busy(f"{self.path!r} is being written by another run") from None
+        _sync_folder(self.path)
+        os.close(fd)
+        return new
+
+    def forget_previous(self) -> bool:
+        """The run finished: the records kept in ``.prev`` are replaced; remove it."""
+        if self._fd < 0 and self._stream is not None:
+            return False
+        try:
+            os.unlink(self.previous)
+        except OSError:
+            return False
+        _sync_folder(self.path)
+        return True
 
     @property
     def size(self) -> int:
@@ -158,6 +220,27 @@ class OutputFile:
                 self._stream.flush()
 
 
+def _count_records(path: str) -> int:
+    """Lines of a results file (records; a CSV's header is not one)."""
+    lines = 0
+    last = b"\n"
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    lines += last != b"\n"
+    return max(lines - 1, 0) if path.lower().endswith(".csv") else lines
+
+
+def _sync_folder(path: str) -> None:
+    with contextlib.suppress(OSError):  # some file systems cannot fsync a directory
+        fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 def holder_pid(fd: int) -> int | None:
     """The pid holding an flock on the file behind ``fd``, from /proc/locks (Linux), if any."""
     info = os.fstat(fd)
@@ -172,3 +255,26 @@ def holder_pid(fd: int) -> int | None:
     except OSError:
         return None
     return None
+
+
+async def open_results(
+    path: str,
+    *,
+    start: Start,
+    wait: float,
+    warn: Callable[[str, dict[str, object]], None],
+) -> OutputFile:
+    """`OutputFile`, waiting up to ``wait`` seconds while another run holds the file."""
+    deadline = time.monotonic() + wait
+    told = False
+    while True:
+        try:
+            return OutputFile(path, start=start, warn=warn)
+        except Busy as exc:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise
+            if not told:
+                warn("waiting_for_lock", {"path": path, "wait_s": wait, "message": str(exc)})
+                told = True
+            await anyio.sleep(min(0.2, left))

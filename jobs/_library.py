@@ -197,6 +197,7 @@ def _options(
         timeout=timeout,
         user_agent=user_agent("library"),
         token_source="the token argument",  # noqa: S106 - words for a message
+        base_url_source="the base_url argument",
     )
 
 

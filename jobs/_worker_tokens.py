@@ -82,6 +82,21 @@ Examples:
             raise InvalidResponse(f"HTTP {response.status} body has no 'data.expires_at' date-time")
         return {"token": token, "expires_at": expires_at}
 
+    def speaks_api(self, response: Response) -> bool:
+        # The ApiErrorContainer ({"request": {...}, "errors": [...]}) or the 429 body
+        # ({"error": "...", "status": 429, ...}); a web server's "Not Found" is neither.
+        try:
+            body = json.loads(response.body)
+        except ValueError:
+            return False
+        if not isinstance(body, dict):
+            return False
+        return (
+            isinstance(body.get("request"), dict)
+            or isinstance(body.get("errors"), list)
+            or (isinstance(body.get("error"), str) and "status" in body)
+        )
+
     def describe_error(self, response: Response) -> Failure:
         status = response.status
         req_id = response.headers.get("x-request-id")

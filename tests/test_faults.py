@@ -160,3 +160,36 @@ def test_429_storm_pauses_and_lowers_the_rate(sim: StartSim, tmp_path: Path) -> 
     assert summary["rate_limited"] == api.stats.window_429 > 0
     assert summary["requests"] == 40 + summary["rate_limited"]
     assert res.event("rate_changed")["reason"] == "rate_limited"
+
+
+def test_a_base_url_without_the_api_root_stops_at_once(sim: StartSim, tmp_path: Path) -> None:
+    """The simulator serves /rest/v2 only; elsewhere it answers as a web server does
+    (404 text/plain). That is the base URL's fault, not the profiles': exit 3, nothing
+    recorded as a profile failure, at most --concurrency requests spent."""
+    ids = new_ids(50)
+    api = sim(rate=None)
+    root = api.base_url.removesuffix("/rest/v2")
+    out = tmp_path / "out.jsonl"
+    res = run(root, write_csv(tmp_path / "in.csv", ids), out, "--concurrency", "4")
+    assert res.exit_code == 3, res.stderr
+    reason = res.event("run_aborted")["reason"]
+    assert f"{root}/workers/session answered HTTP 404" in reason
+    assert "--base-url" in reason
+    assert "https://api.letsdeel.com/rest/v2" in reason
+    assert not out.exists() or read_jsonl(out) == []
+    assert api.stats.created == 0
+    finished = res.event("run_finished")
+    assert finished["failed"] == 0
+    assert finished["not_attempted"] == 50
+
+
+def test_an_unknown_profile_after_the_api_answered_is_still_a_record(
+    sim: StartSim, tmp_path: Path
+) -> None:
+    ids = new_ids(3)
+    api = sim(rate=None, unknown_profiles={ids[1]})
+    out = tmp_path / "out.jsonl"
+    res = run(api.base_url, write_csv(tmp_path / "in.csv", ids), out, "--concurrency", "1")
+    assert res.exit_code == 1
+    statuses = {r["profile_id"]: r["status"] for r in read_jsonl(out)}
+    assert statuses == {ids[0]: "ok", ids[1]: "error", ids[2]: "ok"}

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from batch import Backoff, Failure, Response
+from batch import Backoff, EngineOptions, Failure, Response
 from batch.engine._judge import fatal_abort, judge
 from batch.engine._policy import Verdict, classify_status, parse_retry_after
 from batch.engine._results import Cause
@@ -137,10 +137,13 @@ def test_a_garbled_201_is_described_without_its_body() -> None:
 
 
 def test_a_refused_token_is_a_credentials_abort() -> None:
-    abort = fatal_abort(Failure("http", "Unauthorized", http_status=401), check="DEEL_API_TOKEN")
+    options = EngineOptions("https://api.example.com/v2", "t0ken", token_source="DEEL_API_TOKEN")
+    failure = Failure("http", "Unauthorized", http_status=401)
+    abort = fatal_abort(failure, WORKER_TOKENS, options, "https://api.example.com/v2/x")
     assert abort.cause is Cause.CREDENTIALS
     assert abort.message == (
         "the API refused the token (HTTP 401: Unauthorized); check DEEL_API_TOKEN"
+        " (it must be an organization token with the admin:worker scope)"
     )
     assert abort.exit_code == 3
 

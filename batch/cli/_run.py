@@ -233,6 +233,7 @@ def _engine_options(job: Job, s: Settings, base_url: str, token: str) -> EngineO
         grace=s.grace,
         user_agent=user_agent(),
         token_source=f"--token-file {s.token_file!r}" if s.token_file else job.token_env,
+        base_url_source=f"--base-url (or {job.base_url_env})" if s.base_url else "the default URL",
     )
 
 

@@ -90,6 +90,8 @@ class Engine:
         self._tg: TaskGroup | None = None
         #: when the API started failing with nothing good in between (--give-up-after)
         self._failing_since: float | None = None
+        #: whether the API itself has answered yet (see judge's api_seen)
+        self._api_seen = False
 
     # -- control ------------------------------------------------------------
     @property
@@ -291,8 +293,8 @@ class Engine:
                     attempt=attempt,
                     **last.failure.as_dict(self.job.request_id_field),
                 )
-        if work.last is None or work.last.failure is None:
-            return None
+        if work.last is None or work.last.failure is None or work.last.verdict is Verdict.FATAL:
+            return None  # a fatal answer says nothing about this key: --resume redoes it
         if work.last.verdict is Verdict.RETRY and work.attempts < opts.max_attempts:
             failure = stopped_between_attempts(work)  # not a failure of the API's making
         else:
@@ -322,7 +324,11 @@ class Engine:
             self._log.debug(
                 "response", key=item.key, status=status, elapsed_ms=round((now - started) * 1000, 1)
             )
-        attempt = judge(self.job, outcome)
+        attempt = judge(self.job, outcome, api_seen=self._api_seen)
+        if status is not None and (
+            attempt.verdict is Verdict.OK or self.job.speaks_api(outcome)  # type: ignore[arg-type]
+        ):
+            self._api_seen = True
         if attempt.verdict is Verdict.OK:
             self._failing_since = None
         elif status == 429:
@@ -331,9 +337,8 @@ class Engine:
         elif attempt.verdict is Verdict.RETRY and attempt.failure is not None:
             self._transient(attempt.failure, now)
         elif attempt.verdict is Verdict.FATAL and attempt.failure is not None:
-            self.fail(
-                fatal_abort(attempt.failure, check=self.options.token_source + self.job.auth_hint)
-            )
+            url = self.options.base_url.rstrip("/") + request.path
+            self.fail(fatal_abort(attempt.failure, self.job, self.options, url))
         else:
             self._failing_since = None  # a permanent answer is still an answer
         return attempt

@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from batch.engine._options import EngineOptions
 from batch.engine._policy import Verdict, classify_status, parse_retry_after
 from batch.engine._results import Abort, Cause
 from batch.engine._transport import TlsFailure
 from batch.engine._types import Failure, InvalidResponse, Job, Response
 from batch.engine._work import Attempt
 
-__all__ = ["fatal_abort", "judge"]
+__all__ = ["NOT_HERE", "EndpointMissing", "fatal_abort", "judge"]
 
 
-def judge(job: Job, outcome: Response | Failure) -> Attempt:
-    """OK with the record's fields, or RETRY / PERMANENT / FATAL with the failure."""
+#: Statuses that, from something other than the API, mean "no such endpoint here".
+NOT_HERE = frozenset({404, 405})
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointMissing(Failure):
+    """A 404/405 that is not the API's own answer, before the API ever answered: the base
+    URL is wrong (a web server says there is nothing there), not the key."""
+
+
+def judge(job: Job, outcome: Response | Failure, *, api_seen: bool = True) -> Attempt:
+    """OK with the record's fields, or RETRY / PERMANENT / FATAL with the failure.
+
+    ``api_seen``: whether the API itself has answered yet in this run. Until it has,
+    a 404/405 in another format than the API's says the endpoint is not there (fatal);
+    after, it is a glitch of something in front of the API (retried).
+    """
     if isinstance(outcome, Failure):
         if isinstance(outcome, TlsFailure):
             return Attempt(Verdict.FATAL, failure=outcome)  # a certificate will not fix itself
@@ -25,16 +43,31 @@ def judge(job: Job, outcome: Response | Failure) -> Attempt:
             failure = Failure("invalid_response", str(exc), http_status=outcome.status)
             return Attempt(Verdict.RETRY, failure=failure)
     retry_after = parse_retry_after(outcome.headers.get("Retry-After"))
-    return Attempt(verdict, failure=job.describe_error(outcome), retry_after=retry_after)
+    failure = job.describe_error(outcome)
+    if outcome.status in NOT_HERE and not job.speaks_api(outcome):
+        if not api_seen:
+            missing = EndpointMissing(failure.kind, failure.message, http_status=outcome.status)
+            return Attempt(Verdict.FATAL, failure=missing)
+        verdict = Verdict.RETRY
+    return Attempt(verdict, failure=failure, retry_after=retry_after)
 
 
-def fatal_abort(failure: Failure, *, check: str) -> Abort:
-    """What a fatal outcome means for the run; ``check`` says what to check (where the
-    token came from, and what it needs: a front end's words)."""
+def fatal_abort(failure: Failure, job: Job, options: EngineOptions, url: str) -> Abort:
+    """What a fatal outcome means for the run, in one line that says what to check (the
+    options name where the token and the base URL came from, in the front end's words)."""
     if isinstance(failure, TlsFailure):
         return Abort(Cause.TLS, failure.message)
+    if isinstance(failure, EndpointMissing):
+        return Abort(
+            Cause.ENDPOINT,
+            f"{url} answered HTTP {failure.http_status} ({failure.message}), not in the API's "
+            f"error format: nothing is there; check {options.base_url_source} (the API root "
+            f"looks like {job.default_base_url})",
+            http_status=failure.http_status,
+        )
     return Abort(
         Cause.CREDENTIALS,
-        f"the API refused the token (HTTP {failure.http_status}: {failure.message}); check {check}",
+        f"the API refused the token (HTTP {failure.http_status}: {failure.message}); "
+        f"check {options.token_source}{job.auth_hint}",
         http_status=failure.http_status,
     )

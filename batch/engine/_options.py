@@ -33,6 +33,8 @@ class EngineOptions:
     user_agent: str = "batch"
     #: where the token came from, named when the API refuses it ("check <token_source>")
     token_source: str = "the token"  # noqa: S105 - words for a message, not a secret
+    #: where the base URL came from, named when nothing is there ("check <base_url_source>")
+    base_url_source: str = "the base URL"
 
     def __post_init__(self) -> None:
         """Refuse options no run can keep its promises with (ValueError, one line).

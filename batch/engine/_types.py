@@ -140,6 +140,11 @@ class Job(Protocol):
         """Validate a 2xx body; return the record's success fields or raise InvalidResponse."""
         ...
 
+    def speaks_api(self, response: Response) -> bool:
+        """Whether a non-2xx answer is in the API's own error format (not a web server's
+        or a proxy's page): a 404 from the API is about the key, one from elsewhere is not."""
+        ...
+
     def describe_error(self, response: Response) -> Failure:
         """A non-2xx response as a failure of kind "http" (message, request_id)."""
         ...

@@ -10,8 +10,10 @@ from typing import Any
 
 import click
 
+from batch._version import metric_prefix
+from batch.cli._metrics import write_metrics
 from batch.cli._settings import Settings, parse_duration
-from batch.engine import Job
+from batch.engine import Job, QuietLogger, Stats
 
 __all__ = ["job_command"]
 
@@ -42,11 +44,41 @@ class _Positive(click.ParamType):  # type: ignore[type-arg]  # generic only in n
         return number
 
 
+class _JobCommand(click.Command):
+    """A job's command: an option click refuses (a typo in a crontab) still reaches
+    --metrics-file, so monitoring sees every exit 2."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        given = list(args)  # click consumes the list as it parses
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError:
+            path = _metrics_file_in(given)
+            if path and path != "-":
+                write_metrics(
+                    path, metric_prefix(), Stats(), elapsed_s=None, exit_code=2, log=QuietLogger()
+                )
+            raise
+
+
+def _metrics_file_in(args: list[str]) -> str | None:
+    """The --metrics-file given in raw arguments that click could not parse (the last one)."""
+    found = None
+    for index, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg == "--metrics-file" and index + 1 < len(args):
+            found = args[index + 1]
+        elif arg.startswith("--metrics-file="):
+            found = arg.split("=", 1)[1]
+    return found
+
+
 def job_command(job: Job, run: Callable[[Job, Settings], int]) -> click.Command:
     """Build the command for a job; its options are the contract's, the same for every job."""
     positive = _Positive()
 
-    @click.command(name=job.name, help=job.help, short_help=job.summary)
+    @click.command(cls=_JobCommand, name=job.name, help=job.help, short_help=job.summary)
     @click.argument("input", metavar="INPUT")
     @click.option(
         "--input-format",

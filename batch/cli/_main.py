@@ -18,7 +18,7 @@ from batch.cli._command import job_command
 from batch.cli._logging import Redactor, configure_logging
 from batch.cli._metrics import write_metrics
 from batch.cli._report import print_dry_run, print_summary
-from batch.cli._run import execute
+from batch.cli._run import EXIT_PIPE, execute
 from batch.cli._settings import Settings, check_distinct
 from batch.cli._signals import SIGNAL_EXIT, note_again, noting_signals
 from batch.engine import BatchError, Busy, ConfigError, Job, Stats
@@ -58,6 +58,10 @@ def run(job: Job, settings: Settings) -> int:
     finally:
         if settings.log_file and not clash:
             stream.close()
+    if code == EXIT_PIPE:
+        # Standard output is gone: flushing it at exit would only print a traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
     if settings.input == "-" and code in SIGNAL_EXIT.values():
         # A reader thread may still be blocked on standard input, holding its lock: a
         # normal exit would wait for it (or abort). Everything is written; leave now.

@@ -101,9 +101,13 @@ class Reporter:
         if self._progress is not None:
             with self._progress:
                 try:
+                    next_metrics = time.monotonic() + self._interval
                     while True:
                         self._refresh_bar()
                         await anyio.sleep(0.2)
+                        if time.monotonic() >= next_metrics:  # monitoring sees a terminal run too
+                            next_metrics += self._interval
+                            self.write_metrics(elapsed_s=None, exit_code=None)
                 finally:
                     self._refresh_bar()  # the last state stays on screen
         else:

@@ -30,7 +30,17 @@ from batch.cli._outcome import EXIT_ABORTED, EXIT_OK, EXIT_RECORD_ERRORS, RunOut
 from batch.cli._progress import Reporter, count_rows
 from batch.cli._settings import Settings, check_base_url, read_token
 from batch.cli._signals import Interrupts
-from batch.engine import Backoff, Cause, ConfigError, EngineOptions, InputError, Job, Logger, Stats
+from batch.engine import (
+    Abort,
+    Backoff,
+    Cause,
+    ConfigError,
+    EngineOptions,
+    InputError,
+    Job,
+    Logger,
+    Stats,
+)
 from batch.input import BATCH, Row, RowItems, guess_format, open_rows
 from batch.output import (
     OutputFile,
@@ -47,8 +57,10 @@ if TYPE_CHECKING:
 
 SIMULATED_TOKEN = "simulated-token"  # noqa: S105 - a simulated API accepts any token
 SIMULATORS_GROUP = "batch.simulators"
+#: 128 + SIGPIPE, as a shell reports a program that wrote to a closed pipe
+EXIT_PIPE = 141
 
-__all__ = ["execute"]
+__all__ = ["EXIT_PIPE", "execute"]
 
 
 async def execute(
@@ -189,15 +201,21 @@ async def _execute(
             async with anyio.create_task_group() as tg:
                 tg.start_soon(reporter.run)
                 interrupts.running(engine)
-                await _write_results(engine, items, writer)
+                output_open = await _write_results(engine, items, writer)
+                if not output_open:
+                    log.warning(
+                        "output_closed",
+                        message="standard output was closed before the run ended (| head?); "
+                        "stopped",
+                    )
                 if engine.stopping and (engine.abort is None or engine.abort.cause != Cause.INPUT):
                     await count_what_is_left(items, stats, log, total, interrupts.hard_stop)
                 interrupts.finishing()
                 tg.cancel_scope.cancel()
-            finished = engine.abort is None and not interrupts.received
+            finished = engine.abort is None and not interrupts.received and output_open
             await writer.close(finished=finished)
             _previous_records(out, finished, log)
-    outcome = _outcome(stats, engine, interrupts)
+    outcome = _outcome(stats, engine, interrupts, output_open=output_open)
     if outcome.exit_code == EXIT_OK:
         # For monitoring, a run that ended with every record ok is a success even if it
         # had nothing to issue (everything kept by --resume): its time is the last success.
@@ -206,18 +224,31 @@ async def _execute(
     return outcome
 
 
-async def _write_results(engine: Engine, items: RowItems, writer: Writer) -> None:
-    """The one consumer of the engine's results: each is written as it comes."""
+async def _write_results(engine: Engine, items: RowItems, writer: Writer) -> bool:
+    """The one consumer of the engine's results: each is written as it comes.
+
+    Returns False when standard output was closed early (``| head``): the run stops.
+    """
+    closed = False
     async with engine.results(items) as results:
         async for result in results:
             try:
                 await writer.write(result)
+            except BrokenPipeError:
+                engine.not_kept(result)
+                if not closed:
+                    closed = True
+                    engine.stop("standard output was closed", grace=0)
             except OSError as exc:  # a full disk, a file system gone: nothing more can be kept
-                engine.not_kept(
-                    result,
-                    f"cannot write the results ({exc.strerror or exc}); what was written is "
-                    "kept, free some space and finish with --resume",
+                engine.not_kept(result)
+                engine.fail(
+                    Abort(
+                        Cause.OUTPUT,
+                        f"cannot write the results ({exc.strerror or exc}); what was written "
+                        "is kept, free some space and finish with --resume",
+                    )
                 )
+    return not closed
 
 
 def _engine_options(job: Job, s: Settings, base_url: str, token: str) -> EngineOptions:
@@ -286,10 +317,15 @@ def _interrupted_at_start(
     return RunOutcome(stats, code, None, interrupts.name)
 
 
-def _outcome(stats: Stats, engine: Engine, interrupts: Interrupts) -> RunOutcome:
+def _outcome(
+    stats: Stats, engine: Engine, interrupts: Interrupts, *, output_open: bool
+) -> RunOutcome:
     reason = engine.abort_reason
     if interrupts.exit_code is not None:
         code = interrupts.exit_code
+    elif not output_open:
+        code = EXIT_PIPE
+        reason = "standard output was closed before the run ended"
     elif engine.abort is not None:
         code = engine.abort.exit_code if engine.abort.cause is Cause.INPUT else EXIT_ABORTED
     elif stats.failed or stats.invalid:

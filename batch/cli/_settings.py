@@ -21,7 +21,8 @@ __all__ = [
     "token_problem",
 ]
 
-_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+MAX_DURATION_S = 366 * 24 * 3600
+_DURATION = re.compile(r"(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,15 +57,26 @@ class Settings:
 
 
 def parse_duration(text: str) -> timedelta:
-    """``90m``, ``2h``, ``1h30m``, ``45s``, ``1d``; a bare number is minutes."""
+    """``90m``, ``2h``, ``1h30m``, ``45s``, ``1d``; a bare number is minutes. At most a year."""
     value = text.strip().lower()
-    if value.isdigit():
-        return timedelta(minutes=int(value))
-    match = _DURATION.fullmatch(value)
-    if not value or match is None or not any(match.groups()):
-        raise ValueError(f"{text!r} is not a duration (examples: 90m, 2h, 1h30m)")
-    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
-    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    too_long = ValueError(f"{text!r} is too long: at most a year (366d)")
+    if len(value) > 40:
+        raise (
+            too_long
+            if re.fullmatch(r"[0-9dhms]+", value)
+            else ValueError(f"{text!r} is not a duration (examples: 90m, 2h, 1h30m)")
+        )
+    if value.isascii() and value.isdigit():
+        seconds = int(value) * 60
+    else:
+        match = _DURATION.fullmatch(value)
+        if not value or match is None or not any(match.groups()):
+            raise ValueError(f"{text!r} is not a duration (examples: 90m, 2h, 1h30m)")
+        days, hours, minutes, secs = (int(g or 0) for g in match.groups())
+        seconds = ((days * 24 + hours) * 60 + minutes) * 60 + secs
+    if seconds > MAX_DURATION_S:
+        raise too_long
+    return timedelta(seconds=seconds)
 
 
 def read_token(env_name: str, token_file: str | None, warn: list[str]) -> str:
@@ -101,11 +113,22 @@ def read_token(env_name: str, token_file: str | None, warn: list[str]) -> str:
 
 
 def check_distinct(s: Settings) -> None:
-    """No two of the input, results, errors, metrics and log files may be one file.
+    """No two of the input, results, errors, metrics and log files may be one file, and
+    only INPUT and --output may be ``-``.
 
     A re-run of an errors file names it twice; a metrics file named like the
     results would replace the tokens with metrics.
     """
+    for option, path in (
+        ("--errors", s.errors),
+        ("--metrics-file", s.metrics_file),
+        ("--log-file", s.log_file),
+    ):
+        if path == "-":
+            raise ConfigError(
+                f"{option} needs a file name: '-' (standard input or output) is for INPUT "
+                "and -o only"
+            )
     seen: dict[object, tuple[str, str]] = {}
     for option, path in (
         ("INPUT", s.input),

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from anyio.abc import TaskStatus
 
-from batch.engine import Logger
+from batch.engine import BatchError, Logger
 
 if TYPE_CHECKING:
     from batch.engine import Engine
@@ -98,13 +98,20 @@ class Interrupts:
 
     @contextlib.contextmanager
     def startup(self) -> Iterator[anyio.CancelScope]:
-        """A scope for the start of the run: a signal (even an earlier one) cancels it."""
+        """A scope for the start of the run: a signal (even an earlier one) cancels it.
+
+        A signal wins over an error found at the same moment (the input ends because
+        the process feeding it was stopped too): the caller checks ``received`` after.
+        """
         with anyio.CancelScope() as scope:
             self._startup = scope
             if self.received:
                 scope.cancel()
             try:
                 yield scope
+            except (BatchError, OSError):
+                if not self.received:
+                    raise
             finally:
                 self._startup = None
 

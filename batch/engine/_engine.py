@@ -121,9 +121,9 @@ class Engine:
             self._log.error("run_aborted", reason=abort.message, cause=abort.cause.value)
         self.stop("aborted")
 
-    def not_kept(self, result: Result, why: str) -> None:
-        """The consumer could not keep ``result`` (a full disk): it counts as not attempted,
-        and the run stops, since nothing more could be kept either."""
+    def not_kept(self, result: Result) -> None:
+        """The consumer could not keep ``result`` (a full disk, a closed pipe): it counts
+        as not attempted, not as done. The consumer decides whether to stop the run."""
         if result.error is None:
             self.stats.ok -= 1
         elif result.error.kind == "invalid_input":
@@ -131,7 +131,6 @@ class Engine:
         else:
             self.stats.failed -= 1
         self.stats.not_attempted += 1
-        self.fail(Abort(Cause.OUTPUT, why))
 
     async def _cut_off_after(self, grace: float) -> None:
         await anyio.sleep(grace)

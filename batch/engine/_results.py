@@ -48,6 +48,9 @@ class Results:
 
     async def __anext__(self) -> Result:
         try:
-            return await self._receive.receive()
+            try:
+                return self._receive.receive_nowait()  # no checkpoint when one is waiting
+            except anyio.WouldBlock:
+                return await self._receive.receive()
         except (anyio.EndOfStream, anyio.ClosedResourceError):
             raise StopAsyncIteration from None

@@ -19,17 +19,34 @@ __all__ = ["EngineOptions", "check_base_url", "is_loopback", "token_problem"]
 
 @dataclass(frozen=True, slots=True)
 class EngineOptions:
+    """How one run talks to the API. Refused at construction (ValueError, one line) when
+    a run could not keep its promises with them: see ``__post_init__``.
+
+    The token is sent as the job's `Request` says (a bearer header); it is never
+    logged. Front ends name where it came from in ``token_source`` and where the
+    base URL came from in ``base_url_source``, so that a refusal says what to check
+    in the caller's own words.
+    """
+
+    #: the API root the job's request paths are appended to (https, or http on loopback)
     base_url: str
+    #: the API token the job's requests carry
     token: str
+    #: starts per rolling second, never more (see batch.engine._pacer)
     rate: float = 5.0
+    #: requests in flight at most (and workers)
     concurrency: int = 8
+    #: attempts per key, the first included
     max_attempts: int = 5
+    #: seconds per attempt
     timeout: float = 30.0
+    #: the wait between attempts
     backoff: Backoff = field(default_factory=Backoff)
     #: stop (exit 3) when nothing but transient failures came back for this long; 0 = never
     give_up_after: float = 60.0
     #: on stop(), in-flight requests get this long before they are cut off
     grace: float = 5.0
+    #: the User-Agent header of every request
     user_agent: str = "batch"
     #: where the token came from, named when the API refuses it ("check <token_source>")
     token_source: str = "the token"  # noqa: S105 - words for a message, not a secret

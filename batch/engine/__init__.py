@@ -14,6 +14,7 @@ from batch.engine._log import Logger, QuietLogger
 from batch.engine._options import EngineOptions, check_base_url, is_loopback, token_problem
 from batch.engine._pacer import window_for_rate
 from batch.engine._policy import Backoff
+from batch.engine._proxy import ProxyChoice, choose_proxy, parse_proxy, proxy_secrets, redact_url
 from batch.engine._results import Abort, Cause, Results
 from batch.engine._stats import Stats
 from batch.engine._types import (
@@ -45,6 +46,7 @@ __all__ = [
     "Item",
     "Job",
     "Logger",
+    "ProxyChoice",
     "QuietLogger",
     "Request",
     "Response",
@@ -52,8 +54,12 @@ __all__ = [
     "Results",
     "Stats",
     "check_base_url",
+    "choose_proxy",
     "error_fields",
     "is_loopback",
+    "parse_proxy",
+    "proxy_secrets",
+    "redact_url",
     "token_problem",
     "window_for_rate",
 ]

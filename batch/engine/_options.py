@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from batch.engine._errors import ConfigError
 from batch.engine._policy import Backoff
+from batch.engine._proxy import parse_proxy
 
 __all__ = ["EngineOptions", "check_base_url", "is_loopback", "token_problem"]
 
@@ -52,6 +53,9 @@ class EngineOptions:
     token_source: str = "the token"  # noqa: S105 - words for a message, not a secret
     #: where the base URL came from, named when nothing is there ("check <base_url_source>")
     base_url_source: str = "the base URL"
+    #: forward proxy URL (``http://[USER:PASSWORD@]HOST:PORT``); ``''`` direct; None: from
+    #: HTTPS_PROXY / HTTP_PROXY / NO_PROXY as curl reads them (batch/engine/_proxy.py)
+    proxy: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         """Refuse options no run can keep its promises with (ValueError, one line).
@@ -73,6 +77,11 @@ class EngineOptions:
             raise ValueError(f"concurrency must be 1..1000, not {self.concurrency!r}")
         if not 1 <= self.max_attempts <= 100:
             raise ValueError(f"max_attempts must be 1..100, not {self.max_attempts!r}")
+        if self.proxy:
+            try:
+                parse_proxy(self.proxy, "proxy")
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
 
 
 def is_loopback(host: str) -> bool:

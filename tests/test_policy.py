@@ -10,7 +10,7 @@ from batch import Backoff, EngineOptions, Failure, Response
 from batch.engine._judge import fatal_abort, judge
 from batch.engine._policy import Verdict, classify_status, parse_retry_after
 from batch.engine._results import Cause
-from batch.engine._transport import TlsFailure
+from batch.engine._transport import ProxyRefused, ProxyUnreachable, TlsFailure
 from jobs import WORKER_TOKENS
 
 
@@ -153,3 +153,28 @@ def test_a_refused_token_is_a_credentials_abort() -> None:
 )
 def test_a_garbled_retry_after_is_ignored(value: str) -> None:
     assert parse_retry_after(value) is None
+
+
+REFUSED = "the proxy refused the tunnel to h:443 (407 Proxy Authentication Required; …)"
+UNREACHABLE = "cannot connect to the proxy http://127.0.0.1:1 (Connection refused; …)"
+
+
+@pytest.mark.parametrize(
+    ("failure", "api_seen", "verdict"),
+    [
+        (ProxyRefused("network", REFUSED), True, Verdict.FATAL),
+        (ProxyRefused("network", REFUSED), False, Verdict.FATAL),
+        # nothing at the proxy's address before the API ever answered: a wrong setting
+        (ProxyUnreachable("network", UNREACHABLE), False, Verdict.FATAL),
+        # the API answered through it before: a blip, retried (--give-up-after bounds it)
+        (ProxyUnreachable("network", UNREACHABLE), True, Verdict.RETRY),
+        # the API unreachable behind the proxy (its 502): like any network failure
+        (Failure("network", "the proxy http://p:3128 could not reach the API at h:443"), False, Verdict.RETRY),
+    ],
+)  # fmt: skip
+def test_proxy_failures(failure: Failure, api_seen: bool, verdict: Verdict) -> None:
+    assert judge(WORKER_TOKENS, failure, api_seen=api_seen).verdict is verdict
+    if verdict is Verdict.FATAL:
+        options = EngineOptions("https://api.example.com/v2", "t0ken")
+        abort = fatal_abort(failure, WORKER_TOKENS, options, "https://api.example.com/v2/x")
+        assert (abort.cause, abort.message, abort.exit_code) == (Cause.PROXY, failure.message, 3)

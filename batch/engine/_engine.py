@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
 import random
 import ssl
 from collections.abc import AsyncIterator, Callable
@@ -24,6 +25,7 @@ from batch.engine._log import Logger, QuietLogger
 from batch.engine._options import EngineOptions
 from batch.engine._pacer import AsyncPacer, Pacer, RateChange
 from batch.engine._policy import Verdict
+from batch.engine._proxy import ProxyChoice, choose_proxy
 from batch.engine._results import Abort, Cause, Results, Sender
 from batch.engine._stats import Stats
 from batch.engine._transport import send
@@ -92,6 +94,8 @@ class Engine:
         self._failing_since: float | None = None
         #: whether the API itself has answered yet (see judge's api_seen)
         self._api_seen = False
+        #: the proxy of the run (or direct) and why; ConfigError for a malformed variable
+        self.route: ProxyChoice = choose_proxy(options.base_url, options.proxy, os.environ)
 
     # -- control ------------------------------------------------------------
     @property
@@ -317,7 +321,9 @@ class Engine:
         if self.stats.first_start is None:
             self.stats.first_start = started
         self.stats.last_start = started
-        outcome = await send(session, self.options.base_url, request, self.options.timeout)
+        outcome = await send(
+            session, self.options.base_url, request, self.options.timeout, self.route
+        )
         now = self._clock()
         self.stats.latency.add(now - started)
         status = None if isinstance(outcome, Failure) else outcome.status

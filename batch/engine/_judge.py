@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from batch.engine._options import EngineOptions
 from batch.engine._policy import Verdict, classify_status, parse_retry_after
 from batch.engine._results import Abort, Cause
-from batch.engine._transport import TlsFailure
+from batch.engine._transport import ProxyRefused, ProxyUnreachable, TlsFailure
 from batch.engine._types import Failure, InvalidResponse, Job, Response
 from batch.engine._work import Attempt
 
@@ -29,11 +29,15 @@ def judge(job: Job, outcome: Response | Failure, *, api_seen: bool = True) -> At
 
     ``api_seen``: whether the API itself has answered yet in this run. Until it has,
     a 404/405 in another format than the API's says the endpoint is not there (fatal);
-    after, it is a glitch of something in front of the API (retried).
+    after, it is a glitch of something in front of the API (retried). Likewise a proxy
+    that cannot be reached: a wrong setting before, a blip after (retried).
     """
     if isinstance(outcome, Failure):
-        if isinstance(outcome, TlsFailure):
-            return Attempt(Verdict.FATAL, failure=outcome)  # a certificate will not fix itself
+        if isinstance(outcome, TlsFailure | ProxyRefused):
+            # A certificate, or a proxy's policy or credentials, will not fix themselves.
+            return Attempt(Verdict.FATAL, failure=outcome)
+        if isinstance(outcome, ProxyUnreachable) and not api_seen:
+            return Attempt(Verdict.FATAL, failure=outcome)
         return Attempt(Verdict.RETRY, failure=outcome)
     verdict = classify_status(outcome.status)
     if verdict is Verdict.OK:
@@ -57,6 +61,8 @@ def fatal_abort(failure: Failure, job: Job, options: EngineOptions, url: str) ->
     options name where the token and the base URL came from, in the front end's words)."""
     if isinstance(failure, TlsFailure):
         return Abort(Cause.TLS, failure.message)
+    if isinstance(failure, ProxyRefused | ProxyUnreachable):
+        return Abort(Cause.PROXY, failure.message)
     if isinstance(failure, EndpointMissing):
         return Abort(
             Cause.ENDPOINT,

@@ -20,6 +20,7 @@ class Cause(enum.Enum):
 
     CREDENTIALS = "credentials"  # the API refused the token (401/403)
     TLS = "tls"  # the API's certificate is not trusted, or the handshake failed
+    PROXY = "proxy"  # the proxy refused the tunnel (407, 403) or was never reachable
     ENDPOINT = "endpoint"  # the base URL has no such endpoint (a web server's 404)
     FAILING = "failing"  # nothing but transient failures for give_up_after seconds
     INPUT = "input"  # the input broke mid-way (a truncated gzip)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import ssl
+import urllib.parse
 from dataclasses import dataclass
 
 import aiohttp
 
+from batch.engine._proxy import ProxyChoice
 from batch.engine._types import Failure, Request, Response
 
-__all__ = ["MAX_BODY", "TlsFailure", "send"]
+__all__ = ["MAX_BODY", "ProxyRefused", "ProxyUnreachable", "TlsFailure", "send"]
 
 #: Bodies are read up to this many bytes; the rest is not read (the connection is dropped).
 #: The API's answers are a few hundred bytes; a proxy's error page a few KiB.
@@ -21,10 +24,30 @@ class TlsFailure(Failure):
     """The API's certificate is not trusted, or the TLS handshake failed: fatal, not retried."""
 
 
+@dataclass(frozen=True, slots=True)
+class ProxyRefused(Failure):
+    """The proxy answered CONNECT with a 4xx (407 credentials, 403 its policy): fatal, nothing
+    reached the API, and every other request would get the same answer."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyUnreachable(Failure):
+    """Nothing answers at the proxy's address: fatal until the API has answered through it."""
+
+
+DIRECT = ProxyChoice(None, "no proxy set")
+
+
 async def send(
-    session: aiohttp.ClientSession, base_url: str, request: Request, timeout: float
+    session: aiohttp.ClientSession,
+    base_url: str,
+    request: Request,
+    timeout: float,
+    route: ProxyChoice = DIRECT,
 ) -> Response | Failure:
     url = base_url.rstrip("/") + request.path
+    proxy = route.proxy
+    authorization = proxy.authorization if proxy else None
     try:
         async with session.request(
             request.method,
@@ -33,6 +56,10 @@ async def send(
             headers=request.headers,
             timeout=aiohttp.ClientTimeout(total=timeout),
             allow_redirects=False,
+            # Credentials travel only in this header, on the CONNECT to the proxy (for an
+            # https URL); the proxy URL handed to aiohttp has none, so no error shows them.
+            proxy=proxy.url if proxy else None,
+            proxy_headers={"Proxy-Authorization": authorization} if authorization else None,
         ) as response:
             body = await response.content.read(MAX_BODY + 1)
             while len(body) <= MAX_BODY and (
@@ -42,18 +69,52 @@ async def send(
             if len(body) > MAX_BODY:
                 response.close()  # the rest is not read: a server may send without end
                 body = body[:MAX_BODY]
+            if proxy and response.status == 407:  # plain http through the proxy
+                return _proxy_refused(route, url, 407, response.reason)
             return Response(response.status, response.headers, body)
     except TimeoutError:
         return Failure("timeout", f"no complete answer within {timeout:g}s")
     except aiohttp.ClientConnectorCertificateError as exc:
+        reason = _reason(exc.certificate_error)
+        if proxy and exc.host == urllib.parse.urlsplit(proxy.url).hostname:
+            return TlsFailure(
+                "network",
+                f"TLS certificate of the proxy {proxy.url} is not trusted ({reason}); "
+                f"nothing was sent. Fix the trust store (SSL_CERT_FILE) or {route.reason}",
+            )
+        inspecting = (
+            f"; if the proxy {proxy.url} inspects TLS, its CA certificate belongs in SSL_CERT_FILE"
+            if proxy
+            else ""
+        )
         return TlsFailure(
             "network",
-            f"TLS certificate of {exc.host} is not trusted ({_reason(exc.certificate_error)}); "
-            "nothing was sent. Fix the trust store (SSL_CERT_FILE) or --base-url",
+            f"TLS certificate of {exc.host} is not trusted ({reason}); "
+            f"nothing was sent. Fix the trust store (SSL_CERT_FILE) or --base-url{inspecting}",
         )
     except aiohttp.ClientSSLError as exc:
         return TlsFailure("network", f"TLS handshake with {exc.host} failed; nothing was sent")
+    except aiohttp.ClientProxyConnectionError as exc:
+        assert proxy is not None
+        return ProxyUnreachable(
+            "network",
+            f"cannot connect to the proxy {proxy.url} ({_os_reason(exc.os_error)}; "
+            f"set by {route.reason}); nothing was sent",
+        )
+    except aiohttp.ClientHttpProxyError as exc:
+        if exc.status >= 500:  # the proxy is there but could not open the way on
+            return Failure(
+                "network",
+                f"the proxy {proxy.url if proxy else ''} could not reach the API at "
+                f"{_target(url)} ({exc.status} {exc.message})",
+            )
+        return _proxy_refused(route, url, exc.status, exc.message)
     except aiohttp.ServerDisconnectedError:
+        if proxy:
+            return Failure(
+                "network",
+                f"the connection through the proxy {proxy.url} closed without an answer",
+            )
         return Failure("network", "the server closed the connection without answering")
     except aiohttp.ClientConnectorError as exc:
         return Failure(
@@ -65,6 +126,35 @@ async def send(
         return Failure("network", f"{type(exc).__name__}: {_reason(exc)}")
     except (ConnectionError, ssl.SSLError, OSError) as exc:
         return Failure("network", f"{type(exc).__name__}: {_reason(exc)}")
+
+
+def _proxy_refused(route: ProxyChoice, url: str, status: int, reason: str | None) -> Failure:
+    proxy = route.proxy
+    assert proxy is not None
+    what = f"the proxy refused the tunnel to {_target(url)} ({status} {reason or ''}".rstrip()
+    what += f"; proxy {proxy.url} set by {route.reason})"
+    if status == 407 and proxy.authorization:
+        hint = f"the user name or password in {route.reason} is wrong"
+    elif status == 407:
+        hint = f"it needs credentials: http://USER:PASSWORD@HOST:PORT in {route.reason}"
+    elif status == 403:
+        hint = (
+            "its policy forbids this destination: ask its administrators, "
+            "or go around it (NO_PROXY, --no-proxy) if the network allows"
+        )
+    else:
+        hint = "check the proxy settings"
+    return ProxyRefused("network", f"{what}: {hint}; nothing was sent")
+
+
+def _target(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+
+
+def _os_reason(exc: OSError) -> str:
+    """``Connection refused`` rather than asyncio's ``Connect call failed ('h', p)``."""
+    return os.strerror(exc.errno) if exc.errno else _reason(exc)
 
 
 def _reason(exc: BaseException) -> str:

@@ -57,13 +57,15 @@ async def open_worker_tokens(
     timeout: float = 30.0,
     session: aiohttp.ClientSession | None = None,
     logger: Any = None,
+    proxy: str | None = None,
 ) -> AsyncIterator[WorkerTokenResults]:
     """Create a worker access token for each profile ID; iterate the block's value for results.
 
     ``rate`` caps requests per rolling second, ``concurrency`` the requests in flight,
     ``max_attempts`` the attempts per ID (retries included), ``timeout`` each attempt in
     seconds. ``session``, if given, is used and left open (its connector then bounds
-    connections). ``logger``, a structlog-style logger (``log.info(event, **fields)``),
+    connections). ``proxy``: a forward proxy URL (``''`` direct); by default HTTPS_PROXY
+    and NO_PROXY are honoured as curl does. ``logger``, a structlog-style logger (``log.info(event, **fields)``),
     receives the engine's events (retrying, record_failed, run_aborted, rate_changed);
     without one, nothing is logged.
 
@@ -82,6 +84,7 @@ async def open_worker_tokens(
         concurrency=concurrency,
         max_attempts=max_attempts,
         timeout=timeout,
+        proxy=proxy,
     )
     stats = Stats()
     quiet = logger if logger is not None else QuietLogger()
@@ -102,6 +105,7 @@ async def create_worker_tokens(
     timeout: float = 30.0,
     session: aiohttp.ClientSession | None = None,
     logger: Any = None,
+    proxy: str | None = None,
 ) -> AsyncGenerator[WorkerToken, None]:
     """The contract's form: an async generator yielding one `WorkerToken` per distinct ID.
 
@@ -125,6 +129,7 @@ async def create_worker_tokens(
         timeout=timeout,
         session=session,
         logger=logger,
+        proxy=proxy,
     ) as results:
         async for result in results:
             try:
@@ -143,6 +148,7 @@ def create_worker_tokens_sync(
     max_attempts: int = 5,
     timeout: float = 30.0,
     logger: Any = None,
+    proxy: str | None = None,
 ) -> list[WorkerToken]:
     """`open_worker_tokens` for scripts that are not async: all results, in input order.
 
@@ -156,6 +162,7 @@ def create_worker_tokens_sync(
         concurrency=concurrency,
         max_attempts=max_attempts,
         timeout=timeout,
+        proxy=proxy,
     )
     collected: list[WorkerToken] = []
 
@@ -169,6 +176,7 @@ def create_worker_tokens_sync(
             max_attempts=max_attempts,
             timeout=timeout,
             logger=logger,
+            proxy=proxy,
         ) as results:
             async for result in results:
                 collected.append(result)
@@ -185,7 +193,14 @@ def create_worker_tokens_sync(
 
 
 def _options(
-    *, token: str, base_url: str, rate: float, concurrency: int, max_attempts: int, timeout: float
+    *,
+    token: str,
+    base_url: str,
+    rate: float,
+    concurrency: int,
+    max_attempts: int,
+    timeout: float,
+    proxy: str | None,
 ) -> EngineOptions:
     """The engine's options; EngineOptions refuses bad ones with a ValueError."""
     return EngineOptions(
@@ -198,6 +213,7 @@ def _options(
         user_agent=user_agent("library"),
         token_source="the token argument",  # noqa: S106 - words for a message
         base_url_source="the base_url argument",
+        proxy=proxy,
     )
 
 

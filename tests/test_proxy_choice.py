@@ -9,6 +9,7 @@ from batch.engine import ConfigError, choose_proxy, parse_proxy, proxy_secrets, 
 from batch.engine._proxy import no_proxy_matches
 
 API = "https://api.example.com/rest/v2"
+V4, V6 = "https://10.1.2.3/x", "https://[fd00::5]/x"
 P = "http://proxy.corp:3128"
 
 
@@ -30,23 +31,11 @@ P = "http://proxy.corp:3128"
         ("http://10.0.0.8/x", None, {"HTTPS_PROXY": P}, "direct", "no proxy set"),
         # ALL_PROXY when the scheme's own is absent
         (API, None, {"ALL_PROXY": P}, P, "ALL_PROXY"),
-        (
-            API,
-            None,
-            {"all_proxy": P, "HTTPS_PROXY": "http://other:1"},
-            "http://other:1",
-            "HTTPS_PROXY",
-        ),
+        (API, None, {"all_proxy": P, "HTTPS_PROXY": "http://o:1"}, "http://o:1", "HTTPS_PROXY"),
         # scheme-less proxy means http://, curl's default port 1080 when none is given
         (API, None, {"HTTPS_PROXY": "proxy.corp:3128"}, P, "HTTPS_PROXY"),
         (API, None, {"HTTPS_PROXY": "http://proxy.corp"}, "http://proxy.corp:1080", "HTTPS_PROXY"),
-        (
-            API,
-            None,
-            {"HTTPS_PROXY": "http://[fd00::1]:3128/"},
-            "http://[fd00::1]:3128",
-            "HTTPS_PROXY",
-        ),
+        (API, None, {"HTTPS_PROXY": "http://[fd00::1]:8/"}, "http://[fd00::1]:8", "HTTPS_PROXY"),
         # credentials never in the label
         (API, None, {"HTTPS_PROXY": "http://u:s3cret@proxy.corp:3128"}, P, "HTTPS_PROXY"),
         # NO_PROXY: names match the host and its subdomains, with or without a leading dot
@@ -63,35 +52,11 @@ P = "http://proxy.corp:3128"
         (API, None, {"HTTPS_PROXY": P, "NO_PROXY": "api.example.com:443"}, "direct", "NO_PROXY"),
         (API, None, {"HTTPS_PROXY": P, "NO_PROXY": "api.example.com:8443"}, P, "HTTPS_PROXY"),
         # IP addresses and CIDR ranges, v4 and v6
-        (
-            "https://10.1.2.3/x",
-            None,
-            {"HTTPS_PROXY": P, "NO_PROXY": "10.1.2.3"},
-            "direct",
-            "NO_PROXY",
-        ),
-        (
-            "https://10.1.2.3/x",
-            None,
-            {"HTTPS_PROXY": P, "NO_PROXY": "10.0.0.0/8"},
-            "direct",
-            "NO_PROXY",
-        ),
-        ("https://10.1.2.3/x", None, {"HTTPS_PROXY": P, "NO_PROXY": "10.1.2.4"}, P, "HTTPS_PROXY"),
-        (
-            "https://[fd00::5]/x",
-            None,
-            {"HTTPS_PROXY": P, "NO_PROXY": "fd00::/8"},
-            "direct",
-            "NO_PROXY",
-        ),
-        (
-            "https://[fd00::5]/x",
-            None,
-            {"HTTPS_PROXY": P, "NO_PROXY": "[fd00::5]"},
-            "direct",
-            "NO_PROXY",
-        ),
+        (V4, None, {"HTTPS_PROXY": P, "NO_PROXY": "10.1.2.3"}, "direct", "NO_PROXY"),
+        (V4, None, {"HTTPS_PROXY": P, "NO_PROXY": "10.0.0.0/8"}, "direct", "NO_PROXY"),
+        (V4, None, {"HTTPS_PROXY": P, "NO_PROXY": "10.1.2.4"}, P, "HTTPS_PROXY"),
+        (V6, None, {"HTTPS_PROXY": P, "NO_PROXY": "fd00::/8"}, "direct", "NO_PROXY"),
+        (V6, None, {"HTTPS_PROXY": P, "NO_PROXY": "[fd00::5]"}, "direct", "NO_PROXY"),
         # loopback is never sent to a proxy from the environment (implicit NO_PROXY)
         ("http://127.0.0.1:8080/x", None, {"HTTP_PROXY": P}, "direct", "loopback host"),
         ("https://localhost:8443/x", None, {"HTTPS_PROXY": P}, "direct", "loopback host"),

@@ -13,7 +13,7 @@ import click
 from batch._version import metric_prefix
 from batch.cli._metrics import write_metrics
 from batch.cli._settings import Settings, parse_duration
-from batch.engine import Job, QuietLogger, Stats
+from batch.engine import ConfigError, Job, QuietLogger, Stats, parse_proxy
 
 __all__ = ["job_command"]
 
@@ -25,6 +25,25 @@ def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -
         return parse_duration(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+
+
+def _proxy(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    if ctx.params.get("no_proxy") and value.strip():
+        raise click.BadParameter("--proxy URL and --no-proxy contradict each other: choose one")
+    if value.strip():
+        try:
+            parse_proxy(value, "--proxy")
+        except ConfigError as exc:  # the message shows the URL without its credentials
+            raise click.BadParameter(str(exc)) from None
+    return value
+
+
+def _no_proxy(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    if value and (ctx.params.get("proxy") or "").strip():
+        raise click.BadParameter("--proxy URL and --no-proxy contradict each other: choose one")
+    return value
 
 
 class _Positive(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
@@ -235,6 +254,20 @@ def job_command(job: Job, run: Callable[[Job, Settings], int]) -> click.Command:
         show_default=True,
         metavar="SECONDS",
         help="When another run holds the results file, wait this long for it (else exit 75).",
+    )
+    @click.option(
+        "--proxy",
+        callback=_proxy,
+        metavar="URL",
+        help="Forward proxy, http://[USER:PASSWORD@]HOST:PORT ('' goes direct); without it "
+        "HTTPS_PROXY, HTTP_PROXY and NO_PROXY are read as curl does (loopback goes direct). "
+        "Credentials are safer in HTTPS_PROXY than here, where ps shows them.",
+    )
+    @click.option(
+        "--no-proxy",
+        is_flag=True,
+        callback=_no_proxy,
+        help="Connect directly, whatever HTTPS_PROXY says.",
     )
     def command(**params: Any) -> None:
         sys.exit(run(job, Settings(**params)))

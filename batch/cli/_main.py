@@ -21,7 +21,7 @@ from batch.cli._report import print_dry_run, print_summary
 from batch.cli._run import EXIT_PIPE, execute
 from batch.cli._settings import Settings, check_distinct
 from batch.cli._signals import SIGNAL_EXIT, note_again, noting_signals
-from batch.engine import BatchError, Busy, ConfigError, Job, Stats
+from batch.engine import BatchError, Busy, ConfigError, Job, Stats, proxy_secrets
 
 __all__ = ["EXIT_INTERNAL", "main", "run"]
 
@@ -34,6 +34,8 @@ def run(job: Job, settings: Settings) -> int:
     redactor = Redactor()
     # Known from the start, so that even an error before it is read cannot leak it.
     redactor.add(os.environ.get(job.token_env, "").strip(), permanent=True)
+    for secret in proxy_secrets(settings.proxy, os.environ):  # proxy passwords, likewise
+        redactor.add(secret, permanent=True)
     try:
         check_distinct(settings)
         clash = None

@@ -186,6 +186,8 @@ async def _execute(
                 rate=s.rate,
                 concurrency=s.concurrency,
                 resume=s.resume,
+                proxy=engine.route.label,  # never its credentials
+                proxy_from=engine.route.reason,
             )
             fmt = s.input_format or guess_format(s.input)
             total = await anyio.to_thread.run_sync(count_rows, s.input, fmt != "jsonl")
@@ -265,6 +267,7 @@ def _engine_options(job: Job, s: Settings, base_url: str, token: str) -> EngineO
         user_agent=user_agent(),
         token_source=f"--token-file {s.token_file!r}" if s.token_file else job.token_env,
         base_url_source=f"--base-url (or {job.base_url_env})" if s.base_url else "the default URL",
+        proxy="" if s.no_proxy else s.proxy,
     )
 
 

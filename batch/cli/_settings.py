@@ -54,6 +54,8 @@ class Settings:
     refresh_within: timedelta | None
     overwrite: bool = False
     wait: float = 0.0
+    proxy: str | None = None
+    no_proxy: bool = False
 
 
 def parse_duration(text: str) -> timedelta:

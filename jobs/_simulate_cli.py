@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import signal
+import ssl
 import uuid
 from collections.abc import AsyncIterator
 
@@ -130,6 +131,12 @@ def _profile_ids(_ctx: click.Context, _param: click.Parameter, values: tuple[str
     help="Send Retry-After: VALUE on 429 and 503, as given (the real API sends none).",
 )
 @click.option("--seed", type=int, default=None, help="Seed for the random faults.")
+@click.option(
+    "--tls-cert",
+    metavar="PEM",
+    help="Serve HTTPS with this certificate chain (e.g. from python -m trustme); needs --tls-key.",
+)
+@click.option("--tls-key", metavar="PEM", help="The private key of --tls-cert.")
 def simulate_api(
     *,
     host: str,
@@ -147,6 +154,8 @@ def simulate_api(
     revoke_after: int | None,
     retry_after: str | None,
     seed: int | None,
+    tls_cert: str | None,
+    tls_key: str | None,
 ) -> None:
     """Serve the simulated Deel API (POST /rest/v2/workers/session) until Ctrl-C or SIGTERM.
 
@@ -168,13 +177,28 @@ def simulate_api(
         retry_after=retry_after,
         seed=seed,
     )
-    anyio.run(_serve_until_signalled, config, host, port)
+    anyio.run(_serve_until_signalled, config, host, port, _tls(tls_cert, tls_key))
 
 
-async def _serve_until_signalled(config: SimulatorConfig, host: str, port: int) -> None:
+def _tls(cert: str | None, key: str | None) -> ssl.SSLContext | None:
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise click.UsageError(f"cannot load --tls-cert/--tls-key: {exc}") from None
+    return context
+
+
+async def _serve_until_signalled(
+    config: SimulatorConfig, host: str, port: int, tls: ssl.SSLContext | None
+) -> None:
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         try:
-            async with serve(config, host=host, port=port) as api:
+            async with serve(config, host=host, port=port, ssl_context=tls) as api:
                 limit = "no rate limit" if config.rate is None else f"rate {config.rate:g}/s"
                 click.echo(
                     f"simulated Deel API on {api.base_url} ({limit}); Ctrl-C to stop", err=True

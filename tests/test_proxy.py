@@ -9,7 +9,10 @@ the API's certificate: the proxy only sees a CONNECT and encrypted bytes.
 
 from __future__ import annotations
 
+import os
 import ssl
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -169,7 +172,7 @@ def test_a_proxy_that_is_down_is_named_and_fatal(tmp_path: Path, tls_api: TlsApi
     _, res = _run(tmp_path, tls_api, 20, env={"HTTPS_PROXY": dead})
     assert res.exit_code == 3
     reason = res.event("run_aborted")["reason"]
-    assert reason.startswith(f"cannot connect to the proxy {dead} (")
+    assert reason.startswith(f"cannot connect to the proxy {dead} (Connection refused; ")
     assert "set by HTTPS_PROXY" in reason
     assert res.event("run_finished")["not_attempted"] >= 12
 
@@ -321,3 +324,48 @@ def _wait_for(proxy: ForwardProxy, text: str, timeout: float = 10.0) -> str:
     while text not in (log := proxy.log()) and time.monotonic() < deadline:
         time.sleep(0.02)
     return log
+
+
+def test_simulate_api_tls_options_go_together(tmp_path: Path) -> None:
+    res = run_cli("simulate-api", "--port", "0", "--tls-cert", str(tmp_path / "server.pem"))
+    assert res.exit_code == 2
+    assert "--tls-cert and --tls-key go together" in res.stderr
+
+
+def test_the_command_line_behind_a_proxy_as_a_user_runs_it(
+    tmp_path: Path, ca: trustme.CA, proxy: ForwardProxy
+) -> None:
+    """simulate-api over HTTPS, then HTTPS_PROXY=... deel-batch worker-tokens: real processes."""
+    leaf = ca.issue_cert(HOST)
+    cert, key, ca_file = tmp_path / "server.pem", tmp_path / "server.key", tmp_path / "ca.pem"
+    cert.write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
+    leaf.private_key_pem.write_to_path(str(key))
+    ca.cert_pem.write_to_path(str(ca_file))
+    server = subprocess.Popen(
+        [sys.executable, "-m", "batch", "simulate-api", "--port", "0", "--rate", "0",
+         "--tls-cert", str(cert), "--tls-key", str(key)],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stderr is not None
+        banner = server.stderr.readline()
+        assert banner.startswith("simulated Deel API on https://127.0.0.1:"), banner
+        port = banner.split("https://127.0.0.1:")[1].split("/")[0]
+        ids = new_ids(6)
+        env = {
+            **os.environ, **ENV, "SSL_CERT_FILE": str(ca_file), "HTTPS_PROXY": proxy.url,
+            "NO_PROXY": "localhost,127.0.0.1",
+        }  # fmt: skip
+        run = subprocess.run(
+            [sys.executable, "-m", "batch", "worker-tokens", str(write_csv(tmp_path / "in.csv", ids)),
+             "--base-url", f"https://{HOST}:{port}/rest/v2", "-o", str(tmp_path / "o.jsonl"),
+             "--log-format", "json"],
+            env=env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    finally:
+        server.terminate()
+        server.communicate(timeout=10)
+    assert run.returncode == 0, run.stderr
+    assert [r["status"] for r in read_jsonl(tmp_path / "o.jsonl")] == ["ok"] * 6
+    assert '"proxy": "' + proxy.url + '"' in run.stderr
+    assert set(proxy.wait_for_tunnels(1)) == {f"{HOST}:{port}"}

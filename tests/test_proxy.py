@@ -125,23 +125,26 @@ def test_lower_case_https_proxy_and_credentials_that_never_show(
 
 
 def test_wrong_proxy_credentials_stop_the_run_with_a_407_message(
-    tmp_path: Path, tls_api: TlsApi, auth_proxy: ForwardProxy
+    tmp_path: Path, tls_api: TlsApi, auth_proxy: ForwardProxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = f"http://{USER}:wrong-password@127.0.0.1:{auth_proxy.port}"
     out = tmp_path / "out.jsonl"
-    res = run_cli(
+    args = [
         "worker-tokens", str(write_csv(tmp_path / "in.csv", new_ids(30))), "-o", str(out),
         "--base-url", tls_api.base_url, "--proxy", url, "--concurrency", "2",
         "--log-level", "debug", "--log-format", "json",
-        env={**ENV, "SSL_CERT_FILE": str(tls_api.ca_file)},
-    )  # fmt: skip
+    ]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", ["deel-batch", *args])  # for the resume command
+    res = run_cli(*args, env={**ENV, "SSL_CERT_FILE": str(tls_api.ca_file)})
     assert res.exit_code == 3
     reason = res.event("run_aborted")["reason"]
     assert reason.startswith(f"the proxy refused the tunnel to {HOST}:{tls_api.port} (407 ")
     assert "the user name or password in --proxy is wrong" in reason
     assert "wrong-password" not in res.stderr
     assert tls_api.api.stats.requests == 0
-    assert res.event("run_finished")["not_attempted"] >= 28
+    finished = res.event("run_finished")
+    assert finished["not_attempted"] >= 28
+    assert f"--proxy 'http://***@127.0.0.1:{auth_proxy.port}' " in finished["resume"]
 
 
 def test_a_proxy_asking_for_credentials_says_where_they_go(

@@ -11,7 +11,7 @@ import click
 from batch._version import distribution
 from batch.cli._outcome import RunOutcome
 from batch.cli._settings import Settings
-from batch.engine import window_for_rate
+from batch.engine import redact_url, window_for_rate
 
 __all__ = ["human_duration", "print_dry_run", "print_summary", "resume_command"]
 
@@ -29,10 +29,22 @@ def human_duration(seconds: float) -> str:
 
 def resume_command(settings: Settings) -> str:
     """The command to run to finish what this run left, as the user typed it plus --resume."""
-    args = list(sys.argv[1:])
+    args = _without_proxy_credentials(sys.argv[1:])
     if "--resume" not in args:
         args.append("--resume")
     return shlex.join([distribution()[0], *args])
+
+
+def _without_proxy_credentials(argv: list[str]) -> list[str]:
+    """``--proxy http://USER:PASSWORD@HOST`` is shown as ``http://***@HOST``: the summary
+    goes to a terminal or a log file, neither of which may hold the password."""
+    args = list(argv)
+    for i, arg in enumerate(args):
+        if arg.startswith("--proxy="):
+            args[i] = redact_url(arg)
+        elif arg == "--proxy" and i + 1 < len(args):
+            args[i + 1] = redact_url(args[i + 1])
+    return args
 
 
 def print_summary(

@@ -211,6 +211,28 @@ def test_tls_is_verified_end_to_end_through_the_tunnel(
     assert tls_api.api.stats.requests == 0
 
 
+def test_an_https_proxy_is_verified_too(tmp_path: Path, tls_api: TlsApi, ca: trustme.CA) -> None:
+    leaf = ca.issue_cert("127.0.0.1")
+    cert, key = tmp_path / "proxy.pem", tmp_path / "proxy.key"
+    cert.write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
+    leaf.private_key_pem.write_to_path(str(key))
+    with forward_proxy(tmp_path / "tls-proxy", tls=(cert, key)) as tls_proxy:
+        assert tls_proxy.url.startswith("https://127.0.0.1:")
+        out, res = _run(tmp_path, tls_api, 4, env={"HTTPS_PROXY": tls_proxy.url})
+        assert res.exit_code == 0, res.stderr
+        assert [r["status"] for r in read_jsonl(out)] == ["ok"] * 4
+        assert set(tls_proxy.wait_for_tunnels(1)) == {f"{HOST}:{tls_api.port}"}
+        # the proxy's own certificate is checked against the same trust store
+        other = tmp_path / "other-ca.pem"
+        trustme.CA().cert_pem.write_to_path(str(other))
+        untrusted = TlsApi(tls_api.api, tls_api.base_url, other)
+        _, res = _run(tmp_path, untrusted, 4, env={"HTTPS_PROXY": tls_proxy.url})
+    assert res.exit_code == 3
+    reason = res.event("run_aborted")["reason"]
+    assert reason.startswith(f"TLS certificate of the proxy {tls_proxy.url} is not trusted")
+    assert reason.endswith("Fix the trust store (SSL_CERT_FILE) or HTTPS_PROXY")
+
+
 def test_loopback_and_simulate_go_direct_unless_a_proxy_is_asked_for(
     tmp_path: Path, proxy: ForwardProxy
 ) -> None:
@@ -301,7 +323,7 @@ def test_credentials_never_show_in_help_or_usage_errors(tmp_path: Path) -> None:
         "worker-tokens", "x.csv", "--proxy", f"socks5://{USER}:{PASSWORD}@127.0.0.1:1080", env=env
     )
     assert res.exit_code == 2
-    assert "only http:// proxies are supported" in res.stderr
+    assert "only http:// and https:// proxies are supported" in res.stderr
     assert PASSWORD not in res.stdout + res.stderr
     res = run_cli("worker-tokens", "x.csv", "--proxy", "http://p:3128", "--no-proxy")
     assert res.exit_code == 2
@@ -318,7 +340,7 @@ def test_a_malformed_proxy_variable_is_a_usage_error_naming_it(
     )  # fmt: skip
     assert res.exit_code == 2
     message = res.event("usage_error")["message"]
-    assert message.startswith("HTTPS_PROXY 'socks5h://***@proxy:1080': only http:// proxies")
+    assert message.startswith("HTTPS_PROXY 'socks5h://***@proxy:1080': only http:// and https://")
     assert PASSWORD not in res.stderr
 
 

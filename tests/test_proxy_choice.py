@@ -35,6 +35,15 @@ P = "http://proxy.corp:3128"
         # scheme-less proxy means http://, curl's default port 1080 when none is given
         (API, None, {"HTTPS_PROXY": "proxy.corp:3128"}, P, "HTTPS_PROXY"),
         (API, None, {"HTTPS_PROXY": "http://proxy.corp"}, "http://proxy.corp:1080", "HTTPS_PROXY"),
+        # TLS to the proxy itself: https://, port 443 by default
+        (API, None, {"HTTPS_PROXY": "https://proxy.corp"}, "https://proxy.corp:443", "HTTPS_PROXY"),
+        (
+            API,
+            None,
+            {"HTTPS_PROXY": "HTTPS://proxy.corp:8443"},
+            "https://proxy.corp:8443",
+            "HTTPS_PROXY",
+        ),
         (API, None, {"HTTPS_PROXY": "http://[fd00::1]:8/"}, "http://[fd00::1]:8", "HTTPS_PROXY"),
         # credentials never in the label
         (API, None, {"HTTPS_PROXY": "http://u:s3cret@proxy.corp:3128"}, P, "HTTPS_PROXY"),
@@ -111,8 +120,8 @@ def test_credentials_are_decoded_and_kept_apart() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("socks5://u:hunter22@proxy:1080", "only http:// proxies are supported"),
-        ("https://u:hunter22@proxy:443", "only http:// proxies are supported"),
+        ("socks5://u:hunter22@proxy:1080", "only http:// and https:// proxies are supported"),
+        ("socks5h://u:hunter22@proxy", "only http:// and https:// proxies are supported"),
         ("http://u:hunter22@proxy:99999", "is not a proxy URL"),
         ("http://u:hunter22@:3128", "has no host"),
         ("http://u:hunter22@proxy:3128/path", "must be just http://HOST:PORT"),
@@ -134,7 +143,7 @@ def test_a_malformed_variable_is_a_config_error_when_it_is_used() -> None:
 
 
 def test_engine_options_refuse_a_bad_proxy_with_a_value_error() -> None:
-    with pytest.raises(ValueError, match="only http:// proxies"):
+    with pytest.raises(ValueError, match="only http:// and https:// proxies"):
         EngineOptions(base_url=API, token="t0ken", proxy="socks5://u:pw12345@p:1080")
     options = EngineOptions(base_url=API, token="t0ken", proxy="http://u:pw12345@p:3128")
     assert "pw12345" not in repr(options)

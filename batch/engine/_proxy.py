@@ -16,7 +16,8 @@ curl's and requests' (the table in tests/test_proxy_choice.py):
   shell's HTTPS_PROXY does not break local tests. An explicit proxy is used even for them.
 
 A proxy URL is ``http://[USER:PASSWORD@]HOST[:PORT]`` (scheme-less means http, port 1080
-by default as in curl). Credentials never leave this module but in the Proxy-Authorization
+by default as in curl), or ``https://`` for TLS to the proxy itself (port 443; verified
+like the API's certificate, so SSL_CERT_FILE serves both). Credentials never leave this module but in the Proxy-Authorization
 header of the CONNECT request: every text made here shows the URL without them.
 """
 
@@ -41,7 +42,7 @@ __all__ = [
     "redact_url",
 ]
 
-DEFAULT_PORT = 1080  # curl's default proxy port
+DEFAULT_PORTS = {"http": 1080, "https": 443}  # curl's default proxy ports
 _LOOPBACK_NAMES = frozenset({"localhost"})
 _PROXY_VARIABLES = frozenset({"https_proxy", "http_proxy", "all_proxy"})
 _USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
@@ -102,10 +103,11 @@ def parse_proxy(text: str, source: str) -> Proxy:
         port = parts.port
     except ValueError:
         raise ConfigError(f"{source} {shown!r} is not a proxy URL (http://HOST:PORT)") from None
-    if parts.scheme.lower() != "http":
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS:
         raise ConfigError(
-            f"{source} {shown!r}: only http:// proxies are supported (HTTPS still goes "
-            "through them encrypted end to end, in a CONNECT tunnel)"
+            f"{source} {shown!r}: only http:// and https:// proxies are supported (HTTPS "
+            "goes through them encrypted end to end, in a CONNECT tunnel)"
         )
     if not parts.hostname:
         raise ConfigError(f"{source} {shown!r} has no host (http://HOST:PORT)")
@@ -113,7 +115,7 @@ def parse_proxy(text: str, source: str) -> Proxy:
         raise ConfigError(f"{source} {shown!r} must be just http://HOST:PORT")
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
     return Proxy(
-        url=f"http://{host}:{port or DEFAULT_PORT}",
+        url=f"{scheme}://{host}:{port or DEFAULT_PORTS[scheme]}",
         user=urllib.parse.unquote(parts.username or ""),
         password=urllib.parse.unquote(parts.password or ""),
     )

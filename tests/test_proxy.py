@@ -226,7 +226,8 @@ def test_an_https_proxy_is_verified_too(tmp_path: Path, tls_api: TlsApi, ca: tru
         other = tmp_path / "other-ca.pem"
         trustme.CA().cert_pem.write_to_path(str(other))
         untrusted = TlsApi(tls_api.api, tls_api.base_url, other)
-        _, res = _run(tmp_path, untrusted, 4, env={"HTTPS_PROXY": tls_proxy.url})
+        (tmp_path / "again").mkdir()
+        _, res = _run(tmp_path / "again", untrusted, 4, env={"HTTPS_PROXY": tls_proxy.url})
     assert res.exit_code == 3
     reason = res.event("run_aborted")["reason"]
     assert reason.startswith(f"TLS certificate of the proxy {tls_proxy.url} is not trusted")

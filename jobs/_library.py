@@ -214,6 +214,7 @@ def _options(
         token_source="the token argument",  # noqa: S106 - words for a message
         base_url_source="the base_url argument",
         proxy=proxy,
+        proxy_source="the proxy argument",
     )
 
 

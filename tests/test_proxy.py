@@ -23,7 +23,7 @@ import pytest
 import trustme
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from jobs import open_worker_tokens
+from jobs import RunAborted, create_worker_tokens_sync, open_worker_tokens
 from jobs._simulator import SimulatedApi
 from tests.conftest import StartSim
 from tests.helpers import ENV, CliResult, new_ids, read_jsonl, run_cli, write_csv
@@ -264,7 +264,7 @@ def test_no_proxy_option_goes_direct(tmp_path: Path, sim: StartSim) -> None:
     )  # fmt: skip
     assert res.exit_code == 0, res.stderr
     started = res.event("run_started")
-    assert (started["proxy"], started["proxy_from"]) == ("direct", "--proxy '' / --no-proxy")
+    assert (started["proxy"], started["proxy_from"]) == ("direct", "--no-proxy")
 
 
 class _TestNames(AbstractResolver):
@@ -395,3 +395,15 @@ def test_the_command_line_behind_a_proxy_as_a_user_runs_it(
     assert [r["status"] for r in read_jsonl(tmp_path / "o.jsonl")] == ["ok"] * 6
     assert '"proxy": "' + proxy.url + '"' in run.stderr
     assert set(proxy.wait_for_tunnels(1)) == {f"{HOST}:{port}"}
+
+
+def test_the_library_raises_run_aborted_naming_the_proxy(tmp_path: Path) -> None:
+    with forward_proxy(tmp_path / "gone") as gone:
+        dead = gone.url
+    with pytest.raises(RunAborted) as caught:
+        create_worker_tokens_sync(
+            new_ids(5), token="t0ken", base_url="https://api.example.com/rest/v2", proxy=dead
+        )
+    assert caught.value.reason.startswith(f"cannot connect to the proxy {dead} (")
+    assert "set by the proxy argument" in caught.value.reason
+    assert caught.value.results == []

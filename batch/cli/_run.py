@@ -268,6 +268,7 @@ def _engine_options(job: Job, s: Settings, base_url: str, token: str) -> EngineO
         token_source=f"--token-file {s.token_file!r}" if s.token_file else job.token_env,
         base_url_source=f"--base-url (or {job.base_url_env})" if s.base_url else "the default URL",
         proxy="" if s.no_proxy else s.proxy,
+        proxy_source="--no-proxy" if s.no_proxy else "--proxy",
     )
 
 

@@ -95,7 +95,9 @@ class Engine:
         #: whether the API itself has answered yet (see judge's api_seen)
         self._api_seen = False
         #: the proxy of the run (or direct) and why; ConfigError for a malformed variable
-        self.route: ProxyChoice = choose_proxy(options.base_url, options.proxy, os.environ)
+        self.route: ProxyChoice = choose_proxy(
+            options.base_url, options.proxy, os.environ, options.proxy_source
+        )
 
     # -- control ------------------------------------------------------------
     @property

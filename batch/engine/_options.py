@@ -25,8 +25,8 @@ class EngineOptions:
 
     The token is sent as the job's `Request` says (a bearer header); it is never
     logged. Front ends name where it came from in ``token_source`` and where the
-    base URL came from in ``base_url_source``, so that a refusal says what to check
-    in the caller's own words.
+    base URL came from in ``base_url_source`` (and an explicit proxy in ``proxy_source``),
+    so that a refusal says what to check in the caller's own words.
     """
 
     #: the API root the job's request paths are appended to (https, or http on loopback)
@@ -56,6 +56,8 @@ class EngineOptions:
     #: forward proxy URL (``http://[USER:PASSWORD@]HOST:PORT``); ``''`` direct; None: from
     #: HTTPS_PROXY / HTTP_PROXY / NO_PROXY as curl reads them (batch/engine/_proxy.py)
     proxy: str | None = field(default=None, repr=False)
+    #: where an explicit proxy came from, named in messages ("set by <proxy_source>")
+    proxy_source: str = "the proxy setting"
 
     def __post_init__(self) -> None:
         """Refuse options no run can keep its promises with (ValueError, one line).

@@ -121,13 +121,16 @@ def parse_proxy(text: str, source: str) -> Proxy:
     )
 
 
-def choose_proxy(base_url: str, explicit: str | None, environ: Mapping[str, str]) -> ProxyChoice:
+def choose_proxy(
+    base_url: str, explicit: str | None, environ: Mapping[str, str], source: str = "--proxy"
+) -> ProxyChoice:
     """The proxy for requests to ``base_url``: ``explicit`` if given (``''``: direct), else
-    the environment's, unless NO_PROXY or loopback says direct."""
+    the environment's, unless NO_PROXY or loopback says direct. ``source`` names the
+    explicit setting in the front end's words (``--proxy``, ``the proxy argument``)."""
     if explicit is not None:
         if not explicit.strip():
-            return ProxyChoice(None, "--proxy '' / --no-proxy")
-        return ProxyChoice(parse_proxy(explicit, "--proxy"), "--proxy")
+            return ProxyChoice(None, source)
+        return ProxyChoice(parse_proxy(explicit, source), source)
     parts = urllib.parse.urlsplit(base_url)
     scheme = parts.scheme.lower()
     found = _first_set(environ, f"{scheme}_proxy", "all_proxy")

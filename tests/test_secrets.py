@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import ssl
 import stat
 from pathlib import Path
@@ -11,6 +12,9 @@ from pathlib import Path
 import pytest
 import trustme
 
+from batch.engine import ConfigError
+from batch.output._file import OutputFile
+from batch.output._private import decide, make_private
 from tests.conftest import StartSim
 from tests.helpers import ENV, new_ids, read_jsonl, run_cli, write_csv
 
@@ -84,19 +88,117 @@ def test_token_file_is_read_and_a_readable_one_is_warned_about(
     assert "from-the-file" not in res.stderr
 
 
-def test_existing_results_file_readable_by_others_is_warned_about(
-    sim: StartSim, tmp_path: Path
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o600])
+def test_an_existing_results_file_is_made_private_before_the_first_token(
+    sim: StartSim, tmp_path: Path, mode: int
 ) -> None:
     api = sim(rate=None)
     out = tmp_path / "o.jsonl"
     out.write_text("")
-    out.chmod(0o644)
+    out.chmod(mode)
     res = run_cli(
         "worker-tokens", str(write_csv(tmp_path / "in.csv", new_ids(1))), "-o", str(out),
         "--base-url", api.base_url, "--log-format", "json", env=ENV,
     )  # fmt: skip
-    assert res.exit_code == 0
-    assert res.event("output_file_permissions")["fix"] == f"chmod 600 {out}"
+    assert res.exit_code == 0, res.stderr
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    told = [e for e in res.events if e["event"] == "output_file_permissions"]
+    if mode == 0o600:
+        assert not told
+    else:
+        assert len(told) == 1  # once, before the first record
+        assert (told[0]["mode"], told[0]["now"]) == (f"{mode:04o}", "0600")
+        assert res.names().index("output_file_permissions") < res.names().index("run_started")
+
+
+def _nobody() -> int:
+    return pwd.getpwnam("nobody").pw_uid
+
+
+def test_a_results_file_owned_by_someone_else_is_refused(sim: StartSim, tmp_path: Path) -> None:
+    """Its owner could read every token (and chmod it back): exit 2, one line, nothing written.
+
+    Tests run as root here: root may write and chmod any file, so the file is given to
+    ``nobody`` and the command line must refuse it. Not as root, no such file can be
+    made; the same decision is then checked on the function that takes it.
+    """
+    out = tmp_path / "o.jsonl"
+    out.write_text("")
+    out.chmod(0o644)
+    if os.geteuid() != 0:
+        fd = os.open(out, os.O_RDWR)
+        try:
+            with pytest.raises(ConfigError, match="belongs to"):
+                make_private(fd, str(out), None, me=os.geteuid() + 1)
+        finally:
+            os.close(fd)
+        return
+    os.chown(out, _nobody(), -1)
+    api = sim(rate=None)
+    res = run_cli(
+        "worker-tokens", str(write_csv(tmp_path / "in.csv", new_ids(2))), "-o", str(out),
+        "--base-url", api.base_url, "--log-format", "json", env=ENV,
+    )  # fmt: skip
+    assert res.exit_code == 2, res.stderr
+    errors = [e for e in res.events if e["level"] == "error"]
+    assert len(errors) == 1
+    assert "belongs to user 'nobody'" in errors[0]["message"]
+    assert out.read_bytes() == b""
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644  # not touched either
+    assert api.stats.requests == 0
+
+
+@pytest.mark.parametrize(
+    ("mode", "owner", "action"),
+    [
+        (0o600, 1000, "keep"),
+        (0o400, 1000, "keep"),
+        (0o644, 1000, "tighten"),
+        (0o640, 1000, "tighten"),
+        (0o606, 1000, "tighten"),
+        (0o600, 0, "refuse"),
+        (0o644, 0, "refuse"),
+    ],
+)
+def test_what_is_done_with_an_existing_results_file(mode: int, owner: int, action: str) -> None:
+    assert decide(mode, owner, me=1000) == action
+
+
+def test_a_filesystem_that_ignores_modes_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """vfat or a CIFS share accept chmod and change nothing (no such mount here: chmod is
+    replaced by one that does nothing, the way those filesystems behave)."""
+    out = tmp_path / "o.jsonl"
+    out.write_text("")
+    out.chmod(0o644)
+    monkeypatch.setattr(os, "fchmod", lambda _fd, _mode: None)
+    with pytest.raises(ConfigError, match="ignores chmod 600"):
+        OutputFile(str(out), append=False, private=True)
+    monkeypatch.undo()
+
+    def refuse(_fd: int, _mode: int) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "fchmod", refuse)
+    with pytest.raises(ConfigError, match="chmod 600 failed"):
+        OutputFile(str(out), append=False, private=True)
+
+
+def test_the_errors_file_holds_no_token_and_is_only_warned_about(
+    sim: StartSim, tmp_path: Path
+) -> None:
+    api = sim(rate=None)
+    errors = tmp_path / "failed.csv"
+    errors.write_text("")
+    errors.chmod(0o644)
+    res = run_cli(
+        "worker-tokens", str(write_csv(tmp_path / "in.csv", new_ids(1))), "-o",
+        str(tmp_path / "o.jsonl"), "--errors", str(errors), "--base-url", api.base_url,
+        "--log-format", "json", env=ENV,
+    )  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    assert res.event("output_file_permissions")["fix"] == f"chmod 600 {errors}"
 
 
 def test_new_files_are_private_whatever_the_umask(sim: StartSim, tmp_path: Path) -> None:

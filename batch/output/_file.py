@@ -21,6 +21,7 @@ from typing import BinaryIO, Literal
 import anyio
 
 from batch.engine import Busy, ConfigError
+from batch.output._private import make_private
 
 __all__ = ["OutputFile", "Start", "holder_pid", "open_results"]
 
@@ -38,6 +39,9 @@ class OutputFile:
     appends to them, ``overwrite`` moves them to ``PATH.prev`` and starts an
     empty file: they stay readable there until a run on this file finishes
     (`forget_previous`).
+
+    It holds secrets: an existing file is tightened to 0600 before anything is
+    written, or refused (`batch.output._private`).
     """
 
     def __init__(
@@ -74,11 +78,7 @@ class OutputFile:
                     f"{path!r} is being written by {who}; try again later, pass --wait SECONDS "
                     "to wait for it, or choose another --output"
                 ) from None
-            if mode & 0o077 and warn is not None:
-                warn(
-                    "output_file_permissions",
-                    {"path": path, "mode": oct(stat.S_IMODE(mode)), "fix": f"chmod 600 {path}"},
-                )
+            make_private(fd, path, warn)  # it holds tokens: never readable by others
             if start != "resume" and os.fstat(fd).st_size:
                 fd = self._start_over(fd, start)
             os.lseek(fd, 0, os.SEEK_END)

@@ -23,6 +23,12 @@ Each case directory holds its input files (any name, binary allowed) and a ``cas
     for runs that go on: every record expected in the ``-o`` file, each
     ``{"line", "status", "kind"?, "message_contains"?, "profile_id"?}``; an ``invalid_input``
     record must also be logged as an ``invalid_row`` event with its line.
+``csv_rows``
+    file name → the rows expected in a CSV the run wrote (``.csv`` results, ``--errors``),
+    each ``{column: exact text}`` and found by its ``line`` column.
+
+Every CSV a case writes is also checked for spreadsheet formulas: no cell may start with
+``= + - @``, a tab or a carriage return (README "Output records").
 
 ``--log-format json`` is appended to every run. Whatever the case, no traceback may appear.
 A usage, configuration or input error (exit 2) must be reported as exactly one line: one JSON
@@ -32,6 +38,7 @@ is one line.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -41,6 +48,7 @@ from typing import Any
 
 import pytest
 
+from batch.engine import FORMULA_PREFIXES
 from tests.helpers import CliResult, read_jsonl, run_cli
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -56,6 +64,7 @@ CASE_KEYS = {
     "exit_code",
     "stderr_contains",
     "records",
+    "csv_rows",
 }
 RECORD_KEYS = {"line", "status", "kind", "message_contains", "profile_id"}
 
@@ -73,6 +82,7 @@ class Case:
     chmod: dict[str, str] = field(default_factory=dict)
     skip_as_root: bool = False
     records: list[dict[str, Any]] | None = None
+    csv_rows: dict[str, list[dict[str, str]]] = field(default_factory=dict)
 
 
 def load(directory: Path) -> Case:
@@ -177,6 +187,28 @@ def _check_records(expected: list[dict[str, Any]], path: Path) -> None:
             assert got["profile_id"] == want["profile_id"], where
 
 
+def _check_csv_rows(expected: dict[str, list[dict[str, str]]], work: Path) -> None:
+    for name, rows in expected.items():
+        with (work / name).open(newline="", encoding="utf-8") as handle:
+            actual = {row["line"]: row for row in csv.DictReader(handle)}
+        for want in rows:
+            got = actual.get(want["line"])
+            assert got is not None, f"{name}: no row for line {want['line']} in {actual}"
+            for column, value in want.items():
+                assert got[column] == value, f"{name} line {want['line']} {column}: {got}"
+
+
+def _check_no_formula_cells(work: Path, inputs: set[str]) -> None:
+    """What a spreadsheet opening a CSV written by the tool would run as a formula: nothing."""
+    for path in work.glob("*.csv"):
+        if path.name in inputs:
+            continue
+        with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+            for number, row in enumerate(csv.reader(handle), 1):
+                formulas = [cell for cell in row if cell.startswith(FORMULA_PREFIXES)]
+                assert not formulas, f"{path.name} row {number}: formula cells {formulas}"
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_corpus_case(case: Case, tmp_path: Path) -> None:
     if case.skip_as_root and os.geteuid() == 0:
@@ -195,6 +227,8 @@ def test_corpus_case(case: Case, tmp_path: Path) -> None:
         assert text in res.stderr, f"{text!r} missing; {details}"
     if case.exit_code == EXIT_USAGE:
         _check_single_error_line(case, res)
+    _check_csv_rows(case.csv_rows, work)
+    _check_no_formula_cells(work, {p.name for p in (CORPUS / case.name).iterdir()})
     if case.records is not None:
         _check_records(case.records, _output_path(args))
         logged = {e.get("line") for e in res.events if e.get("event") == "invalid_row"}

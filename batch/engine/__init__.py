@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from batch.engine._cells import FORMULA_PREFIXES, neutralise, original
 from batch.engine._errors import BatchError, Busy, ConfigError, InputError
 from batch.engine._log import Logger, QuietLogger
 from batch.engine._options import EngineOptions, check_base_url, is_loopback, token_problem
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from batch.engine._engine import Engine
 
 __all__ = [
+    "FORMULA_PREFIXES",
     "Abort",
     "Backoff",
     "BatchError",
@@ -57,6 +59,8 @@ __all__ = [
     "choose_proxy",
     "error_fields",
     "is_loopback",
+    "neutralise",
+    "original",
     "parse_proxy",
     "proxy_secrets",
     "redact_url",

@@ -15,7 +15,7 @@ from collections.abc import Callable, Container, Hashable, Iterator
 
 import anyio.to_thread
 
-from batch.engine import Failure, Item, Job, Logger, Result, Stats
+from batch.engine import Failure, Item, Job, Logger, Result, Stats, original
 from batch.input._reader import Row
 
 __all__ = ["BATCH", "KeyFilter", "RowItems"]
@@ -167,9 +167,14 @@ class KeyFilter:
                     except ValueError as exc:
                         problem = str(exc)
             if problem is not None:
+                value = (row.value or "").strip()
+                if row.value is not None and (was := original(value)) is not None:
+                    # A cell this tool neutralised (an --errors CSV given as INPUT): report
+                    # the value as it first came. It was not a key then and is not one now.
+                    value, problem = was, _problem(parse_key, was) or problem
                 log.warning("invalid_row", line=row.line, reason=problem)
                 failure = Failure("invalid_input", problem)
-                invalid(Result((row.value or "").strip(), row.line, "error", 0, error=failure))
+                invalid(Result(value, row.line, "error", 0, error=failure))
                 continue
             small = compact(key)
             if small in seen:
@@ -184,6 +189,14 @@ class KeyFilter:
             if keep is not None:
                 keep(Item(key, row.line))
         return kept
+
+
+def _problem(parse_key: Callable[[str], str], value: str) -> str | None:
+    try:
+        parse_key(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def _fill(rows: Iterator[Row], holder: list[Row], size: int) -> None:

@@ -1,4 +1,12 @@
-"""Records: a Result as a JSONL object or a CSV row, and back (for --resume)."""
+"""Records: a Result as a JSONL object or a CSV row, and back (for --resume).
+
+CSV cells that echo input (an invalid row's value, error messages, any column
+not known to be exact) are neutralised against spreadsheet formulas
+(`batch.engine.neutralise`); the status, counts, the API's values (the job's
+fields, error kind, HTTP status, request ID) and valid keys are written as they
+are, so a program reading the CSV gets a token exactly. JSONL is not a
+spreadsheet format and is never changed.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +15,16 @@ import io
 import json
 from typing import Any
 
-from batch.engine import Job, Result, error_fields
+from batch.engine import Job, Result, error_fields, neutralise
 
 __all__ = ["RecordFormat", "format_for"]
 
 
 #: Built once: json.dumps() with non-default options builds a new encoder on every call.
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "))
+
+#: Columns that never echo input: ours, or the API's (with the job's fields and request ID).
+_EXACT = ("status", "attempts", "line", "error_kind", "error_http_status")
 
 
 def format_for(path: str) -> str:
@@ -39,6 +50,10 @@ class RecordFormat:
             if errors
             else [job.key_name, "status", *job.fields, "attempts", "line", *failure]
         )
+        #: CSV columns written as they are (the key only when valid); the others are neutralised
+        self._exact_and_key = frozenset(
+            {*_EXACT, f"error_{job.request_id_field}", *self.fields, job.key_name}
+        )
 
     def record(self, result: Result) -> dict[str, Any]:
         out: dict[str, Any] = {self.key_name: result.key, "status": result.status}
@@ -63,7 +78,12 @@ class RecordFormat:
         if self.fmt == "jsonl":
             return _JSON.encode(record) + "\n"
         flat = flatten(record)
-        return _csv_line([flat.get(column, "") for column in self.columns])
+        if result.error is not None and result.error.kind == "invalid_input":
+            # The value as read: neutralised so that reading it back gives it exactly.
+            flat[self.key_name] = neutralise(flat[self.key_name], reversible=True)
+        exact = self._exact_and_key
+        cells = [(column, flat.get(column, "")) for column in self.columns]
+        return _csv_line([v if c in exact else neutralise(v) for c, v in cells])
 
 
 def flatten(record: dict[str, Any]) -> dict[str, str]:

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from batch.engine import ConfigError, Job, Logger
+from batch.engine import ConfigError, Job, Logger, original
 from batch.output._file import OutputFile
 from batch.output._records import RecordFormat, format_for
 
@@ -54,6 +54,8 @@ def read_previous(lines: Iterable[bytes], *, fmt: str, job: Job) -> Previous:
         previous.records += 1
         if kind == "invalid_input":
             line = row.get("line")
+            if fmt == "csv":
+                key = original(key) or key  # as it was read, not as a spreadsheet needs it
             if isinstance(line, int) or (isinstance(line, str) and line.isdigit()):
                 previous.invalid_rows.add((int(line), key))
             continue

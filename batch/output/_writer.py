@@ -16,7 +16,7 @@ from pathlib import Path
 
 import anyio.to_thread
 
-from batch.engine import Job, Result
+from batch.engine import Job, Result, original
 from batch.output._file import OutputFile
 from batch.output._records import RecordFormat, format_for
 from batch.output._replaced import ReplacedFile
@@ -113,7 +113,8 @@ class Writer:
                 if header != self._errors_fmt.columns:
                     return
                 for fields in rows:
-                    if fields and not self._seen(fields[0]):
+                    # An invalid row's value was neutralised for spreadsheets: compare it as read.
+                    if fields and not self._seen(original(fields[0]) or fields[0]):
                         self._errors.write(self._errors_fmt.raw_line(fields))
                 return
             for line in handle:

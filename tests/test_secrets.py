@@ -174,7 +174,7 @@ def test_a_filesystem_that_ignores_modes_is_refused(
     out.chmod(0o644)
     monkeypatch.setattr(os, "fchmod", lambda _fd, _mode: None)
     with pytest.raises(ConfigError, match="ignores chmod 600"):
-        OutputFile(str(out), append=False, private=True)
+        OutputFile(str(out), start="new")
     monkeypatch.undo()
 
     def refuse(_fd: int, _mode: int) -> None:
@@ -182,10 +182,10 @@ def test_a_filesystem_that_ignores_modes_is_refused(
 
     monkeypatch.setattr(os, "fchmod", refuse)
     with pytest.raises(ConfigError, match="chmod 600 failed"):
-        OutputFile(str(out), append=False, private=True)
+        OutputFile(str(out), start="new")
 
 
-def test_the_errors_file_holds_no_token_and_is_only_warned_about(
+def test_an_errors_file_readable_by_others_is_replaced_by_a_private_one(
     sim: StartSim, tmp_path: Path
 ) -> None:
     api = sim(rate=None)
@@ -198,7 +198,7 @@ def test_the_errors_file_holds_no_token_and_is_only_warned_about(
         "--log-format", "json", env=ENV,
     )  # fmt: skip
     assert res.exit_code == 0, res.stderr
-    assert res.event("output_file_permissions")["fix"] == f"chmod 600 {errors}"
+    assert stat.S_IMODE(errors.stat().st_mode) == 0o600
 
 
 def test_new_files_are_private_whatever_the_umask(sim: StartSim, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from batch.output._compact import Compaction, Plan, compact, maybe_compact, plan, written_by
 from batch.output._file import OutputFile, Start, open_results
 from batch.output._records import format_for
 from batch.output._replaced import ReplacedFile
@@ -9,13 +10,19 @@ from batch.output._resume import Stopped, open_for_resume, read_previous
 from batch.output._writer import Writer
 
 __all__ = [
+    "Compaction",
     "OutputFile",
+    "Plan",
     "ReplacedFile",
     "Start",
     "Stopped",
     "Writer",
+    "compact",
     "format_for",
+    "maybe_compact",
     "open_for_resume",
     "open_results",
+    "plan",
     "read_previous",
+    "written_by",
 ]

@@ -61,23 +61,8 @@ class OutputFile:
         if path == "-":
             self._stream = sys.stdout.buffer
             return
+        fd = _open_locked(path)
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            raise ConfigError(f"cannot write {path!r}: {exc.strerror}") from None
-        try:
-            mode = os.fstat(fd).st_mode
-            if not stat.S_ISREG(mode):
-                raise ConfigError(f"cannot write {path!r}: not a regular file")
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                pid = holder_pid(fd)
-                who = f"another run (pid {pid})" if pid else "another run"
-                raise Busy(
-                    f"{path!r} is being written by {who}; try again later, pass --wait SECONDS "
-                    "to wait for it, or choose another --output"
-                ) from None
             make_private(fd, path, warn)  # it holds tokens: never readable by others
             if start != "resume" and os.fstat(fd).st_size:
                 fd = self._start_over(fd, start)
@@ -218,6 +203,48 @@ class OutputFile:
         elif self._stream is not None:
             with contextlib.suppress(OSError, ValueError):
                 self._stream.flush()
+
+
+def _open_locked(path: str) -> int:
+    """Open ``path`` and take its lock (Busy if another run holds it).
+
+    The file may be replaced between the open and the lock (a compaction or an
+    --overwrite renames a new file over it, then lets the lock go): the lock
+    then guards a file that is no longer the results file, so open it again.
+    """
+    for _ in range(10):
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise ConfigError(f"cannot write {path!r}: {exc.strerror}") from None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ConfigError(f"cannot write {path!r}: not a regular file")
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                pid = holder_pid(fd)
+                who = f"another run (pid {pid})" if pid else "another run"
+                raise Busy(
+                    f"{path!r} is being written by {who}; try again later, pass --wait SECONDS "
+                    "to wait for it, or choose another --output"
+                ) from None
+            if _same_file(fd, path):
+                return fd
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+    raise Busy(f"{path!r} keeps being replaced by another run; try again later")
+
+
+def _same_file(fd: int, path: str) -> bool:
+    try:
+        named = os.stat(path)
+    except OSError:
+        return False
+    mine = os.fstat(fd)
+    return (mine.st_dev, mine.st_ino) == (named.st_dev, named.st_ino)
 
 
 def _count_records(path: str) -> int:

@@ -8,12 +8,13 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from batch.engine import ConfigError, Job, Logger, original
 from batch.output._file import OutputFile
 from batch.output._records import RecordFormat, format_for
 
-__all__ = ["Previous", "Stopped", "open_for_resume", "read_previous"]
+__all__ = ["Counts", "Previous", "Record", "Stopped", "open_for_resume", "read_previous", "scan"]
 
 
 @dataclass(slots=True)
@@ -40,40 +41,76 @@ def read_previous(lines: Iterable[bytes], *, fmt: str, job: Job) -> Previous:
     Records are read one physical line at a time (the writer never puts a line
     break inside a value), so one damaged line costs only itself.
     """
+    previous = Previous()
+    counts = Counts()
+    for record in scan(lines, fmt=fmt, job=job, counts=counts):
+        if record.invalid_row is not None:
+            previous.invalid_rows.add(record.invalid_row)
+        elif not record.key:
+            continue
+        elif record.ok:
+            previous.ok[record.key] = record.expires
+        else:
+            previous.ok.pop(record.key, None)
+    previous.records, previous.unreadable = counts.records, counts.unreadable
+    return previous
+
+
+@dataclass(slots=True)
+class Counts:
+    """What `scan` saw besides the records it yields."""
+
+    records: int = 0
+    unreadable: int = 0
+    #: the physical line (0-based) of a CSV file's header
+    header_index: int | None = None
+
+
+class Record(NamedTuple):
+    """One readable record of a results file, as much of it as resuming and compacting need."""
+
+    position: int  # its physical line, 0-based
+    key: str
+    ok: bool
+    #: (line, value) for an invalid input row (the value as read), else None
+    invalid_row: tuple[int, str] | None
+    expires: str
+
+
+def scan(lines: Iterable[bytes], *, fmt: str, job: Job, counts: Counts) -> Iterator[Record]:
+    """The records of a results file of ``job`` in file order (ConfigError: a CSV file that
+    does not start with the job's columns); damaged lines are counted, not yielded."""
     key_name, expiry_field = job.key_name, job.expiry_field
     columns = RecordFormat("csv", job).columns
-    previous = Previous()
-    rows = _csv(lines, previous, columns) if fmt == "csv" else _jsonl(lines, previous)
-    for row in rows:
+    rows = _csv(lines, counts, columns) if fmt == "csv" else _jsonl(lines, counts)
+    for index, row in rows:
         status = row.get("status")
         key = row.get(key_name)
         kind = row.get("error_kind") if fmt == "csv" else _kind(row.get("error"))
         if status not in ("ok", "error") or not isinstance(key, str):
-            previous.unreadable += 1
+            counts.unreadable += 1
             continue
-        previous.records += 1
+        counts.records += 1
+        invalid_row = None
         if kind == "invalid_input":
             line = row.get("line")
             if fmt == "csv":
                 key = original(key) or key  # as it was read, not as a spreadsheet needs it
-            if isinstance(line, int) or (isinstance(line, str) and line.isdigit()):
-                previous.invalid_rows.add((int(line), key))
-            continue
-        if not key:
-            continue
-        if status == "ok":
-            expires = row.get(expiry_field) if expiry_field else ""
-            previous.ok[key] = expires if isinstance(expires, str) else ""
-        else:
-            previous.ok.pop(key, None)
-    return previous
+            number = line if isinstance(line, int) else -1
+            if isinstance(line, str) and line.isdigit():
+                number = int(line)
+            invalid_row = (number, key)
+        expires = row.get(expiry_field) if expiry_field and status == "ok" else ""
+        yield Record(
+            index, key, status == "ok", invalid_row, expires if isinstance(expires, str) else ""
+        )
 
 
 def _csv(
-    lines: Iterable[bytes], previous: Previous, columns: list[str] | None
-) -> Iterable[dict[str, object]]:
+    lines: Iterable[bytes], counts: Counts, columns: list[str] | None
+) -> Iterator[tuple[int, dict[str, object]]]:
     header: list[str] | None = None
-    for raw in lines:
+    for index, raw in enumerate(lines):
         text = raw.decode("utf-8", "replace").rstrip("\r\n")
         if not text.strip():
             continue
@@ -89,26 +126,27 @@ def _csv(
                     f"--resume: the results file starts with {shown!r}, not this job's columns; "
                     "is it the results file of the run to finish? (nothing was changed)"
                 )
+            counts.header_index = index
             continue
         if len(fields) != len(header):
-            previous.unreadable += 1
+            counts.unreadable += 1
             continue
-        yield dict(zip(header, fields, strict=True))
+        yield index, dict(zip(header, fields, strict=True))
 
 
-def _jsonl(lines: Iterable[bytes], previous: Previous) -> Iterable[dict[str, object]]:
-    for raw in lines:
+def _jsonl(lines: Iterable[bytes], counts: Counts) -> Iterator[tuple[int, dict[str, object]]]:
+    for index, raw in enumerate(lines):
         if not raw.strip():
             continue
         try:
             record = json.loads(raw)
         except ValueError:
-            previous.unreadable += 1
+            counts.unreadable += 1
             continue
         if isinstance(record, dict):
-            yield record
+            yield index, record
         else:
-            previous.unreadable += 1
+            counts.unreadable += 1
 
 
 def _kind(error: object) -> object:

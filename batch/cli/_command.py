@@ -269,6 +269,11 @@ def job_command(job: Job, run: Callable[[Job, Settings], int]) -> click.Command:
         callback=_no_proxy,
         help="Connect directly, whatever HTTPS_PROXY says.",
     )
+    @click.option(
+        "--keep-history",
+        is_flag=True,
+        help="With --resume: append only, never rewrite the results file to its current state.",
+    )
     def command(**params: Any) -> None:
         sys.exit(run(job, Settings(**params)))
 

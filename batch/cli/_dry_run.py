@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Callable, Container, Hashable
 from typing import Any
 
 import anyio.to_thread
@@ -11,7 +13,7 @@ from batch.cli._outcome import EXIT_OK, EXIT_RECORD_ERRORS, RunOutcome
 from batch.cli._settings import Settings
 from batch.engine import Job, QuietLogger, Result, Stats, window_for_rate
 from batch.input import RowItems
-from batch.output import format_for, read_previous
+from batch.output import Plan, format_for, plan, read_previous
 
 __all__ = ["dry_run", "estimate_seconds"]
 
@@ -24,9 +26,13 @@ async def dry_run(job: Job, s: Settings, rows: Any, stats: Stats, log: Any) -> R
         if len(invalid) < 5:
             invalid.append(result)
 
-    skip = await anyio.to_thread.run_sync(_kept_by_resume, job, s)
+    skip, planned = await anyio.to_thread.run_sync(_read_results_file, job, s)
     items = RowItems(rows, job, stats=stats, log=QuietLogger(), skip_keys=skip)
-    would_send = await items.count_rest(collect) or 0
+    existing = 0  # of the IDs it would send, those the results file already has a record of
+    if planned is not None and planned.keys is not None:
+        would_send, existing = await _count_sent(items, job, planned.keys, collect)
+    else:
+        would_send = await items.count_rest(collect) or 0
     report = {
         "rows": stats.rows,
         "valid": would_send + stats.skipped,
@@ -39,18 +45,51 @@ async def dry_run(job: Job, s: Settings, rows: Any, stats: Stats, log: Any) -> R
             {"line": r.line, "reason": r.error.message if r.error else ""} for r in invalid
         ],
     }
+    if planned is not None:
+        report.update(_compaction_forecast(planned, existing, would_send - existing, s))
     log.info("dry_run", **report)
     code = EXIT_RECORD_ERRORS if stats.invalid else EXIT_OK
     return RunOutcome(stats, code, dry_run=report)
 
 
-def _kept_by_resume(job: Job, s: Settings) -> set[str]:
-    """For --dry-run --resume: the IDs the results file would keep (it is read, not changed)."""
+def _read_results_file(job: Job, s: Settings) -> tuple[set[str], Plan | None]:
+    """For --dry-run --resume: the IDs the results file would keep, and what compacting it
+    would do now (it is read, not changed)."""
     if not (s.resume and s.output != "-" and os.path.isfile(s.output)):
-        return set()
+        return set(), None
+    fmt = format_for(s.output)
     with open(s.output, "rb") as handle:
-        previous = read_previous(handle, fmt=format_for(s.output), job=job)
-    return previous.keep(refresh_within=s.refresh_within)
+        previous = read_previous(handle, fmt=fmt, job=job)
+    with open(s.output, "rb") as handle:
+        planned = plan(handle, fmt=fmt, job=job, keep_keys=True)
+    return previous.keep(refresh_within=s.refresh_within), planned
+
+
+async def _count_sent(
+    items: RowItems, job: Job, known: Container[Hashable], invalid: Callable[[Result], None]
+) -> tuple[int, int]:
+    """How many IDs would be sent, and how many of them the results file has a record of."""
+    sent = existing = 0
+    async for ready in items:
+        if isinstance(ready, Result):
+            invalid(ready)
+            continue
+        sent += 1
+        with contextlib.suppress(ValueError):
+            existing += job.compact_key(ready.key) in known
+    return sent, existing
+
+
+def _compaction_forecast(planned: Plan, existing: int, new: int, s: Settings) -> dict[str, Any]:
+    """Whether the run would end by compacting the results file, if every call succeeds:
+    each ID it re-issues supersedes one record, each new ID adds a current one."""
+    superseded = planned.dropped + planned.unreadable + existing
+    current = planned.kept + new
+    return {
+        "compaction": "off" if s.keep_history else "yes" if superseded > current else "no",
+        "superseded_after": superseded,
+        "current_after": current,
+    }
 
 
 def estimate_seconds(calls: int, rate: float) -> float:

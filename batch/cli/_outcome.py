@@ -19,3 +19,5 @@ class RunOutcome:
     abort_reason: str | None = None
     signal_name: str | None = None
     dry_run: dict[str, Any] = field(default_factory=dict)
+    #: what rewriting the results file to its current state did (None: not rewritten)
+    compacted: dict[str, int] | None = None

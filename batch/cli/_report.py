@@ -13,7 +13,7 @@ from batch.cli._outcome import RunOutcome
 from batch.cli._settings import Settings
 from batch.engine import redact_url, window_for_rate
 
-__all__ = ["human_duration", "print_dry_run", "print_summary", "resume_command"]
+__all__ = ["compacted_line", "human_duration", "print_dry_run", "print_summary", "resume_command"]
 
 
 def human_duration(seconds: float) -> str:
@@ -63,6 +63,8 @@ def print_summary(
     left = stats.not_attempted or stats.failed or outcome.abort_reason or outcome.signal_name
     if left and settings.output != "-":
         event["resume"] = resume_command(settings)
+    if outcome.compacted is not None:
+        event["compacted"] = outcome.compacted
     log.info("run_finished", **event)
     if not console:
         return
@@ -83,6 +85,8 @@ def print_summary(
         f"  results: {'standard output' if settings.output == '-' else settings.output}"
         + (f"   errors: {settings.errors}" if settings.errors else ""),
     ]
+    if outcome.compacted is not None:
+        lines.append("  " + compacted_line(outcome.compacted))
     if outcome.abort_reason:
         lines.append(f"  aborted: {outcome.abort_reason}")
     if "resume" in event:
@@ -90,6 +94,38 @@ def print_summary(
     elif left:
         lines.append("  to finish: run again with -o FILE and --resume")
     click.echo("\n".join(lines), file=stream)
+
+
+def _forecast_line(report: dict[str, Any], settings: Settings) -> str:
+    counts = (
+        f"~{report['superseded_after']:,} superseded vs ~{report['current_after']:,} current "
+        "records after it"
+    )
+    if report["compaction"] == "off":
+        return f"compaction:     off (--keep-history): {settings.output} keeps every record"
+    if report["compaction"] == "yes":
+        return f"compaction:     yes, {settings.output} would be rewritten at the end ({counts})"
+    return f"compaction:     no, not this time ({counts}; it happens when superseded outnumber current)"
+
+
+def compacted_line(done: dict[str, int]) -> str:
+    """``compacted: kept N, dropped M (size → size)``: the results file's rewrite."""
+    damaged = f", {done['unreadable']:,} damaged" if done.get("unreadable") else ""
+    return (
+        f"compacted: kept {done['kept']:,}, dropped {done['dropped']:,}{damaged} "
+        f"({_size(done['bytes_before'])} → {_size(done['bytes_after'])})"
+    )
+
+
+def _size(count: int) -> str:
+    if count < 1000:
+        return f"{count} B"
+    value = float(count)
+    for unit in ("KB", "MB", "GB"):
+        value /= 1000
+        if value < 1000 or unit == "GB":
+            break
+    return f"{value:.1f} {unit}"
 
 
 def print_dry_run(outcome: RunOutcome, settings: Settings) -> None:
@@ -106,6 +142,8 @@ def print_dry_run(outcome: RunOutcome, settings: Settings) -> None:
         f"  would send:     {report['would_send']:,} calls ≈ {human_duration(report['estimated_s'])} "
         f"at {settings.rate:g}/s ({per_second:.2f}/s effective)",
     ]
+    if "compaction" in report:
+        lines.append("  " + _forecast_line(report, settings))
     for bad in report["first_invalid"]:
         lines.append(f"    line {bad['line']}: {bad['reason']}")
     if report["invalid"] > len(report["first_invalid"]):

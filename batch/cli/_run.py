@@ -48,6 +48,7 @@ from batch.output import (
     Start,
     Stopped,
     Writer,
+    maybe_compact,
     open_for_resume,
     open_results,
 )
@@ -116,6 +117,10 @@ async def _execute(
         )
     if s.overwrite and s.output == "-":
         raise ConfigError("--overwrite needs -o/--output to be a file")
+    if s.keep_history and not s.resume:
+        raise ConfigError(
+            "--keep-history works with --resume (without it, the results file is new)"
+        )
     if s.refresh_within is not None and not s.resume:
         raise ConfigError(
             "--refresh-within works with --resume (it re-issues records of a previous run)"
@@ -215,9 +220,13 @@ async def _execute(
                 interrupts.finishing()
                 tg.cancel_scope.cancel()
             finished = engine.abort is None and not interrupts.received and output_open
+            compacted = await anyio.to_thread.run_sync(
+                lambda: maybe_compact(out, job, enabled=_compacts(s, interrupts), log=log)
+            )
             await writer.close(finished=finished)
             _previous_records(out, finished, log)
     outcome = _outcome(stats, engine, interrupts, output_open=output_open)
+    outcome.compacted = compacted.as_dict() if compacted else None
     if outcome.exit_code == EXIT_OK:
         # For monitoring, a run that ended with every record ok is a success even if it
         # had nothing to issue (everything kept by --resume): its time is the last success.
@@ -351,6 +360,12 @@ def _previous_records(out: OutputFile, finished: bool, log: Logger) -> None:
             message=f"the records from before --overwrite are still in {out.previous}; "
             f"they are removed when a run on {out.path} finishes",
         )
+
+
+def _compacts(s: Settings, interrupts: Interrupts) -> bool:
+    """A --resume run rewrites its results file to the current state when it is worth it,
+    unless --keep-history or a signal (stop promptly; the next run does it)."""
+    return s.resume and not s.keep_history and not interrupts.received
 
 
 def _simulator(job: Job) -> contextlib.AbstractAsyncContextManager[str]:

@@ -56,6 +56,7 @@ class Settings:
     wait: float = 0.0
     proxy: str | None = None
     no_proxy: bool = False
+    keep_history: bool = False
 
 
 def parse_duration(text: str) -> timedelta:

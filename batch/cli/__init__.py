@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
+from batch.cli._compact import compact_command
 from batch.cli._logging import Redactor
 from batch.cli._main import main, run
 
-__all__ = ["Redactor", "main", "run"]
+__all__ = ["Redactor", "compact_command", "main", "run"]

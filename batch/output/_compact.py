@@ -46,10 +46,14 @@ class Plan:
     kept: int = 0  # records that are current
     dropped: int = 0  # records superseded (and repeats of an invalid row)
     unreadable: int = 0  # damaged lines, dropped too
-    #: physical lines to keep (0-based, sorted), the CSV header included
-    lines: array[int] = field(default_factory=lambda: array("Q"))
+    #: a bit per physical line (0-based), set for the lines to keep, the CSV header included
+    lines: bytearray = field(default_factory=bytearray)
     #: compact key -> packed positions, for `would_compact` estimates (None once released)
     keys: dict[Hashable, int] | None = None
+
+    def keeps(self, position: int) -> bool:
+        byte = position >> 3
+        return byte < len(self.lines) and bool(self.lines[byte] >> (position & 7) & 1)
 
     @property
     def worth_it(self) -> bool:
@@ -101,26 +105,40 @@ def plan(lines: Iterable[bytes], *, fmt: str, job: Job, keep_keys: bool = False)
     del invalid_seen
     if counts.header_index is not None:
         always.append(counts.header_index)
-    kept_lines = _kept_lines(newest, always)
+    kept, bitmap = _kept_lines(newest, always)
+    if not keep_keys:
+        newest.clear()
     header = 1 if counts.header_index is not None else 0
     return Plan(
-        kept=len(kept_lines) - header,
-        dropped=records - (len(kept_lines) - header),
+        kept=kept - header,
+        dropped=records - (kept - header),
         unreadable=counts.unreadable,
-        lines=kept_lines,
+        lines=bitmap,
         keys=newest if keep_keys else None,
     )
 
 
-def _kept_lines(newest: dict[Hashable, int], always: array[int]) -> array[int]:
-    kept = array("Q", always)
+def _kept_lines(newest: dict[Hashable, int], always: array[int]) -> tuple[int, bytearray]:
+    """How many lines to keep, and a bitmap of them: an eighth of a byte per line of the file,
+    in file order without sorting (a sorted list of positions would cost ~40 B per ID)."""
+    last = max(always, default=-1)
+    for packed in newest.values():
+        ok, error = packed & _LOW, packed >> _SHIFT
+        last = max(last, ok - 1, error - 1)
+    bitmap = bytearray((last >> 3) + 1)
+    kept = 0
+    for position in always:
+        bitmap[position >> 3] |= 1 << (position & 7)
+        kept += 1
     for packed in newest.values():
         ok, error = packed & _LOW, packed >> _SHIFT
         if ok:
-            kept.append(ok - 1)
+            bitmap[(ok - 1) >> 3] |= 1 << ((ok - 1) & 7)
+            kept += 1
         if error > ok:
-            kept.append(error - 1)
-    return array("Q", sorted(kept))
+            bitmap[(error - 1) >> 3] |= 1 << ((error - 1) & 7)
+            kept += 1
+    return kept, bitmap
 
 
 def written_by(path: str, job: Job, *, peek: int = 1000) -> bool:
@@ -181,7 +199,7 @@ def compact(out: OutputFile, job: Job, *, force: bool = False) -> tuple[Plan, Co
     try:
         with os.fdopen(fd, "wb", buffering=_CHUNK) as handle:
             make_private(handle.fileno(), str(temp), None)  # a filesystem ignoring modes
-            written = _copy(_with_tail(out.read_lines(end), tail), planned.lines, handle.write)
+            written = _copy(_with_tail(out.read_lines(end), tail), planned, handle.write)
             handle.flush()
             os.fsync(handle.fileno())
         replace_atomically(temp, path)
@@ -226,16 +244,15 @@ def _with_tail(lines: Iterator[bytes], tail: bytes) -> Iterator[bytes]:
         yield tail + b"\n"
 
 
-def _copy(lines: Iterable[bytes], keep: array[int], write: Callable[[bytes], object]) -> int:
+def _copy(lines: Iterable[bytes], planned: Plan, write: Callable[[bytes], object]) -> int:
     """Second pass: the kept lines, as they are, in file order. Returns bytes written."""
     written = 0
-    position = 0
-    wanted = keep[0] if keep else -1
-    for index, line in enumerate(lines):
-        if index != wanted:
-            continue
-        write(line)
-        written += len(line)
-        position += 1
-        wanted = keep[position] if position < len(keep) else -1
+    bitmap = planned.lines
+    size = len(bitmap) << 3
+    for position, line in enumerate(lines):
+        if position >= size:
+            break
+        if bitmap[position >> 3] >> (position & 7) & 1:
+            write(line)
+            written += len(line)
     return written

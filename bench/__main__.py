@@ -1,7 +1,7 @@
 """`python -m bench` (`make bench`): run every benchmark, print the figures against their targets,
 write bench/results.json and draw bench/pacing.png. Generated inputs go to bench/out/ (ignored).
 
-Select benchmarks with arguments: `python -m bench overhead quota input memory`.
+Select benchmarks with arguments: `python -m bench overhead quota input memory compaction`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 
 from bench._common import BENCH, OUT, Figure, table, timed
 
-ALL = ("overhead", "quota", "input", "memory")
+ALL = ("overhead", "quota", "input", "memory", "compaction")
 
 
 def machine() -> dict[str, object]:
@@ -106,7 +106,15 @@ def main(argv: list[str]) -> int:
         figures += figs
         details["memory"] = d
 
-    order = {"1": 0, "2": 1, "3": 2, "4": 3, "5": 4}
+    if "compaction" in wanted:
+        from bench import compaction
+
+        with timed("6. compaction of results files"):
+            figs, d = compaction.run()
+        figures += figs
+        details["compaction"] = d
+
+    order = {"1": 0, "2": 1, "3": 2, "4": 3, "5": 4, "6": 5}
     figures.sort(key=lambda f: order.get(f.bench, 9))
     elapsed = time.perf_counter() - started
     details["elapsed_s"] = round(elapsed, 1)

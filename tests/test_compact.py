@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import os
 import resource
 import signal
 import stat
@@ -186,6 +188,27 @@ def test_compact_names_an_unknown_job(tmp_path: Path) -> None:
     assert "no such job" in res.event("usage_error")["message"]
 
 
+def test_a_lock_taken_on_a_file_renamed_over_meanwhile_is_not_kept(tmp_path: Path) -> None:
+    """A run waiting for the lock while a compaction renames the new file in must lock
+    and append to the new file, not to the replaced one."""
+    from batch.output._file import _same_file
+
+    path = write_jsonl(tmp_path / "tokens.jsonl", [ok(A, 1)])
+    fd = os.open(path, os.O_RDWR)
+    try:
+        assert _same_file(fd, str(path))
+        write_jsonl(tmp_path / "new.jsonl", [ok(A, 2)]).replace(path)
+        assert not _same_file(fd, str(path))
+    finally:
+        os.close(fd)
+    out = OutputFile(str(path), start="resume")
+    try:
+        out.write(json.dumps(ok(A, 3)) + "\n")
+    finally:
+        out.close()
+    assert read_jsonl(path) == [ok(A, 2), ok(A, 3)]
+
+
 def test_plan_holds_one_small_entry_per_id(tmp_path: Path) -> None:
     records = [ok(pid, n) for n in (1, 2) for pid in IDS]
     path = write_jsonl(tmp_path / "tokens.jsonl", records)
@@ -205,18 +228,22 @@ def nightly(api_url: str, src: Path, out: Path, *extra: str) -> Any:
                    "--rate", "1000", "--log-format", "json", *extra, env=ENV)  # fmt: skip
 
 
-def test_nightly_runs_keep_one_current_line_per_worker(sim: StartSim, tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["tokens.jsonl", "tokens.csv"])
+def test_nightly_runs_keep_one_current_line_per_worker(
+    sim: StartSim, tmp_path: Path, name: str
+) -> None:
     """The README's cron line, night after night, with --refresh-within longer than a token
     lives: every night re-issues every token, and the file stays near one line per ID."""
     api = sim(rate=None)
     ids = new_ids(20)
     src = write_csv(tmp_path / "in.csv", ids)
-    out = tmp_path / "tokens.jsonl"
+    out = tmp_path / name
+    header = 1 if name.endswith(".csv") else 0
     compacted_nights = []
     for night in range(1, 7):
         res = nightly(api.base_url, src, out)
         assert res.exit_code == 0, res.stderr
-        lines = len(out.read_text().splitlines())
+        lines = len(out.read_text().splitlines()) - header
         assert lines <= 3 * len(ids)
         if "compacted" in res.event("run_finished"):
             compacted_nights.append(night)
@@ -224,7 +251,12 @@ def test_nightly_runs_keep_one_current_line_per_worker(sim: StartSim, tmp_path: 
             assert lines == len(ids)
     assert compacted_nights == [3, 5]
     # every token on disk is the newest the API issued for its worker
-    newest = {r["profile_id"]: r["token"] for r in read_jsonl(out) if r["status"] == "ok"}
+    if header:
+        with out.open(newline="") as handle:
+            records = list(csv.DictReader(handle))
+    else:
+        records = read_jsonl(out)
+    newest = {r["profile_id"]: r["token"] for r in records if r["status"] == "ok"}
     assert newest == {pid: api.stats.issued[pid][-1] for pid in ids}
 
 

@@ -37,8 +37,7 @@ def job_of(path: str, jobs: dict[str, Job], name: str | None) -> Job:
         return fitting[0]
     if not fitting:
         raise ConfigError(
-            f"{path!r} is not a results file of {_jobs_phrase(jobs)}: its first line is not "
-            "a record (nothing was changed)"
+            f"{path!r} is not a results file of {_jobs_phrase(jobs)} (nothing was changed)"
         )
     names = ", ".join(sorted(job.name for job in fitting))
     raise ConfigError(f"{path!r} could be the results file of {names}: say which with --job NAME")

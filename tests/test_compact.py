@@ -76,6 +76,16 @@ def test_the_current_state_per_id_is_kept_in_file_order(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["tokens.jsonl"]
 
 
+def test_a_symlinked_results_file_is_rewritten_where_it_points(tmp_path: Path) -> None:
+    target = write_jsonl(tmp_path / "data.jsonl", [ok(A, 1), ok(A, 2), ok(A, 3)])
+    link = tmp_path / "tokens.jsonl"
+    link.symlink_to(target)
+    res = run_cli("compact", str(link))
+    assert res.exit_code == 0, res.stderr
+    assert link.is_symlink()
+    assert read_jsonl(target) == [ok(A, 3)]
+
+
 def test_a_csv_results_file_keeps_its_header_and_neutralised_rows(tmp_path: Path) -> None:
     src = tmp_path / "tokens.csv"
     header = "profile_id,status,token,expires_at,attempts,line,error_kind,error_http_status,error_message,error_api_req_id\n"

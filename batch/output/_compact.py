@@ -179,7 +179,9 @@ def compact(out: OutputFile, job: Job, *, force: bool = False) -> tuple[Plan, Co
     A last line torn by a crash is dropped; one that is a whole record lacking its
     newline is kept, with it.
     """
-    path = Path(out.path)
+    # A symlinked results file: rewrite its target (renaming over the link would leave the
+    # target, every old token in it, behind and turn the link into a file).
+    path = Path(os.path.realpath(out.path))
     fmt = format_for(out.path)
     remove_stale_siblings(path)
     end, size = out.whole_lines_end(), out.size

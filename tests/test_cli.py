@@ -28,7 +28,10 @@ def test_csv_happy_path_writes_one_ok_record_per_id(sim: StartSim, tmp_path: Pat
     records = read_jsonl(out)
     assert sorted(r["profile_id"] for r in records) == sorted(ids)
     for record in records:
-        assert list(record) == ["profile_id", "status", "token", "expires_at", "attempts", "line"]
+        assert list(record) == [
+            "profile_id", "status", "token", "expires_at", "attempts", "line", "origin"
+        ]  # fmt: skip
+        assert len(record["origin"]) == 16  # a keyed hash of (base URL, token): no secret
         assert record["status"] == "ok"
         assert record["attempts"] == 1
         assert record["line"] == ids.index(record["profile_id"]) + 2
@@ -57,7 +60,7 @@ def test_jsonl_input_and_csv_output(sim: StartSim, tmp_path: Path) -> None:
     lines = out.read_text().splitlines()
     assert lines[0] == (
         "profile_id,status,token,expires_at,attempts,line,"
-        "error_kind,error_http_status,error_message,error_api_req_id"
+        "error_kind,error_http_status,error_message,error_api_req_id,origin"
     )
     assert sorted(line.split(",")[0] for line in lines[1:]) == sorted(ids)  # lower-cased
 

@@ -51,6 +51,7 @@ from batch.output import (
     maybe_compact,
     open_for_resume,
     open_results,
+    origin_of,
 )
 
 if TYPE_CHECKING:
@@ -147,6 +148,8 @@ async def _execute(
         warnings: list[str] = []
         token = SIMULATED_TOKEN if s.simulate else read_token(job.token_env, s.token_file, warnings)
         redactor.add(token, permanent=True)
+        # Which API and organization the records come from (never the token itself).
+        origin = origin_of(base_url or "", token, simulated=s.simulate)
         for message in warnings:
             log.warning("token_file_permissions", message=message)
         # Here, not at the top: the engine brings aiohttp, which --dry-run does not need.
@@ -163,11 +166,16 @@ async def _execute(
             recorded_invalid: set[tuple[int, str]] = set()
             if s.resume:
                 with interrupts.startup():
-                    keep, recorded_invalid = await _read_results_file(job, s, out, log)
+                    keep, recorded_invalid = await _read_results_file(job, s, out, log, origin)
                 if interrupts.received:
                     return _interrupted_at_start(s, stats, interrupts, log)
             writer = Writer(
-                job, out, errors, remember_secret=redactor.add, recorded_invalid=recorded_invalid
+                job,
+                out,
+                errors,
+                remember_secret=redactor.add,
+                recorded_invalid=recorded_invalid,
+                origin=origin,
             )
             if base_url is None:
                 base_url = await stack.enter_async_context(_simulator(job))
@@ -297,13 +305,15 @@ async def _open_input(s: Settings, stack: contextlib.ExitStack) -> Iterator[Row]
 
 
 async def _read_results_file(
-    job: Job, s: Settings, out: OutputFile, log: Logger
+    job: Job, s: Settings, out: OutputFile, log: Logger, origin: str
 ) -> tuple[set[str], set[tuple[int, str]]]:
     """--resume: read the results file in a thread; a signal stops the read promptly."""
     stop = threading.Event()
     try:
         return await anyio.to_thread.run_sync(
-            lambda: open_for_resume(out, job, refresh_within=s.refresh_within, log=log, stop=stop),
+            lambda: open_for_resume(
+                out, job, refresh_within=s.refresh_within, log=log, stop=stop, origin=origin
+            ),
             abandon_on_cancel=True,
         )
     except anyio.get_cancelled_exc_class():

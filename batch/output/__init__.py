@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from batch.output._compact import Compaction, Plan, compact, maybe_compact, plan, written_by
 from batch.output._file import OutputFile, Start, open_results
+from batch.output._origin import origin_of
 from batch.output._records import format_for
 from batch.output._replaced import ReplacedFile
 from batch.output._resume import Stopped, open_for_resume, read_previous
@@ -22,6 +23,7 @@ __all__ = [
     "maybe_compact",
     "open_for_resume",
     "open_results",
+    "origin_of",
     "plan",
     "read_previous",
     "written_by",

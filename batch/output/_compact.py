@@ -18,6 +18,7 @@ temporary file of a process that is gone (`remove_stale_siblings`).
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
 from array import array
@@ -28,7 +29,7 @@ from pathlib import Path
 from batch.engine import ConfigError, Job, Logger
 from batch.output._file import OutputFile
 from batch.output._private import make_private
-from batch.output._records import RecordFormat, format_for
+from batch.output._records import OPTIONAL, RecordFormat, format_for
 from batch.output._replaced import remove_stale_siblings, replace_atomically
 from batch.output._resume import Counts, scan
 
@@ -150,13 +151,20 @@ def written_by(path: str, job: Job, *, peek: int = 1000) -> bool:
             if not raw.strip():
                 continue
             if fmt == "csv":
-                return raw.decode("utf-8", "replace").rstrip("\r\n") == ",".join(
-                    RecordFormat("csv", job).columns
-                )
+                header = next(csv.reader([raw.decode("utf-8", "replace").rstrip("\r\n")]), [])
+                return RecordFormat("csv", job).accepts(header)
             with contextlib.suppress(ValueError):
                 record = json.loads(raw)
                 if isinstance(record, dict) and record.get("status") in ("ok", "error"):
-                    allowed = {job.key_name, "status", *job.fields, "attempts", "line", "error"}
+                    allowed = {
+                        job.key_name,
+                        "status",
+                        *job.fields,
+                        "attempts",
+                        "line",
+                        "error",
+                        *OPTIONAL,
+                    }
                     return job.key_name in record and set(record) <= allowed
     return False
 

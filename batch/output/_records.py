@@ -24,7 +24,9 @@ __all__ = ["RecordFormat", "format_for"]
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "))
 
 #: Columns that never echo input: ours, or the API's (with the job's fields and request ID).
-_EXACT = ("status", "attempts", "line", "error_kind", "error_http_status")
+_EXACT = ("status", "attempts", "line", "error_kind", "error_http_status", "origin")
+#: Columns added to the CSV layout after 0.1.0: a file without them is still a results file.
+OPTIONAL = ("origin",)
 
 
 def format_for(path: str) -> str:
@@ -35,24 +37,43 @@ def format_for(path: str) -> str:
 class RecordFormat:
     """Turns results into lines of one format, for one job's fields."""
 
-    def __init__(self, fmt: str, job: Job, *, errors: bool = False) -> None:
+    def __init__(
+        self,
+        fmt: str,
+        job: Job,
+        *,
+        errors: bool = False,
+        origin: str | None = None,
+        columns: list[str] | None = None,
+    ) -> None:
         """``errors``: the --errors file's layout, without the success fields; its CSV
-        puts the key first, so that the file is valid input for a re-run."""
+        puts the key first, so that the file is valid input for a re-run. ``origin``:
+        stamped on every results record (`batch.output._origin`). ``columns``: the
+        header of an existing CSV file, whose layout appended rows must keep."""
         if fmt not in ("csv", "jsonl"):
             raise ValueError(f"unknown record format {fmt!r}")
         self.fmt = fmt
         self.key_name = job.key_name
         self.fields: tuple[str, ...] = () if errors else tuple(job.fields)
         self.request_id_name = job.request_id_field
+        self.origin = None if errors else origin
         failure = [f"error_{name}" for name in error_fields(job.request_id_field)]
-        self.columns = (
+        self.columns = columns or (
             [job.key_name, "attempts", "line", *failure]
             if errors
-            else [job.key_name, "status", *job.fields, "attempts", "line", *failure]
+            else [job.key_name, "status", *job.fields, "attempts", "line", *failure, *OPTIONAL]
         )
         #: CSV columns written as they are (the key only when valid); the others are neutralised
         self._exact_and_key = frozenset(
             {*_EXACT, f"error_{job.request_id_field}", *self.fields, job.key_name}
+        )
+
+    def accepts(self, header: list[str]) -> bool:
+        """Whether a CSV header is this layout, maybe without columns added since (`OPTIONAL`):
+        files written by earlier versions stay readable and are appended to as they are."""
+        required = [column for column in self.columns if column not in OPTIONAL]
+        return [column for column in self.columns if column in header] == header and all(
+            column in header for column in required
         )
 
     def record(self, result: Result) -> dict[str, Any]:
@@ -64,6 +85,8 @@ class RecordFormat:
         out["line"] = result.line
         if result.error is not None:
             out["error"] = result.error.as_dict(self.request_id_name)
+        if self.origin is not None:
+            out["origin"] = self.origin
         return out
 
     def header(self) -> str:

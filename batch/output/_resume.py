@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 from batch.engine import ConfigError, Job, Logger, original
 from batch.output._file import OutputFile
+from batch.output._origin import describe_mismatch
 from batch.output._records import RecordFormat, format_for
 
 __all__ = ["Counts", "Previous", "Record", "Stopped", "open_for_resume", "read_previous", "scan"]
@@ -26,6 +27,8 @@ class Previous:
     invalid_rows: set[tuple[int, str]] = field(default_factory=set)
     records: int = 0
     unreadable: int = 0
+    #: the origins the records carry (`batch.output._origin`); empty for older files
+    origins: set[str] = field(default_factory=set)
 
     def keep(self, *, refresh_within: timedelta | None, now: datetime | None = None) -> set[str]:
         """Keys to skip: ``ok`` and, with ``refresh_within``, not expiring within it."""
@@ -44,6 +47,8 @@ def read_previous(lines: Iterable[bytes], *, fmt: str, job: Job) -> Previous:
     previous = Previous()
     counts = Counts()
     for record in scan(lines, fmt=fmt, job=job, counts=counts):
+        if record.origin:
+            previous.origins.add(record.origin)
         if record.invalid_row is not None:
             previous.invalid_rows.add(record.invalid_row)
         elif not record.key:
@@ -75,14 +80,16 @@ class Record(NamedTuple):
     #: (line, value) for an invalid input row (the value as read), else None
     invalid_row: tuple[int, str] | None
     expires: str
+    #: who issued it (`batch.output._origin`), "" in files older than the stamp
+    origin: str = ""
 
 
 def scan(lines: Iterable[bytes], *, fmt: str, job: Job, counts: Counts) -> Iterator[Record]:
     """The records of a results file of ``job`` in file order (ConfigError: a CSV file that
     does not start with the job's columns); damaged lines are counted, not yielded."""
     key_name, expiry_field = job.key_name, job.expiry_field
-    columns = RecordFormat("csv", job).columns
-    rows = _csv(lines, counts, columns) if fmt == "csv" else _jsonl(lines, counts)
+    layout = RecordFormat("csv", job)
+    rows = _csv(lines, counts, layout) if fmt == "csv" else _jsonl(lines, counts)
     for index, row in rows:
         status = row.get("status")
         key = row.get(key_name)
@@ -101,13 +108,19 @@ def scan(lines: Iterable[bytes], *, fmt: str, job: Job, counts: Counts) -> Itera
                 number = int(line)
             invalid_row = (number, key)
         expires = row.get(expiry_field) if expiry_field and status == "ok" else ""
+        origin = row.get("origin")
         yield Record(
-            index, key, status == "ok", invalid_row, expires if isinstance(expires, str) else ""
+            index,
+            key,
+            status == "ok",
+            invalid_row,
+            expires if isinstance(expires, str) else "",
+            origin if isinstance(origin, str) else "",
         )
 
 
 def _csv(
-    lines: Iterable[bytes], counts: Counts, columns: list[str] | None
+    lines: Iterable[bytes], counts: Counts, layout: RecordFormat | None
 ) -> Iterator[tuple[int, dict[str, object]]]:
     header: list[str] | None = None
     for index, raw in enumerate(lines):
@@ -120,7 +133,7 @@ def _csv(
             fields = []
         if header is None:
             header = fields
-            if columns is not None and header != columns:
+            if layout is not None and not layout.accepts(header):
                 shown = ",".join(header)[:80]
                 raise ConfigError(
                     f"--resume: the results file starts with {shown!r}, not this job's columns; "
@@ -174,26 +187,34 @@ def open_for_resume(
     refresh_within: timedelta | None,
     log: Logger,
     stop: threading.Event | None = None,
+    origin: str | None = None,
 ) -> tuple[set[str], set[tuple[int, str]]]:
     """Read the results file behind ``out`` and repair its end; the keys to keep and the
-    invalid rows already recorded. Refuses a file that is not a results file, unchanged.
+    invalid rows already recorded. Refuses, unchanged, a file that is not a results file
+    or holds records of another ``origin``.
 
     Blocking (run it in a thread); ``stop`` ends the read early with `Stopped`.
     """
     fmt = format_for(out.path)
     end = out.whole_lines_end()
-    if end < out.size and fmt == "jsonl" and _is_record(out.read_from(end), job.key_name):
-        # A whole record that only lacks its newline (an editor, a copy): keep it.
-        out.write("\n")
-        log.info("last_line_completed", path=out.path)
-        end = out.size
-    previous = read_previous(_until(stop, out.read_lines(end)), fmt=fmt, job=job)
+    # A whole record that only lacks its newline (an editor, a copy) is kept.
+    complete_tail = (
+        end < out.size and fmt == "jsonl" and _is_record(out.read_from(end), job.key_name)
+    )
+    readable = out.size if complete_tail else end
+    previous = read_previous(_until(stop, out.read_lines(readable)), fmt=fmt, job=job)
     if previous.records == 0 and previous.unreadable:
         raise ConfigError(
             f"--resume: {out.path!r} holds no results record in its {previous.unreadable} "
             "line(s); is it the results file of the run to finish? (nothing was changed)"
         )
-    if end < out.size:
+    foreign = sorted(previous.origins - {origin}) if origin else []
+    if foreign:
+        raise ConfigError(describe_mismatch(out.path, foreign[0], origin or ""))
+    if complete_tail:
+        out.write("\n")
+        log.info("last_line_completed", path=out.path)
+    elif end < out.size:
         log.warning(
             "torn_line_dropped",
             path=out.path,

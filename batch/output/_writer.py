@@ -24,6 +24,12 @@ from batch.output._replaced import ReplacedFile
 __all__ = ["Writer"]
 
 
+def _csv_header(out: OutputFile) -> list[str] | None:
+    first = out.read_from(0, 1 << 16).split(b"\n", 1)[0]
+    header = next(csv.reader([first.decode("utf-8", "replace").rstrip("\r")]), None)
+    return header or None
+
+
 class Writer:
     """Writes results to ``out`` and failures to ``errors`` (if any).
 
@@ -39,10 +45,14 @@ class Writer:
         *,
         remember_secret: Callable[[str], None],
         recorded_invalid: Container[tuple[int, str]] = frozenset(),
+        origin: str | None = None,
     ) -> None:
         self._job = job
         self._out = out
-        self._fmt = RecordFormat(format_for(out.path), job)
+        fmt = format_for(out.path)
+        # Appending to a CSV written by an earlier version: keep its layout.
+        header = _csv_header(out) if fmt == "csv" and out.size else None
+        self._fmt = RecordFormat(fmt, job, origin=origin, columns=header)
         self._errors = errors
         self._errors_fmt = RecordFormat(
             format_for(str(errors.path)) if errors else "csv", job, errors=True

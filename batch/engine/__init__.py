@@ -10,7 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from batch.engine._errors import BatchError, Busy, ConfigError, InputError
-from batch.engine._log import Logger, QuietLogger
+from batch.engine._log import Logger, QuietLogger, StdlibLogger, as_logger
 from batch.engine._options import EngineOptions, check_base_url, is_loopback, token_problem
 from batch.engine._pacer import window_for_rate
 from batch.engine._policy import Backoff
@@ -18,6 +18,7 @@ from batch.engine._proxy import ProxyChoice, choose_proxy, parse_proxy, proxy_se
 from batch.engine._results import Abort, Cause, Results
 from batch.engine._stats import Stats
 from batch.engine._types import (
+    ErrorKind,
     Failure,
     InvalidResponse,
     Item,
@@ -40,6 +41,7 @@ __all__ = [
     "ConfigError",
     "Engine",
     "EngineOptions",
+    "ErrorKind",
     "Failure",
     "InputError",
     "InvalidResponse",
@@ -53,6 +55,8 @@ __all__ = [
     "Result",
     "Results",
     "Stats",
+    "StdlibLogger",
+    "as_logger",
     "check_base_url",
     "choose_proxy",
     "error_fields",

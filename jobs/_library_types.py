@@ -108,7 +108,9 @@ class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C stopped `create_worker_tokens_sync`: ``results`` holds what it obtained.
 
     A `KeyboardInterrupt`, so a script that does not catch it still stops as Ctrl-C
-    stops it (``except Exception`` does not swallow it). Requests in flight were given
+    stops it (``except Exception`` does not swallow it), with exit status 1: Python exits
+    with SIGINT's 130 only for a plain KeyboardInterrupt, so a script that wants 130 (for
+    its own caller) catches this one and exits with it. Requests in flight were given
     the grace period to finish (a second Ctrl-C cuts them off: ``aborted`` results);
     IDs not yet attempted have no result.
     """

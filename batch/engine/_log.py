@@ -49,7 +49,8 @@ class StdlibLogger:
         if self.logger.isEnabledFor(level):
             text = " ".join([event, *(f"{k}={_value(v)}" for k, v in fields.items())])
             extra = {"event": event, "fields": dict(fields)}
-            self.logger.log(level, "%s", text, extra=extra)
+            # stacklevel: the record names the engine's line that logged, not this one
+            self.logger.log(level, "%s", text, extra=extra, stacklevel=3)
 
     def debug(self, event: str, /, **fields: Any) -> None:
         self._log(logging.DEBUG, event, fields)

@@ -16,7 +16,8 @@ bad value (rate, concurrency, base URL, ...), before any call to the API.
 Why `open_worker_tokens` is a context manager: the engine runs its workers in a task group,
 whose scope must be the caller's (PEP 789): the ``async with`` block is it, and leaving the
 block, normally or early, cancels whatever is still running. `create_worker_tokens` keeps
-the contract's generator form safe by running the engine in a task of its own (`_stream`).
+the contract's generator form safe by running the engine in a task of its own
+(jobs/_library_stream.py).
 
 The async forms never configure logging nor install signal handlers. Engine events go to
 the ``logger`` passed in (a `logging.Logger`, a structlog logger), and nowhere by default.

@@ -101,6 +101,4 @@ def test_the_readme_scripts_run_against_the_simulated_api(
     assert five.returncode == 0
     # 3: the sync form, in input order
     assert sync.returncode == 0
-    assert [line.split()[0] for line in sync.stdout.splitlines()] == [
-        i for i in ids if i != ids[2]
-    ]
+    assert [line.split()[0] for line in sync.stdout.splitlines()] == [i for i in ids if i != ids[2]]

@@ -127,8 +127,7 @@ def test_a_stdlib_a_structlog_and_no_logger_get_the_same_events(
         ("warning", "invalid_row"),
         ("info", "duplicate_id"),
         ("warning", "record_failed"),  # the 404
-        ("error", "run_aborted"),  # the 401
-        ("warning", "record_failed"),
+        ("error", "run_aborted"),  # the 401: its ID gets no record (a re-run redoes it)
     ]
     retrying = [fields for _, event, fields in from_stdlib if event == "retrying"]
     assert [fields["http_status"] for fields in retrying] == [500, 429]
@@ -142,7 +141,7 @@ def test_a_stdlib_a_structlog_and_no_logger_get_the_same_events(
     assert shape == [(r.profile_id, r.ok, r.error and r.error.kind) for r in s_results]
     assert shape == [(r.profile_id, r.ok, r.error and r.error.kind) for r in r_results]
     assert shape == [(r.profile_id, r.ok, r.error and r.error.kind) for r in n_results]
-    assert [kind for _, _, kind in shape] == [None, None, "invalid_input", "http", "http"]
+    assert [kind for _, _, kind in shape] == [None, None, "invalid_input", "http"]
     assert s_abort.reason == l_abort.reason == n_abort.reason
     # no logger: nothing printed anywhere; no secret in any event
     assert capfd.readouterr() == ("", "")
@@ -209,17 +208,37 @@ def test_non_string_items_are_invalid_input_with_a_reason(sim: StartSim) -> None
 
 
 def test_run_aborted_names_the_token_argument(sim: StartSim) -> None:
-    api = sim(rate=None, token="right")
+    api = sim(rate=None, revoke_after=2)
     with pytest.raises(RunAborted) as caught:
-        create_worker_tokens_sync(ids(3), token="wrong", base_url=api.base_url, rate=100)
+        create_worker_tokens_sync(ids(5), token=TOKEN, base_url=api.base_url, rate=100)
     reason = caught.value.reason
     assert reason.startswith("the API refused the token (HTTP 401")
     assert "check the token argument (it must be an organization token" in reason
     assert "DEEL_API_TOKEN" not in reason
     assert "--" not in reason
-    for result in caught.value.results:
+    assert [r.ok for r in caught.value.results] == [True, True]
+
+
+async def test_a_cut_off_request_is_an_aborted_result_in_the_callers_words(
+    sim: StartSim,
+) -> None:
+    api = sim(rate=None, latency=30)  # answers that never come in time
+    got: list[WorkerToken] = []
+    with anyio.fail_after(10):
+        async with open_worker_tokens(
+            ids(2), token=TOKEN, base_url=api.base_url, rate=100, concurrency=2
+        ) as results:
+            for _ in range(1000):  # until both requests are in flight
+                if api.stats.requests == 2:
+                    break
+                await anyio.sleep(0.01)
+            results.stop(grace=0)
+            got = [result async for result in results]
+    assert len(got) == 2
+    for result in got:
         assert isinstance(result, Failed)
-        assert "--" not in result.error.message
+        assert result.error.kind == "aborted"
+        assert result.error.message == "request cut off by the shutdown; create it again"
 
 
 # -- leaving early: break, cancellation -----------------------------------------
@@ -259,18 +278,18 @@ async def test_a_plain_break_out_of_the_generator_is_safe(
 
 
 async def test_the_generator_raises_run_aborted_after_its_results(sim: StartSim) -> None:
-    api = sim(rate=None, token="right")
+    api = sim(rate=None, revoke_after=3)
     got: list[WorkerToken] = []
 
     async def run() -> None:
         async for result in create_worker_tokens(
-            ids(30), token="wrong", base_url=api.base_url, rate=100, concurrency=2
+            ids(30), token=TOKEN, base_url=api.base_url, rate=100, concurrency=1
         ):
             got.append(result)
 
     with anyio.fail_after(10), pytest.raises(RunAborted, match="check the token argument"):
         await run()
-    assert 1 <= len(got) < 30
+    assert [r.ok for r in got] == [True] * 3
 
 
 @pytest.mark.parametrize("form", ["open", "generator"])

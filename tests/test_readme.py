@@ -19,10 +19,14 @@ BLOCK = re.compile(r"^```python\n(.*?)^```\n", re.DOTALL | re.MULTILINE)
 
 
 def snippets() -> list[str]:
-    return BLOCK.findall((ROOT / "README.md").read_text())
+    """The ```python blocks of the README's Library section."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("\n## Library\n") :]
+    section = section[: section.find("\n## ", 1)]
+    return BLOCK.findall(section)
 
 
-def test_the_readme_has_its_library_scripts() -> None:
+def test_the_readme_library_section_has_its_scripts() -> None:
     found = snippets()
     assert len(found) == 3
     assert [s.count("from jobs import") for s in found] == [1, 1, 1]

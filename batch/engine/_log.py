@@ -39,7 +39,9 @@ class StdlibLogger:
     The message is the event and its fields in logfmt style (``retrying key=… attempt=1
     kind=http http_status=500 message='…'``); the record also carries them as ``extra``:
     ``record.event`` (the name) and ``record.fields`` (a dict), for JSON formatters.
-    (The fields cannot be attributes of their own: ``message`` and others are taken.)
+    (The fields cannot be attributes of their own: ``message`` and others are taken. A
+    `logging.LoggerAdapter` before Python 3.13 replaces ``extra`` with its own: the message
+    text still carries every field.)
     """
 
     def __init__(self, logger: logging.Logger | logging.LoggerAdapter[Any]) -> None:

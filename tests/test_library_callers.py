@@ -90,9 +90,15 @@ def _eventful_run(api: SimulatedApi, logger: Any) -> tuple[list[WorkerToken], Ru
 def test_a_stdlib_a_structlog_and_no_logger_get_the_same_events(
     sim: StartSim, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    # structlog, through its default configuration, captured
-    with structlog.testing.capture_logs() as captured:
-        s_results, s_abort = _eventful_run(sim(rate=None), structlog.get_logger("mig"))
+    # structlog: a bound logger of its own (the global configuration is the command line's)
+    capture = structlog.testing.LogCapture()
+    bound = structlog.wrap_logger(
+        structlog.PrintLogger(),
+        processors=[capture],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
+    )
+    s_results, s_abort = _eventful_run(sim(rate=None), bound)
+    captured = capture.entries
     from_structlog = [
         (e.pop("log_level"), e.pop("event"), e) for e in (dict(entry) for entry in captured)
     ]

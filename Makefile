@@ -1,15 +1,18 @@
-# Quick start: `make demo` and `make test`; both build .venv from the pinned lock file first.
+# Quick start: `make demo` and `make test`; both build .venv from the pinned lock files first
+# (requirements.lock: what deel-batch needs to run; requirements-dev.lock: it, plus the tools).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+PKG_VENV := dist/venv
 
-$(STAMP): pyproject.toml requirements.lock
+.PHONY: demo test lint typecheck pytest package bench clean
+
+$(STAMP): pyproject.toml requirements.lock requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet -r requirements-dev.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
@@ -30,11 +33,29 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
-test: lint typecheck pytest
+test: lint typecheck pytest package
+
+# The sdist and wheel, built by the setuptools of pyproject.toml's floor (pinned in
+# requirements-dev.lock), checked by twine; then the wheel installed into a clean venv with
+# the runtime pins only: deel-batch must run there, and no development tool may come along.
+package: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --no-isolation --outdir dist . > /dev/null
+	rm -rf build *.egg-info
+	$(BIN)/twine check --strict dist/*
+	$(PYTHON) -m venv $(PKG_VENV)
+	$(PKG_VENV)/bin/python -m pip install --quiet -r requirements.lock dist/*.whl
+	$(PKG_VENV)/bin/deel-batch --version
+	cd dist && venv/bin/python ../examples/migration_script.py > /dev/null
+	cd dist && venv/bin/deel-batch worker-tokens --simulate ../sample_inputs/profiles.csv \
+		-o out.jsonl --log-format json 2> /dev/null; test $$? -eq 1
+	@! $(PKG_VENV)/bin/python -m pip list --format=freeze | grep -iE '^(mypy|ruff|pytest|trustme|cryptography|build|twine)=' \
+		|| (echo "development tools were installed with the package"; exit 1)
+	@echo "package ok: $$(ls dist/*.whl dist/*.tar.gz | tr '\n' ' ')"
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) demo-out .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) demo-out dist build .mypy_cache .ruff_cache .pytest_cache

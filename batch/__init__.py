@@ -20,6 +20,7 @@ from batch.engine import (
     Cause,
     ConfigError,
     EngineOptions,
+    ErrorKind,
     Failure,
     InputError,
     InvalidResponse,
@@ -32,6 +33,8 @@ from batch.engine import (
     Result,
     Results,
     Stats,
+    StdlibLogger,
+    as_logger,
     is_loopback,
 )
 from batch.input import KeyFilter
@@ -47,6 +50,7 @@ __all__ = [
     "ConfigError",
     "Engine",
     "EngineOptions",
+    "ErrorKind",
     "Failure",
     "InputError",
     "InvalidResponse",
@@ -60,6 +64,8 @@ __all__ = [
     "Result",
     "Results",
     "Stats",
+    "StdlibLogger",
+    "as_logger",
     "is_loopback",
     "user_agent",
 ]

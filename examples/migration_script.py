@@ -6,6 +6,7 @@ It runs against a simulated Deel API that it starts itself on loopback:
 
 For the real API, drop the simulator: pass ``token=os.environ["DEEL_API_TOKEN"]`` and
 no ``base_url`` (the production URL is the default), and read the IDs from your system.
+Pass ``logger=logging.getLogger(...)`` (or a structlog logger) to see retries and failures.
 """
 
 from __future__ import annotations
@@ -34,11 +35,11 @@ async def main() -> int:
                 PROFILE_IDS, token=SIMULATED_TOKEN, base_url=base_url, rate=5
             ) as results:
                 async for result in results:  # in completion order
-                    if result.ok and result.expires_at is not None:
+                    if result.ok:  # an Issued: token is a str, expires_at a datetime
                         ok += 1
                         # Store result.token in the target system here; never print it.
                         print(f"ok      {result.profile_id}  expires {result.expires_at:%Y-%m-%d}")
-                    elif result.error is not None:
+                    else:  # a Failed: error is a Failure
                         failed += 1
                         print(
                             f"failed  {result.profile_id}  (item {result.line}) "

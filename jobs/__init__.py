@@ -5,11 +5,16 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from batch import Logger, Stats
 from jobs._worker_tokens import WORKER_TOKENS, WorkerTokens
 
 if TYPE_CHECKING:
     from jobs._library import (
+        Failed,
+        Failure,
+        Issued,
         RunAborted,
+        RunInterrupted,
         WorkerToken,
         WorkerTokenResults,
         create_worker_tokens,
@@ -20,7 +25,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "WORKER_TOKENS",
+    "Failed",
+    "Failure",
+    "Issued",
+    "Logger",
     "RunAborted",
+    "RunInterrupted",
+    "Stats",
     "WorkerToken",
     "WorkerTokenResults",
     "WorkerTokens",
@@ -33,7 +44,11 @@ __all__ = [
 #: The library brings the engine and aiohttp; imported on first use so that the
 #: command line's --dry-run stays small (see batch/engine/__init__.py).
 _LAZY = {
+    "Failed": "jobs._library",
+    "Failure": "jobs._library",
+    "Issued": "jobs._library",
     "RunAborted": "jobs._library",
+    "RunInterrupted": "jobs._library",
     "WorkerToken": "jobs._library",
     "WorkerTokenResults": "jobs._library",
     "create_worker_tokens": "jobs._library",

@@ -4,35 +4,58 @@
         async for result in results:  # one WorkerToken per distinct ID, as each completes
             ...
 
+    async for result in create_worker_tokens(profile_ids, token=org_token):
+        ...  # the contract's async generator form; a `break` is safe
+
     tokens = create_worker_tokens_sync(profile_ids, token=org_token)  # for non-async scripts
 
-Why a context manager and not a bare async generator: the engine runs its workers in a
-task group, and an async generator that yields from inside a task group is unsafe when the
-caller stops early (``break``): the generator is then closed later, by the garbage collector,
-in another task, which corrupts the caller's cancel scopes and leaves the workers running
-(PEP 789; anyio and trio document the same limitation). The ``async with`` block gives the
-workers a scope: leaving it, normally or early, cancels whatever is still running.
+All three check their arguments when called: TypeError for a wrong type (a single ``str``
+where an iterable of IDs is expected, a logger without logging methods), ValueError for a
+bad value (rate, concurrency, base URL, ...), before any call to the API.
 
-The library never configures logging and never installs signal handlers: engine events
-go to the ``logger`` passed in (a structlog-style bound logger), and nowhere by default.
+Why `open_worker_tokens` is a context manager: the engine runs its workers in a task group,
+whose scope must be the caller's (PEP 789): the ``async with`` block is it, and leaving the
+block, normally or early, cancels whatever is still running. `create_worker_tokens` keeps
+the contract's generator form safe by running the engine in a task of its own
+(jobs/_library_stream.py).
+
+The async forms never configure logging nor install signal handlers. Engine events go to
+the ``logger`` passed in (a `logging.Logger`, a structlog logger), and nowhere by default.
 """
 
 from __future__ import annotations
 
-import contextlib
+import logging
+import uuid
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
-from typing import Any, TypeVar
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, TypeAlias
 
 import aiohttp
 import anyio
 
-from batch import Engine, EngineOptions, Job, QuietLogger, Stats, user_agent
+from batch import Engine, EngineOptions, Job, Logger, Stats, as_logger, user_agent
 from jobs._library_feed import Feed
-from jobs._library_types import RunAborted, WorkerToken, WorkerTokenResults
+from jobs._library_interrupt import SigintHandler
+from jobs._library_stream import stream
+from jobs._library_types import (
+    Failed,
+    Failure,
+    Issued,
+    RunAborted,
+    RunInterrupted,
+    WorkerToken,
+    WorkerTokenResults,
+)
 from jobs._worker_tokens import WORKER_TOKENS
 
 __all__ = [
+    "Failed",
+    "Failure",
+    "Issued",
     "RunAborted",
+    "RunInterrupted",
     "WorkerToken",
     "WorkerTokenResults",
     "create_worker_tokens",
@@ -40,14 +63,26 @@ __all__ = [
     "open_worker_tokens",
 ]
 
-_T = TypeVar("_T")
 # WorkerTokens declares `fields` as a fixed-size tuple, which mypy finds narrower than Job's.
 _JOB: Job = WORKER_TOKENS
+#: What `logger=` accepts (None: log nothing).
+AnyLogger: TypeAlias = "Logger | logging.Logger | logging.LoggerAdapter[Any] | None"
+#: What `profile_ids` accepts: str IDs, or `uuid.UUID`s as database drivers return them.
+ProfileIds = Iterable[str | uuid.UUID] | AsyncIterable[str | uuid.UUID]
 
 
-@contextlib.asynccontextmanager
-async def open_worker_tokens(
-    profile_ids: Iterable[str] | AsyncIterable[str],
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """One call's arguments, checked: what `_open` needs to start the engine."""
+
+    profile_ids: ProfileIds
+    options: EngineOptions
+    session: aiohttp.ClientSession | None
+    log: Logger
+
+
+def open_worker_tokens(
+    profile_ids: ProfileIds,
     *,
     token: str,
     base_url: str = WORKER_TOKENS.default_base_url,
@@ -56,70 +91,30 @@ async def open_worker_tokens(
     max_attempts: int = 5,
     timeout: float = 30.0,
     session: aiohttp.ClientSession | None = None,
-    logger: Any = None,
+    logger: AnyLogger = None,
+    grace: float = 5.0,
     proxy: str | None = None,
-) -> AsyncIterator[WorkerTokenResults]:
+) -> AbstractAsyncContextManager[WorkerTokenResults]:
     """Create a worker access token for each profile ID; iterate the block's value for results.
 
     ``rate`` caps requests per rolling second, ``concurrency`` the requests in flight,
     ``max_attempts`` the attempts per ID (retries included), ``timeout`` each attempt in
-    seconds. ``session``, if given, is used and left open (its connector then bounds
+    seconds, ``grace`` how long requests in flight may finish after `WorkerTokenResults.stop`
+    or an abort. ``session``, if given, is used and left open (its connector then bounds
     connections). ``proxy``: a forward proxy URL (``''`` direct); by default HTTPS_PROXY
-    and NO_PROXY are honoured as curl does. ``logger``, a structlog-style logger (``log.info(event, **fields)``),
-    receives the engine's events (retrying, record_failed, run_aborted, rate_changed);
-    without one, nothing is logged.
+    and NO_PROXY are honoured as curl does. ``logger`` (a `logging.Logger`, a `logging.LoggerAdapter` or a
+    structlog-style logger) receives the engine's events (retrying, record_failed,
+    run_aborted, rate_changed, invalid_row, duplicate_id); without one, nothing is logged.
 
-    Per-ID failures never raise: they are results with ``error`` set. Bad options raise
-    ValueError before any call. Leaving the block early cancels the requests in flight;
-    IDs not yet taken from ``profile_ids`` are not read.
+    Per-ID failures never raise: they are `Failed` results. Wrong argument types raise
+    TypeError and bad values ValueError, here, before any call. Leaving the block early
+    cancels the requests in flight; IDs not yet taken from ``profile_ids`` are not read.
 
-    A slow consumer slows the run: about ``2 * concurrency`` IDs at most are taken from the
+    A slow consumer slows the run: about ``4 * concurrency`` IDs at most are taken from the
     input ahead of the results read so far. A plain iterable is read on the event loop: pass an
     async iterable if producing the next ID blocks.
     """
-    options = _options(
-        token=token,
-        base_url=base_url,
-        rate=rate,
-        concurrency=concurrency,
-        max_attempts=max_attempts,
-        timeout=timeout,
-        proxy=proxy,
-    )
-    stats = Stats()
-    quiet = logger if logger is not None else QuietLogger()
-    engine = Engine(_JOB, options, stats=stats, session=session, logger=quiet)
-    feed = Feed(profile_ids, stats, quiet)
-    async with engine.results(feed) as results:
-        yield WorkerTokenResults(results, engine, feed)
-
-
-async def create_worker_tokens(
-    profile_ids: Iterable[str] | AsyncIterable[str],
-    *,
-    token: str,
-    base_url: str = WORKER_TOKENS.default_base_url,
-    rate: float = 5.0,
-    concurrency: int = 8,
-    max_attempts: int = 5,
-    timeout: float = 30.0,
-    session: aiohttp.ClientSession | None = None,
-    logger: Any = None,
-    proxy: str | None = None,
-) -> AsyncGenerator[WorkerToken, None]:
-    """The contract's form: an async generator yielding one `WorkerToken` per distinct ID.
-
-    Iterate it to the end, or close it where you stop, in the same task::
-
-        async with contextlib.aclosing(create_worker_tokens(ids, token=t)) as results:
-            async for result in results:
-                ...  # a break here is safe: aclosing closes the generator right away
-
-    (A generator that runs tasks and is left half-read is closed later by the
-    garbage collector, in another task, which anyio cannot allow: PEP 789.
-    `open_worker_tokens` has no such pitfall.) Options as for `open_worker_tokens`.
-    """
-    async with open_worker_tokens(
+    run = _checked(
         profile_ids,
         token=token,
         base_url=base_url,
@@ -129,17 +124,14 @@ async def create_worker_tokens(
         timeout=timeout,
         session=session,
         logger=logger,
+        grace=grace,
         proxy=proxy,
-    ) as results:
-        async for result in results:
-            try:
-                yield result
-            except GeneratorExit:  # closed early (aclosing): leaving the block cancels the run
-                break
+    )
+    return _open(run)
 
 
-def create_worker_tokens_sync(
-    profile_ids: Iterable[str],
+def create_worker_tokens(
+    profile_ids: ProfileIds,
     *,
     token: str,
     base_url: str = WORKER_TOKENS.default_base_url,
@@ -147,75 +139,153 @@ def create_worker_tokens_sync(
     concurrency: int = 8,
     max_attempts: int = 5,
     timeout: float = 30.0,
-    logger: Any = None,
+    session: aiohttp.ClientSession | None = None,
+    logger: AnyLogger = None,
+    grace: float = 5.0,
     proxy: str | None = None,
-) -> list[WorkerToken]:
-    """`open_worker_tokens` for scripts that are not async: all results, in input order.
+) -> AsyncGenerator[WorkerToken, None]:
+    """The contract's form: an async generator yielding one `WorkerToken` per distinct ID.
 
-    Runs its own event loop (do not call it from async code). On an abort it raises
-    `RunAborted` whose ``results`` holds the results obtained before it.
+    ``async for result in create_worker_tokens(ids, token=t): ... break`` is safe: the
+    engine runs in a task of its own, which closing the generator cancels (a ``break``
+    drops it, and asyncio closes it at once; ``contextlib.aclosing`` or ``aclose()`` close
+    it in place). Options and argument checks as for `open_worker_tokens`.
     """
-    _options(
+    run = _checked(
+        profile_ids,
         token=token,
         base_url=base_url,
         rate=rate,
         concurrency=concurrency,
         max_attempts=max_attempts,
         timeout=timeout,
+        session=session,
+        logger=logger,
+        grace=grace,
+        proxy=proxy,
+    )
+    return stream(_open(run))
+
+
+def create_worker_tokens_sync(
+    profile_ids: Iterable[str | uuid.UUID],
+    *,
+    token: str,
+    base_url: str = WORKER_TOKENS.default_base_url,
+    rate: float = 5.0,
+    concurrency: int = 8,
+    max_attempts: int = 5,
+    timeout: float = 30.0,
+    logger: AnyLogger = None,
+    grace: float = 5.0,
+    proxy: str | None = None,
+) -> list[WorkerToken]:
+    """`open_worker_tokens` for scripts that are not async: all results, in input order.
+
+    Runs its own event loop (do not call it from async code). On an abort it raises
+    `RunAborted`, whose ``results`` holds the results obtained before it. On Ctrl-C
+    (SIGINT, in the main thread) it takes no more IDs, gives requests in flight ``grace``
+    seconds, and raises `RunInterrupted` (a KeyboardInterrupt) whose ``results`` holds
+    every result obtained; a second Ctrl-C cuts the requests in flight off at once.
+    """
+    run = _checked(
+        profile_ids,
+        token=token,
+        base_url=base_url,
+        rate=rate,
+        concurrency=concurrency,
+        max_attempts=max_attempts,
+        timeout=timeout,
+        session=None,
+        logger=logger,
+        grace=grace,
         proxy=proxy,
     )
     collected: list[WorkerToken] = []
+    sigint = SigintHandler()
+    stats = Stats()
 
     async def main() -> None:
-        async with open_worker_tokens(
-            profile_ids,
-            token=token,
-            base_url=base_url,
-            rate=rate,
-            concurrency=concurrency,
-            max_attempts=max_attempts,
-            timeout=timeout,
-            logger=logger,
-            proxy=proxy,
-        ) as results:
+        async with _open(run) as results:
+            nonlocal stats
+            stats = results.stats
+            sigint.on_interrupt(results.stop)
             async for result in results:
                 collected.append(result)
 
     try:
-        anyio.run(main, backend="asyncio")
+        with sigint:
+            anyio.run(main, backend="asyncio")
     except RunAborted as exc:
         exc.results = sorted(collected, key=_line)
         raise
+    except KeyboardInterrupt:  # a third Ctrl-C, or one that came before the run was set up
+        raise RunInterrupted(sorted(collected, key=_line), stats) from None
+    if sigint.count:
+        raise RunInterrupted(sorted(collected, key=_line), stats)
     return sorted(collected, key=_line)
 
 
 # -- internals ----------------------------------------------------------------
 
 
-def _options(
+@asynccontextmanager
+async def _open(run: _Run) -> AsyncIterator[WorkerTokenResults]:
+    stats = Stats()
+    engine = Engine(_JOB, run.options, stats=stats, session=run.session, logger=run.log)
+    feed = Feed(run.profile_ids, stats, run.log)
+    async with engine.results(feed) as results:
+        yield WorkerTokenResults(results, engine, feed)
+
+
+def _checked(
+    profile_ids: object,
     *,
-    token: str,
+    token: object,
     base_url: str,
     rate: float,
     concurrency: int,
     max_attempts: int,
     timeout: float,
+    session: aiohttp.ClientSession | None,
+    logger: object,
+    grace: float,
     proxy: str | None,
-) -> EngineOptions:
-    """The engine's options; EngineOptions refuses bad ones with a ValueError."""
-    return EngineOptions(
+) -> _Run:
+    """The arguments of one call, checked now: TypeError for a wrong type, ValueError for a
+    bad value (EngineOptions refuses those), so that a mistake shows at the call."""
+    if isinstance(profile_ids, str | bytes | bytearray):
+        raise TypeError(
+            f"profile_ids must be an iterable of profile IDs, not a single {type(profile_ids).__name__}"
+            " (for one ID, pass [profile_id])"
+        )
+    if not isinstance(profile_ids, Iterable | AsyncIterable):
+        raise TypeError(
+            "profile_ids must be an iterable or async iterable of profile IDs, "
+            f"not {type(profile_ids).__name__}"
+        )
+    if not isinstance(token, str):
+        raise TypeError(f"token must be a str, not {type(token).__name__}")
+    if session is not None and not isinstance(session, aiohttp.ClientSession):
+        raise TypeError(f"session must be an aiohttp.ClientSession, not {type(session).__name__}")
+    log = as_logger(logger)
+    if not (isinstance(grace, int | float) and grace >= 0):
+        raise ValueError(f"grace must be a number of seconds >= 0, not {grace!r}")
+    options = EngineOptions(
         base_url=base_url,
-        token=token.strip() if isinstance(token, str) else token,
+        token=token.strip(),
         rate=rate,
         concurrency=concurrency,
         max_attempts=max_attempts,
         timeout=timeout,
+        grace=grace,
         user_agent=user_agent("library"),
         token_source="the token argument",  # noqa: S106 - words for a message
         base_url_source="the base_url argument",
         proxy=proxy,
         proxy_source="the proxy argument",
     )
+    return _Run(profile_ids, options, session, log)
 
 
 def _line(result: WorkerToken) -> int:

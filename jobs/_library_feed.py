@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 
 from batch import Item, KeyFilter, Logger, Result, Stats
@@ -14,14 +15,19 @@ class Feed:
     """The engine's items: each distinct valid ID once, and a result for each invalid one.
 
     The command line's input rules (`KeyFilter`): duplicates are counted and dropped.
+    A `uuid.UUID` is taken as its string; anything else that is not a `str` (None, a
+    number, bytes) is an ``invalid_input`` result with the reason, and an empty ID.
     ``error`` holds what the caller's iterable raised, if anything; the feed then ends.
     """
 
     def __init__(
-        self, profile_ids: Iterable[str] | AsyncIterable[str], stats: Stats, log: Logger
+        self,
+        profile_ids: Iterable[str | uuid.UUID] | AsyncIterable[str | uuid.UUID],
+        stats: Stats,
+        log: Logger,
     ) -> None:
-        self._sync: Iterator[str] | None = None
-        self._async: AsyncIterator[str] | None = None
+        self._sync: Iterator[object] | None = None
+        self._async: AsyncIterator[object] | None = None
         if isinstance(profile_ids, AsyncIterable):
             self._async = aiter(profile_ids)
         else:
@@ -41,9 +47,12 @@ class Feed:
             self._line += 1
             if isinstance(raw, str):
                 outcome = self._keys.check(self._line, raw)
-            else:
-                problem = f"expected a string, got {type(raw).__name__}"
-                outcome = self._keys.check(self._line, repr(raw), problem)
+            elif isinstance(raw, uuid.UUID):  # what database drivers return for a uuid column
+                outcome = self._keys.check(self._line, str(raw))
+            else:  # never str(raw): "None" would pass for an ID that someone typed
+                kind = "None" if raw is None else type(raw).__name__
+                problem = f"expected a profile ID string, got {kind}"
+                outcome = self._keys.check(self._line, None, problem)
             if outcome is not None:
                 return outcome
 

@@ -1,42 +1,89 @@
-"""What the library hands out: results, their stream, and the exception of an aborted run."""
+"""What the library hands out: results, their stream, and the exceptions of a cut-short run.
+
+A result is `Issued` or `Failed`, and ``WorkerToken`` is their union: ``if r.ok:`` narrows
+it, so ``r.token`` is a ``str`` there and ``r.error`` a `Failure` in the ``else`` branch,
+under ``mypy --strict`` too. `Failure` speaks the records' words (``api_req_id``, as in
+the results file), not the engine's (``request_id``).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Protocol
+from datetime import UTC, datetime
+from typing import Literal, Protocol
 
-from batch import BatchError, Engine, Failure, Result, Results, Stats
+from batch import BatchError, Engine, ErrorKind, Result, Results, Stats
 
-__all__ = ["RunAborted", "WorkerToken", "WorkerTokenResults", "from_result"]
+__all__ = [
+    "Failed",
+    "Failure",
+    "Issued",
+    "RunAborted",
+    "RunInterrupted",
+    "WorkerToken",
+    "WorkerTokenResults",
+    "for_callers",
+    "from_result",
+]
 
-_EXIT_ABORTED = 3
+_EXIT_ABORTED = 3  # the command line's exit code for an aborted run
 
-
-class _Feed(Protocol):
-    error: Exception | None  # the command line's exit code for an aborted run
+#: The engine words some messages for the command line; a library caller gets these instead.
+_CLI_WORDS = (
+    ("; --resume redoes it", "; create it again"),
+    ("or --base-url", "or base_url"),
+)
 
 
 @dataclass(frozen=True, slots=True)
-class WorkerToken:
-    """The outcome for one distinct profile ID.
+class Failure:
+    """Why a profile ID got no token: the ``error`` object of a results-file record.
 
-    ``ok`` results carry ``token`` and ``expires_at``; the others carry ``error``
-    (``error.kind`` is one of http, network, timeout, invalid_input, invalid_response,
-    aborted). ``line`` is the ID's 1-based position in the input. ``token`` is a secret:
-    it is left out of ``repr()``.
+    ``kind`` is one of http, network, timeout, invalid_input, invalid_response, aborted;
+    ``http_status`` the API's last answer, if any; ``api_req_id`` the API's id for the
+    request (quote it to Deel's support), if it sent one.
     """
 
+    kind: ErrorKind
+    message: str
+    http_status: int | None = None
+    api_req_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """A worker access token was created. ``token`` is a secret: ``repr()`` leaves it out."""
+
     profile_id: str
-    line: int
+    line: int  #: the ID's 1-based position in the input
     attempts: int
-    token: str | None = field(default=None, repr=False)
-    expires_at: datetime | None = None
-    error: Failure | None = None
+    token: str = field(repr=False)
+    expires_at: datetime  #: an aware datetime, 24 h after issue
+    error: None = None
 
     @property
-    def ok(self) -> bool:
-        return self.error is None
+    def ok(self) -> Literal[True]:
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """No token for this profile ID; ``error`` says why (``attempts`` is 0 for invalid IDs)."""
+
+    profile_id: str
+    line: int  #: the ID's 1-based position in the input
+    attempts: int
+    error: Failure
+    token: None = None
+    expires_at: None = None
+
+    @property
+    def ok(self) -> Literal[False]:
+        return False
+
+
+#: The outcome for one distinct profile ID: ``if r.ok:`` tells which.
+WorkerToken = Issued | Failed
 
 
 class RunAborted(BatchError):
@@ -45,7 +92,7 @@ class RunAborted(BatchError):
 
     ``reason`` is one line. ``stats`` counts the run. ``results`` holds the results
     collected before the abort when raised by `create_worker_tokens_sync` (the
-    streaming API has already handed them out, and leaves it empty).
+    streaming forms have already handed them out, and leave it empty).
     """
 
     exit_code = _EXIT_ABORTED
@@ -57,12 +104,35 @@ class RunAborted(BatchError):
         self.results: list[WorkerToken] = []
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped `create_worker_tokens_sync`: ``results`` holds what it obtained.
+
+    A `KeyboardInterrupt`, so a script that does not catch it still stops as Ctrl-C
+    stops it (``except Exception`` does not swallow it), with exit status 1: Python exits
+    with SIGINT's 130 only for a plain KeyboardInterrupt, so a script that wants 130 (for
+    its own caller) catches this one and exits with it. Requests in flight were given
+    the grace period to finish (a second Ctrl-C cuts them off: ``aborted`` results);
+    IDs not yet attempted have no result.
+    """
+
+    def __init__(self, results: list[WorkerToken], stats: Stats) -> None:
+        issued = sum(1 for r in results if r.ok)
+        super().__init__(f"interrupted: {len(results)} results obtained, {issued} tokens issued")
+        self.results = results
+        self.stats = stats
+
+
+class _Feed(Protocol):
+    error: Exception | None
+
+
 class WorkerTokenResults:
     """The results of `open_worker_tokens`: an async iterator of `WorkerToken`.
 
     Results come in completion order, one per distinct profile ID (invalid IDs included,
-    duplicates left out). The iteration ends when every ID is done; it raises `RunAborted`
-    if the run was aborted, or the exception that the input iterable raised.
+    duplicates left out). The iteration ends when every ID is done (or after `stop`); it
+    raises `RunAborted` if the run was aborted, or the exception that the input iterable
+    raised.
     """
 
     def __init__(self, results: Results, engine: Engine, feed: _Feed) -> None:
@@ -77,6 +147,11 @@ class WorkerTokenResults:
         """Why the run was aborted, or None."""
         return self._engine.abort_reason
 
+    def stop(self, *, grace: float | None = None) -> None:
+        """Take no more IDs; requests in flight get ``grace`` seconds (the run's by default)
+        to finish, then get ``aborted`` results. The iteration ends after their results."""
+        self._engine.stop("stopped by the caller", grace=grace)
+
     def __aiter__(self) -> WorkerTokenResults:
         return self
 
@@ -88,18 +163,23 @@ class WorkerTokenResults:
                 raise self._feed.error from None
             reason = self.abort_reason
             if reason is not None:
-                raise RunAborted(reason, self.stats) from None
+                raise RunAborted(for_callers(reason), self.stats) from None
             raise
 
 
+def for_callers(message: str) -> str:
+    """An engine message in a library caller's words (no command-line options)."""
+    for cli, library in _CLI_WORDS:
+        message = message.replace(cli, library)
+    return message
+
+
 def from_result(result: Result) -> WorkerToken:
-    token = result.data.get("token")
-    expires = result.data.get("expires_at")
-    return WorkerToken(
-        profile_id=result.key,
-        line=result.line,
-        attempts=result.attempts,
-        token=token if isinstance(token, str) else None,
-        expires_at=datetime.fromisoformat(expires) if isinstance(expires, str) else None,
-        error=result.error,
-    )
+    error = result.error
+    if error is None:
+        expires_at = datetime.fromisoformat(result.data["expires_at"])
+        if expires_at.tzinfo is None:  # the API's date-times are UTC
+            expires_at = expires_at.replace(tzinfo=UTC)
+        return Issued(result.key, result.line, result.attempts, result.data["token"], expires_at)
+    failure = Failure(error.kind, for_callers(error.message), error.http_status, error.request_id)
+    return Failed(result.key, result.line, result.attempts, failure)

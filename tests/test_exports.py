@@ -13,6 +13,8 @@ import ast
 import importlib
 import subprocess
 import sys
+import types
+import typing
 from pathlib import Path
 
 import pytest
@@ -47,8 +49,77 @@ def test_every_exported_name_resolves(package: str) -> None:
     for name in module.__all__:
         value = getattr(module, name)
         assert value is not None, name
-        if isinstance(value, type) or (callable(value) and hasattr(value, "__code__")):
-            assert value.__module__.startswith(f"{top}."), name
+        members = typing.get_args(value) if isinstance(value, types.UnionType) else (value,)
+        for member in members:  # a union alias (WorkerToken) is made of exported classes
+            if isinstance(member, type) or (callable(member) and hasattr(member, "__code__")):
+                # jobs re-exports what its callers touch of batch (Stats, Logger)
+                assert member.__module__.startswith((f"{top}.", "batch.")), name
+
+
+#: What a migration script may import from ``jobs``; a change here is a change of the library.
+JOBS_API = {
+    "WORKER_TOKENS",
+    "Failed",
+    "Failure",
+    "Issued",
+    "Logger",
+    "RunAborted",
+    "RunInterrupted",
+    "Stats",
+    "WorkerToken",
+    "WorkerTokenResults",
+    "WorkerTokens",
+    "create_worker_tokens",
+    "create_worker_tokens_sync",
+    "open_worker_tokens",
+    "simulated_api",
+}
+
+
+def test_jobs_exports_the_library() -> None:
+    import jobs
+
+    assert set(jobs.__all__) == JOBS_API
+    assert all(hasattr(jobs, name) for name in JOBS_API)
+
+
+def _classes_in(hint: object) -> set[type]:
+    """The classes a type hint names (``list[WorkerToken] | None`` → list, Issued, Failed)."""
+    if isinstance(hint, type) and typing.get_origin(hint) is None:
+        return {hint}
+    found: set[type] = set()
+    origin = typing.get_origin(hint)
+    if isinstance(origin, type):
+        found.add(origin)
+    for arg in typing.get_args(hint):
+        found |= _classes_in(arg)
+    return found
+
+
+def test_everything_a_library_caller_touches_is_exported_from_jobs() -> None:
+    """The types in the library's signatures, its results' fields and its exceptions'
+    attributes: each class of jobs/ among them can be imported from ``jobs``."""
+    import jobs
+    from jobs import _library, _library_types
+
+    touched: set[type] = set()
+    public = [jobs.open_worker_tokens, jobs.create_worker_tokens, jobs.create_worker_tokens_sync]
+    namespaces = {**vars(_library), **vars(_library_types)}
+    for function in public:
+        for hint in typing.get_type_hints(function, globalns=namespaces).values():
+            touched |= _classes_in(hint)
+    for cls in (jobs.Issued, jobs.Failed, jobs.Failure, jobs.WorkerTokenResults):
+        for hint in typing.get_type_hints(cls, globalns=namespaces).values():
+            touched |= _classes_in(hint)
+        for prop in vars(cls).values():
+            if isinstance(prop, property) and prop.fget is not None:
+                hints = typing.get_type_hints(prop.fget, globalns=namespaces)
+                touched |= _classes_in(hints.get("return"))
+    for exc in (jobs.RunAborted("why", jobs.Stats()), jobs.RunInterrupted([], jobs.Stats())):
+        touched |= {type(value) for value in vars(exc).values()}
+    ours = {cls for cls in touched if cls.__module__.startswith(("jobs.", "batch."))}
+    assert {jobs.Issued, jobs.Failed, jobs.Failure, jobs.WorkerTokenResults, jobs.Stats} <= ours
+    assert {cls.__name__ for cls in ours} <= set(jobs.__all__)
 
 
 @pytest.mark.parametrize("package", ["batch", "jobs", *(f"batch/{layer}" for layer in LAYERS)])

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from batch.engine._cells import FORMULA_PREFIXES, neutralise, original
 from batch.engine._errors import BatchError, Busy, ConfigError, InputError
-from batch.engine._log import Logger, QuietLogger
+from batch.engine._log import Logger, QuietLogger, StdlibLogger, as_logger
 from batch.engine._options import EngineOptions, check_base_url, is_loopback, token_problem
 from batch.engine._pacer import window_for_rate
 from batch.engine._policy import Backoff
@@ -19,6 +19,7 @@ from batch.engine._proxy import ProxyChoice, choose_proxy, parse_proxy, proxy_se
 from batch.engine._results import Abort, Cause, Results
 from batch.engine._stats import Stats
 from batch.engine._types import (
+    ErrorKind,
     Failure,
     InvalidResponse,
     Item,
@@ -42,6 +43,7 @@ __all__ = [
     "ConfigError",
     "Engine",
     "EngineOptions",
+    "ErrorKind",
     "Failure",
     "InputError",
     "InvalidResponse",
@@ -55,6 +57,8 @@ __all__ = [
     "Result",
     "Results",
     "Stats",
+    "StdlibLogger",
+    "as_logger",
     "check_base_url",
     "choose_proxy",
     "error_fields",

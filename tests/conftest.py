@@ -37,14 +37,26 @@ def sim() -> Iterator[StartSim]:
         yield start
 
 
+def virtual_loop() -> asyncio.AbstractEventLoop:
+    """An event loop on virtual time (looptime): when nothing is ready to run and no I/O is
+    ready, its clock jumps to the next timer. Sleeps and timeouts take no real time, and a
+    busy machine cannot make anything late: time only moves once the loop is idle."""
+    loop = asyncio.DefaultEventLoopPolicy().new_event_loop()
+    assert isinstance(loop, asyncio.BaseEventLoop)
+    return looptime.patch_event_loop(loop, start=0)
+
+
+#: Run an async test (and its async fixtures) on an event loop with virtual time.
+on_virtual_time = pytest.mark.parametrize(
+    "anyio_backend", [pytest.param(("asyncio", {"loop_factory": virtual_loop}), id="looptime")]
+)
+
+
 class _VirtualTimePolicy(asyncio.DefaultEventLoopPolicy):
-    """Every new event loop keeps virtual time (looptime): it jumps to the next timer
-    whenever the loop has nothing to do, so a busy machine cannot make a run late."""
+    """Every new event loop (the command line's too) is on virtual time."""
 
     def new_event_loop(self) -> asyncio.AbstractEventLoop:
-        loop = super().new_event_loop()
-        assert isinstance(loop, asyncio.BaseEventLoop)
-        return looptime.patch_event_loop(loop, start=0)
+        return virtual_loop()
 
 
 class InRunSim:

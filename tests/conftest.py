@@ -11,9 +11,10 @@ from typing import Any
 import anyio.from_thread
 import looptime
 import pytest
+from aiohttp import web
 
 import jobs._simulate_cli
-from jobs._simulator import SimulatedApi, SimulatorConfig, serve
+from jobs._simulator import PREFIX, SimulatedApi, SimulatorConfig, make_app, serve
 
 
 @pytest.fixture
@@ -103,3 +104,34 @@ def virtual_sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[VirtualSim]:
         yield start
     finally:
         asyncio.set_event_loop_policy(previous)
+
+
+class WatchedApi(SimulatedApi):
+    """A simulated API whose server also tells how many connections it holds open."""
+
+    runner: web.AppRunner | None = None
+
+    @property
+    def open_connections(self) -> int:
+        server = self.runner.server if self.runner is not None else None
+        return 0 if server is None else len(server.connections)
+
+
+@contextlib.asynccontextmanager
+async def serve_watched(config: SimulatorConfig) -> AsyncIterator[WatchedApi]:
+    """`jobs._simulator.serve` on 127.0.0.1, with the server kept at hand: once it holds no
+    connection, every request a closed client had on the wire has landed (an event to wait
+    for, where a test would otherwise sleep)."""
+    api = WatchedApi(config)
+    runner = web.AppRunner(
+        make_app(api), access_log=None, handler_cancellation=True, shutdown_timeout=0.25
+    )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        api.runner = runner
+        api.base_url = f"http://127.0.0.1:{runner.addresses[0][1]}{PREFIX}"
+        yield api
+    finally:
+        await runner.cleanup()

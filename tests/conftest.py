@@ -83,7 +83,9 @@ def virtual_sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[VirtualSim]:
     The CLI's event loop keeps virtual time, and ``--simulate`` serves this simulated API
     in that same loop (over real loopback HTTP), so the pacer's clock and the API's rolling
     window read one clock: what a test sees no longer depends on how busy the machine is.
-    Read ``.api.stats`` after the run.
+    Read ``.api.stats`` after the run. One caveat: while the loop waits for a worker thread
+    (anyio.to_thread: reading rows, fsync) looptime cannot see it and may move the clock to
+    the next timer (never past it), so assert on what holds for any such shift.
     """
     previous = asyncio.get_event_loop_policy()
     asyncio.set_event_loop_policy(_VirtualTimePolicy())

@@ -10,6 +10,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import StartSim, VirtualSim
 from tests.helpers import ENV, new_ids, read_jsonl, run_cli, write_csv
 
@@ -157,6 +159,7 @@ def test_metrics_record_runs_that_never_started_and_keep_the_last_success(
     assert success in text
 
 
+@pytest.mark.slow
 def test_standard_input_is_streamed_not_read_to_the_end_first(
     sim: StartSim, tmp_path: Path
 ) -> None:

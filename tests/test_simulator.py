@@ -211,6 +211,7 @@ async def test_unknown_profile_is_404(session: aiohttp.ClientSession) -> None:
         assert api.stats.per_profile == {PID: 1, other: 1}
 
 
+@on_virtual_time  # the rolling window on the loop's clock: a busy machine cannot empty it
 async def test_window_admits_rate_then_429_with_provider_body(
     session: aiohttp.ClientSession,
 ) -> None:
@@ -262,6 +263,7 @@ async def test_window_is_rolling_over_the_loop_clock(
         assert api.stats.arrivals == [100.0, 100.5, 100.99, 101.0, 101.2, 101.5]
 
 
+@on_virtual_time  # the rolling window on the loop's clock: a busy machine cannot empty it
 async def test_rate_can_change_at_runtime(session: aiohttp.ClientSession) -> None:
     async with serve(SimulatorConfig(rate=1)) as api:
         assert (await post(session, api)).status == 201
@@ -270,6 +272,7 @@ async def test_rate_can_change_at_runtime(session: aiohttp.ClientSession) -> Non
         assert (await post(session, api)).status == 201
 
 
+@on_virtual_time  # the rolling window on the loop's clock: a busy machine cannot empty it
 async def test_retry_after_header_when_configured(session: aiohttp.ClientSession) -> None:
     config = SimulatorConfig(rate=1, retry_after=1.5, plan={PID: ["503_html"]})
     async with serve(config) as api:

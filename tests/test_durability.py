@@ -256,18 +256,34 @@ def test_wait_queues_a_second_run_behind_the_one_holding_the_file(
     ids = new_ids(30)
     src = write_csv(tmp_path / "in.csv", ids)
     out = tmp_path / "out.jsonl"
-    proc = spawn(api.base_url, src, out, "--rate", "20")
+    # The first run reads a pipe: it holds the file until the test ends its input, so it
+    # is still running when the second one comes, however slow the machine.
+    args = [sys.executable, "-m", "batch", "worker-tokens", "-", "-o", str(out),
+            "--base-url", api.base_url, "--rate", "100", "--log-format", "json"]  # fmt: skip
+    with (tmp_path / "first.log").open("ab") as log:
+        first = subprocess.Popen(
+            args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log,
+            env={**os.environ, **ENV},
+        )  # fmt: skip
+    second = None
     try:
-        wait_for_lines(out, 1, proc)
-        second = run_cli("worker-tokens", str(src), "-o", str(out), "--base-url", api.base_url,
-                         "--log-format", "json", "--resume", "--wait", "30", env=ENV)  # fmt: skip
-        assert proc.wait(10) == 0  # the second run waited for the first to finish
+        assert first.stdin is not None
+        first.stdin.write(f"profile_id\n{ids[0]}\n".encode())
+        first.stdin.flush()
+        wait_for_lines(out, 1, first)
+        second = spawn(api.base_url, src, out, "--resume", "--wait", "30")
+        wait_for_event(out, "waiting_for_lock", second)
+        first.stdin.write("".join(f"{pid}\n" for pid in ids[1:]).encode())
+        first.stdin.close()
+        assert first.wait(20) == 0
+        assert second.wait(20) == 0  # it waited for the first to finish, then went on
     finally:
-        proc.kill()
-        proc.wait(10)
-    assert second.exit_code == 0, second.stderr
-    assert "waiting_for_lock" in second.names()
-    assert second.event("run_finished")["skipped"] == 30  # all done by the first: none redone
+        for proc in (first, second):
+            if proc is not None:
+                proc.kill()
+                proc.wait(10)
+    finished = [e for e in events(out) if e["event"] == "run_finished"][-1]
+    assert finished["skipped"] == 30  # all done by the first: none redone
     assert sum(api.stats.per_profile.values()) == 30
 
 

@@ -42,22 +42,13 @@ def virtual_loop() -> asyncio.AbstractEventLoop:
     """An event loop on virtual time (looptime): when nothing is ready to run and no I/O is
     ready, its clock jumps to the next timer. Sleeps and timeouts take no real time, and a
     busy machine cannot make anything late: time only moves once the loop is idle."""
-    loop = asyncio.DefaultEventLoopPolicy().new_event_loop()
-    assert isinstance(loop, asyncio.BaseEventLoop)
-    return looptime.patch_event_loop(loop, start=0)
+    return looptime.patch_event_loop(asyncio.SelectorEventLoop(), start=0)
 
 
 #: Run an async test (and its async fixtures) on an event loop with virtual time.
 on_virtual_time = pytest.mark.parametrize(
     "anyio_backend", [pytest.param(("asyncio", {"loop_factory": virtual_loop}), id="looptime")]
 )
-
-
-class _VirtualTimePolicy(asyncio.DefaultEventLoopPolicy):
-    """Every new event loop (the command line's too) is on virtual time."""
-
-    def new_event_loop(self) -> asyncio.AbstractEventLoop:
-        return virtual_loop()
 
 
 class InRunSim:
@@ -77,7 +68,7 @@ VirtualSim = Callable[..., InRunSim]
 
 
 @pytest.fixture
-def virtual_sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[VirtualSim]:
+def virtual_sim(monkeypatch: pytest.MonkeyPatch) -> VirtualSim:
     """``virtual_sim(**config)``: a run with ``--simulate`` on virtual time.
 
     The CLI's event loop keeps virtual time, and ``--simulate`` serves this simulated API
@@ -87,8 +78,8 @@ def virtual_sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[VirtualSim]:
     (anyio.to_thread: reading rows, fsync) looptime cannot see it and may move the clock to
     the next timer (never past it), so assert on what holds for any such shift.
     """
-    previous = asyncio.get_event_loop_policy()
-    asyncio.set_event_loop_policy(_VirtualTimePolicy())
+    # asyncio.run() and anyio.run() make their loop with asyncio.events.new_event_loop().
+    monkeypatch.setattr(asyncio.events, "new_event_loop", virtual_loop)
 
     def start(**config: Any) -> InRunSim:
         sim = InRunSim(SimulatorConfig(**config))
@@ -102,10 +93,7 @@ def virtual_sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[VirtualSim]:
         monkeypatch.setattr(jobs._simulate_cli, "simulated_api", simulated_api)
         return sim
 
-    try:
-        yield start
-    finally:
-        asyncio.set_event_loop_policy(previous)
+    return start
 
 
 class WatchedApi(SimulatedApi):

@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 PKG_VENV := dist/venv
 
-.PHONY: demo test lint typecheck pytest package bench clean
+.PHONY: demo test quick lint typecheck pytest package bench clean
 
 $(STAMP): pyproject.toml requirements.lock requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ package: $(STAMP)
 	@! $(PKG_VENV)/bin/python -m pip list --format=freeze | grep -iE '^(mypy|ruff|pytest|trustme|cryptography|build|twine)=' \
 		|| (echo "development tools were installed with the package"; exit 1)
 	@echo "package ok: $$(ls dist/*.whl dist/*.tar.gz | tr '\n' ' ')"
+
+# The inner loop: the tests not marked slow (no subprocesses, no long scenarios).
+quick: $(STAMP)
+	$(BIN)/pytest -m "not slow"
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -r bench/requirements.txt

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import anyio.from_thread
+import looptime
 import pytest
+from aiohttp import web
 
-from jobs._simulator import SimulatedApi, SimulatorConfig, serve
+import jobs._simulate_cli
+from jobs._simulator import PREFIX, SimulatedApi, SimulatorConfig, make_app, serve
 
 
 @pytest.fixture
@@ -32,3 +36,92 @@ def sim() -> Iterator[StartSim]:
             return stack.enter_context(cm)
 
         yield start
+
+
+def virtual_loop() -> asyncio.AbstractEventLoop:
+    """An event loop on virtual time (looptime): when nothing is ready to run and no I/O is
+    ready, its clock jumps to the next timer. Sleeps and timeouts take no real time, and a
+    busy machine cannot make anything late: time only moves once the loop is idle."""
+    return looptime.patch_event_loop(asyncio.SelectorEventLoop(), start=0)
+
+
+#: Run an async test (and its async fixtures) on an event loop with virtual time.
+on_virtual_time = pytest.mark.parametrize(
+    "anyio_backend", [pytest.param(("asyncio", {"loop_factory": virtual_loop}), id="looptime")]
+)
+
+
+class InRunSim:
+    """The simulated API that ``--simulate`` serves inside the run's own event loop."""
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.config = config
+        self.served: list[SimulatedApi] = []
+
+    @property
+    def api(self) -> SimulatedApi:
+        (api,) = self.served
+        return api
+
+
+VirtualSim = Callable[..., InRunSim]
+
+
+@pytest.fixture
+def virtual_sim(monkeypatch: pytest.MonkeyPatch) -> VirtualSim:
+    """``virtual_sim(**config)``: a run with ``--simulate`` on virtual time.
+
+    The CLI's event loop keeps virtual time, and ``--simulate`` serves this simulated API
+    in that same loop (over real loopback HTTP), so the pacer's clock and the API's rolling
+    window read one clock: what a test sees no longer depends on how busy the machine is.
+    Read ``.api.stats`` after the run. One caveat: while the loop waits for a worker thread
+    (anyio.to_thread: reading rows, fsync) looptime cannot see it and may move the clock to
+    the next timer (never past it), so assert on what holds for any such shift.
+    """
+    # asyncio.run() and anyio.run() make their loop with asyncio.events.new_event_loop().
+    monkeypatch.setattr(asyncio.events, "new_event_loop", virtual_loop)
+
+    def start(**config: Any) -> InRunSim:
+        sim = InRunSim(SimulatorConfig(**config))
+
+        @contextlib.asynccontextmanager
+        async def simulated_api() -> AsyncIterator[str]:
+            async with serve(sim.config) as api:
+                sim.served.append(api)
+                yield api.base_url
+
+        monkeypatch.setattr(jobs._simulate_cli, "simulated_api", simulated_api)
+        return sim
+
+    return start
+
+
+class WatchedApi(SimulatedApi):
+    """A simulated API whose server also tells how many connections it holds open."""
+
+    runner: web.AppRunner | None = None
+
+    @property
+    def open_connections(self) -> int:
+        server = self.runner.server if self.runner is not None else None
+        return 0 if server is None else len(server.connections)
+
+
+@contextlib.asynccontextmanager
+async def serve_watched(config: SimulatorConfig) -> AsyncIterator[WatchedApi]:
+    """`jobs._simulator.serve` on 127.0.0.1, with the server kept at hand: once it holds no
+    connection, every request a closed client had on the wire has landed (an event to wait
+    for, where a test would otherwise sleep)."""
+    api = WatchedApi(config)
+    runner = web.AppRunner(
+        make_app(api), access_log=None, handler_cancellation=True, shutdown_timeout=0.25
+    )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        api.runner = runner
+        api.base_url = f"http://127.0.0.1:{runner.addresses[0][1]}{PREFIX}"
+        yield api
+    finally:
+        await runner.cleanup()

@@ -212,6 +212,7 @@ def test_dry_run_reports_and_sends_nothing(sim: StartSim, tmp_path: Path) -> Non
     )
 
 
+@pytest.mark.slow
 def test_python_dash_m_batch_is_the_same_program() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "batch", "--version"], capture_output=True, text=True, check=True

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,36 @@ def events(out: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20) -> None:
+    """Wait for an event (a log line, a server-side counter); the timeout only catches a hang."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.01)
+
+
+def wait_for_event(out: Path, name: str, proc: subprocess.Popen[bytes]) -> None:
+    def logged() -> bool:
+        assert proc.poll() is None, f"the run ended before logging {name!r}"
+        return any(e["event"] == name for e in events(out))
+
+    wait_for(logged, f"a {name!r} line")
+
+
+def catches(pid: int, sig: signal.Signals) -> bool:
+    """The process has its own handler for ``sig`` (Linux: SigCgt in /proc/PID/status)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    caught = next(line for line in status.splitlines() if line.startswith("SigCgt:"))
+    return bool(int(caught.split()[1], 16) >> (sig - 1) & 1)
+
+
+def reads_a_pipe(pid: int) -> bool:
+    """One of the process's threads is blocked reading a pipe (Linux: its wchan); true when
+    the kernel hides wchan (it reads "0"), where `catches` has to do."""
+    chans = [(task / "wchan").read_text() for task in Path(f"/proc/{pid}/task").iterdir()]
+    return all(chan in ("", "0") for chan in chans) or any("pipe_read" in c for c in chans)
+
+
 def newest_per_id(out: Path) -> dict[str, dict[str, Any]]:
     newest: dict[str, dict[str, Any]] = {}
     for record in read_jsonl(out):
@@ -57,14 +88,16 @@ def newest_per_id(out: Path) -> dict[str, dict[str, Any]]:
 def test_kill_9_then_resume_gives_each_id_once(
     sim: StartSim, tmp_path: Path, after_lines: int
 ) -> None:
-    api = sim(rate=None, latency=0.02)
     ids = new_ids(200)
+    # The last ID stalls once: the run cannot end before it is killed, however late the kill.
+    api = sim(rate=None, latency=0.02, plan={ids[-1]: ["stall"]})
     src = write_csv(tmp_path / "in.csv", ids)
     out = tmp_path / "out.jsonl"
     proc = spawn(api.base_url, src, out, "--rate", "200", "--concurrency", "16")
     wait_for_lines(out, after_lines, proc)
     proc.kill()
     assert proc.wait(10) == -signal.SIGKILL
+    api.config.plan.clear()  # no more stalls for the resumed run
     ok_before = {r["profile_id"] for r in read_jsonl(out) if r["status"] == "ok"}
     assert len(ok_before) >= after_lines
 
@@ -106,23 +139,24 @@ def test_resume_drops_a_torn_last_line(sim: StartSim, tmp_path: Path) -> None:
 
 
 def test_sigterm_stops_cleanly_with_143_and_resume_finishes(sim: StartSim, tmp_path: Path) -> None:
-    api = sim(rate=None, latency=0.05)
     ids = new_ids(300)
+    api = sim(rate=None, latency=0.05, plan={ids[-1]: ["stall"]})  # it cannot end on its own
     src = write_csv(tmp_path / "in.csv", ids)
     out = tmp_path / "out.jsonl"
-    proc = spawn(api.base_url, src, out, "--rate", "40", "--concurrency", "8")
+    proc = spawn(api.base_url, src, out, "--rate", "40", "--concurrency", "8", "--grace", "30")
     wait_for_lines(out, 20, proc)
     proc.send_signal(signal.SIGTERM)
-    started = time.monotonic()
-    assert proc.wait(10) == 143
-    assert time.monotonic() - started < 5
+    # It ends once the requests in flight are answered, long before the 30 s of grace.
+    assert proc.wait(20) == 143
     records = read_jsonl(out)  # intact: every line is a whole record
     summary = [e for e in events(out) if e["event"] == "run_finished"][-1]
     assert summary["signal"] == "SIGTERM"
+    assert all(r["status"] == "ok" for r in records)  # nothing in flight was cut off
     assert summary["ok"] + summary["failed"] == len(records)
     assert summary["ok"] + summary["failed"] + summary["not_attempted"] == len(ids)
     assert "--resume" in summary["resume"]
 
+    api.config.plan.clear()
     resumed = run_cli("worker-tokens", str(src), "-o", str(out), "--base-url", api.base_url,
                       "--rate", "500", "--log-format", "json", "--resume", env=ENV)  # fmt: skip
     assert resumed.exit_code == 0, resumed.stderr
@@ -140,12 +174,12 @@ def test_second_sigint_stops_at_once_and_cut_requests_are_aborted(
     out = tmp_path / "out.jsonl"
     proc = spawn(api.base_url, src, out, "--rate", "100", "--concurrency", "4", "--grace", "30")
     wait_for_lines(out, 4, proc)
-    time.sleep(0.2)  # let the stalled requests start
+    wait_for(lambda: api.stats.injected["stall"] == 4, "four stalled requests on the server")
     proc.send_signal(signal.SIGINT)
-    time.sleep(0.3)
+    wait_for_event(out, "interrupted", proc)  # the first one is taken: now a second one
     assert proc.poll() is None  # still in its grace period
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(5) == 130
+    assert proc.wait(20) == 130  # at once: not after the 30 s of grace
     records = read_jsonl(out)
     aborted = [r for r in records if r["status"] == "error"]
     assert aborted
@@ -154,8 +188,9 @@ def test_second_sigint_stops_at_once_and_cut_requests_are_aborted(
 
 
 def test_a_second_run_on_the_same_results_file_is_refused(sim: StartSim, tmp_path: Path) -> None:
-    api = sim(rate=None)
-    src = write_csv(tmp_path / "in.csv", new_ids(100))
+    ids = new_ids(100)
+    api = sim(rate=None, plan={ids[-1]: ["stall"]})  # the first run cannot end on its own
+    src = write_csv(tmp_path / "in.csv", ids)
     out = tmp_path / "out.jsonl"
     proc = spawn(api.base_url, src, out, "--rate", "20")
     try:
@@ -167,6 +202,7 @@ def test_a_second_run_on_the_same_results_file_is_refused(sim: StartSim, tmp_pat
     finally:
         proc.kill()
         proc.wait(10)
+    api.config.plan.clear()
     # The lock dies with its process: now it works.
     after = run_cli("worker-tokens", str(src), "-o", str(out), "--base-url", api.base_url,
                     "--rate", "500", "--log-format", "json", "--resume", env=ENV)  # fmt: skip
@@ -203,7 +239,9 @@ def test_sigterm_before_the_header_of_a_quiet_pipe_exits_143_with_metrics(tmp_pa
     with subprocess.Popen(
         args, stdin=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **ENV}
     ) as proc:
-        time.sleep(1.0)  # started, waiting for a header that does not come
+        # Its own handler is in place and it waits for a header that does not come.
+        wait_for(lambda: catches(proc.pid, signal.SIGTERM), "a SIGTERM handler", timeout=30)
+        wait_for(lambda: reads_a_pipe(proc.pid), "a read of standard input", timeout=30)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=5)
     assert proc.returncode == 143
@@ -218,24 +256,41 @@ def test_wait_queues_a_second_run_behind_the_one_holding_the_file(
     ids = new_ids(30)
     src = write_csv(tmp_path / "in.csv", ids)
     out = tmp_path / "out.jsonl"
-    proc = spawn(api.base_url, src, out, "--rate", "20")
+    # The first run reads a pipe: it holds the file until the test ends its input, so it
+    # is still running when the second one comes, however slow the machine.
+    args = [sys.executable, "-m", "batch", "worker-tokens", "-", "-o", str(out),
+            "--base-url", api.base_url, "--rate", "100", "--log-format", "json"]  # fmt: skip
+    with (tmp_path / "first.log").open("ab") as log:
+        first = subprocess.Popen(
+            args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log,
+            env={**os.environ, **ENV},
+        )  # fmt: skip
+    second = None
     try:
-        wait_for_lines(out, 1, proc)
-        second = run_cli("worker-tokens", str(src), "-o", str(out), "--base-url", api.base_url,
-                         "--log-format", "json", "--resume", "--wait", "30", env=ENV)  # fmt: skip
-        assert proc.wait(10) == 0  # the second run waited for the first to finish
+        assert first.stdin is not None
+        first.stdin.write(f"profile_id\n{ids[0]}\n".encode())
+        first.stdin.flush()
+        wait_for_lines(out, 1, first)
+        second = spawn(api.base_url, src, out, "--resume", "--wait", "30")
+        wait_for_event(out, "waiting_for_lock", second)
+        first.stdin.write("".join(f"{pid}\n" for pid in ids[1:]).encode())
+        first.stdin.close()
+        assert first.wait(20) == 0
+        assert second.wait(20) == 0  # it waited for the first to finish, then went on
     finally:
-        proc.kill()
-        proc.wait(10)
-    assert second.exit_code == 0, second.stderr
-    assert "waiting_for_lock" in second.names()
-    assert second.event("run_finished")["skipped"] == 30  # all done by the first: none redone
+        for proc in (first, second):
+            if proc is not None:
+                proc.kill()
+                proc.wait(10)
+    finished = [e for e in events(out) if e["event"] == "run_finished"][-1]
+    assert finished["skipped"] == 30  # all done by the first: none redone
     assert sum(api.stats.per_profile.values()) == 30
 
 
 def test_a_run_refused_by_the_lock_leaves_the_metrics_alone(sim: StartSim, tmp_path: Path) -> None:
-    api = sim(rate=None)
-    src = write_csv(tmp_path / "in.csv", new_ids(100))
+    ids = new_ids(100)
+    api = sim(rate=None, plan={ids[-1]: ["stall"]})  # the first run cannot end on its own
+    src = write_csv(tmp_path / "in.csv", ids)
     out = tmp_path / "out.jsonl"
     metrics = tmp_path / "m.prom"
     proc = spawn(api.base_url, src, out, "--rate", "20")

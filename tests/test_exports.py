@@ -171,6 +171,7 @@ def test_the_engine_never_mentions_deel() -> None:
     assert offenders == []
 
 
+@pytest.mark.slow
 def test_validating_a_file_does_not_load_the_http_client() -> None:
     # --dry-run over a million rows must stay small: aiohttp alone is ~23 MiB.
     code = "import sys, batch.cli, jobs; assert 'aiohttp' not in sys.modules, 'aiohttp loaded'"

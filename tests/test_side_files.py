@@ -118,8 +118,8 @@ def test_a_stopped_resume_keeps_the_ids_it_did_not_get_to_in_the_errors_file(
 def test_sighup_and_sigterm_stop_with_grace_summary_and_metrics(
     sim: StartSim, tmp_path: Path, signum: signal.Signals, code: int
 ) -> None:
-    api = sim(rate=None, latency=0.05)
     ids = new_ids(200)
+    api = sim(rate=None, latency=0.05, plan={ids[-1]: ["stall"]})  # it cannot end on its own
     src = write_csv(tmp_path / "in.csv", ids)
     out, metrics, log = tmp_path / "tokens.jsonl", tmp_path / "run.prom", tmp_path / "run.log"
     proc = _spawn(str(src), "-o", str(out), "--base-url", api.base_url, "--rate", "40",

@@ -28,7 +28,9 @@ class RowItems:
     `Result` for each row without a usable key, in input order.
 
     ``skip_keys`` (already ``ok`` in the results file) are counted as skipped,
-    not redone.
+    not redone. With ``limit``, the iteration ends after that many items (a
+    canary run): what follows is left unread, for `count_rest`, and ``limited``
+    says so.
     """
 
     def __init__(
@@ -41,8 +43,13 @@ class RowItems:
         skip_keys: Container[str] = frozenset(),
         batch: int = BATCH,
         abandon: bool = False,
+        limit: int | None = None,
     ) -> None:
         self._rows = rows
+        self._limit = limit
+        self._given = 0
+        #: whether the limit ended the iteration before the end of the input
+        self.limited = False
         self._keys = KeyFilter(job, stats, log, skip_keys=skip_keys)
         self._ready: deque[Item | Result] = deque()
         self._read: list[Row] | None = None  # a batch read but not yet filtered
@@ -57,12 +64,18 @@ class RowItems:
         return self
 
     async def __anext__(self) -> Item | Result:
+        if self._limit is not None and self._given >= self._limit:
+            self.limited = True
+            raise StopAsyncIteration
         while not self._ready:
             batch = await self._next_batch()
             if batch is None:
                 raise StopAsyncIteration
             self._keys.filter_rows(batch, self._ready.append, self._ready.append)
-        return self._ready.popleft()
+        ready = self._ready.popleft()
+        if isinstance(ready, Item):
+            self._given += 1
+        return ready
 
     async def count_rest(self, invalid: Callable[[Result], None] | None = None) -> int | None:
         """Read to the end without making items: how many items there would have been.
@@ -174,7 +187,7 @@ class KeyFilter:
                     value, problem = was, _problem(parse_key, was) or problem
                 log.warning("invalid_row", line=row.line, reason=problem)
                 failure = Failure("invalid_input", problem)
-                invalid(Result(value, row.line, "error", 0, error=failure))
+                invalid(Result(value, row.line, "error", 0, error=failure, columns=row.columns))
                 continue
             small = compact(key)
             if small in seen:
@@ -187,7 +200,7 @@ class KeyFilter:
                 continue
             kept += 1
             if keep is not None:
-                keep(Item(key, row.line))
+                keep(Item(key, row.line, row.columns))
         return kept
 
 

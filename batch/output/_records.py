@@ -35,9 +35,13 @@ def format_for(path: str) -> str:
 class RecordFormat:
     """Turns results into lines of one format, for one job's fields."""
 
-    def __init__(self, fmt: str, job: Job, *, errors: bool = False) -> None:
+    def __init__(
+        self, fmt: str, job: Job, *, errors: bool = False, keep: tuple[str, ...] = ()
+    ) -> None:
         """``errors``: the --errors file's layout, without the success fields; its CSV
-        puts the key first, so that the file is valid input for a re-run."""
+        puts the key first, so that the file is valid input for a re-run. ``keep``: the
+        input columns carried on (--keep-columns): CSV columns after the fixed ones, an
+        ``input`` object in JSONL."""
         if fmt not in ("csv", "jsonl"):
             raise ValueError(f"unknown record format {fmt!r}")
         self.fmt = fmt
@@ -54,6 +58,8 @@ class RecordFormat:
         self._exact_and_key = frozenset(
             {*_EXACT, f"error_{job.request_id_field}", *self.fields, job.key_name}
         )
+        self.keep = keep
+        self.columns += keep
 
     def record(self, result: Result) -> dict[str, Any]:
         out: dict[str, Any] = {self.key_name: result.key, "status": result.status}
@@ -64,6 +70,8 @@ class RecordFormat:
         out["line"] = result.line
         if result.error is not None:
             out["error"] = result.error.as_dict(self.request_id_name)
+        if self.keep:
+            out["input"] = dict(result.columns or {})
         return out
 
     def header(self) -> str:
@@ -98,6 +106,9 @@ def flatten(record: dict[str, Any]) -> dict[str, str]:
         if name == "error" and isinstance(value, dict):
             for sub, subvalue in value.items():
                 out[f"error_{sub}"] = _one_line(subvalue)
+        elif name == "input" and isinstance(value, dict):  # --keep-columns: by their names
+            for sub, subvalue in value.items():
+                out[sub] = _one_line(subvalue)
         else:
             out[name] = _one_line(value)
     return out

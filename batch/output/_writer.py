@@ -28,7 +28,8 @@ class Writer:
     """Writes results to ``out`` and failures to ``errors`` (if any).
 
     ``recorded_invalid`` holds the (line, value) of invalid rows the results
-    file already has (--resume): they go to the errors file only.
+    file already has (--resume): they go to the errors file only. ``keep``: the
+    input columns each record carries (--keep-columns).
     """
 
     def __init__(
@@ -39,13 +40,14 @@ class Writer:
         *,
         remember_secret: Callable[[str], None],
         recorded_invalid: Container[tuple[int, str]] = frozenset(),
+        keep: tuple[str, ...] = (),
     ) -> None:
         self._job = job
         self._out = out
-        self._fmt = RecordFormat(format_for(out.path), job)
+        self._fmt = RecordFormat(format_for(out.path), job, keep=keep)
         self._errors = errors
         self._errors_fmt = RecordFormat(
-            format_for(str(errors.path)) if errors else "csv", job, errors=True
+            format_for(str(errors.path)) if errors else "csv", job, errors=True, keep=keep
         )
         self._remember_secret = remember_secret
         self._recorded_invalid = recorded_invalid

@@ -160,7 +160,11 @@ def _where(fields: dict[str, Any]) -> str:
 
 def _failure(fields: dict[str, Any]) -> str:
     status = fields.get("http_status")
-    text = str(fields.get("kind", "error")) + (f" HTTP {status}" if status is not None else "")
+    kind = str(fields.get("kind", "error"))
+    if status is not None:
+        text = f"HTTP {status}" if kind == "http" else f"{kind} (HTTP {status})"
+    else:
+        text = kind
     if fields.get("message"):
         text += f": {fields['message']}"
     request_ids = [v for k, v in fields.items() if k.endswith("req_id") or k == "request_id"]

@@ -156,3 +156,14 @@ def test_quiet_on_a_terminal_is_one_line(sim: StartSim, tmp_path: Path) -> None:
     assert len(lines) == 1, screen
     assert lines[0].startswith("Done in")
     assert lines[0].endswith("; results in out.jsonl")
+
+
+def test_simulated_tokens_may_show_on_their_own_lines(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "in.csv", new_ids(3))
+    code, screen = on_terminal("worker-tokens", str(src), "--simulate", cwd=tmp_path)
+    assert code == 0, screen
+    records = [line for line in screen.splitlines() if '"profile_id"' in line]
+    assert len(records) == 3
+    for line in records:
+        assert json.loads(line.strip("\r"))["status"] == "ok"
+    assert "Done in" in screen

@@ -132,7 +132,7 @@ async def _execute(
             "--refresh-within works with --resume (it re-issues records of a previous run)"
         )
     check_keep_columns(job, s.keep_columns)
-    if s.output == "-" and not s.output_given and not s.dry_run and job.secret_fields:
+    if s.output == "-" and not (s.output_given or s.dry_run or s.simulate) and job.secret_fields:
         refuse_secrets_on_terminal(job)
     stats = Stats()
     with contextlib.ExitStack() as inputs:

@@ -192,6 +192,6 @@ def refuse_secrets_on_terminal(job: Job) -> None:
     if sys.stdout.isatty():
         secrets = ", ".join(sorted(job.secret_fields))
         raise ConfigError(
-            f"the records hold secrets ({secrets}) and standard output is a terminal: "
-            "they would be printed on the screen; pass -o FILE, or -o - to force"
+            f"the records hold secrets ({secrets}) and would be printed on the screen: "
+            "pass -o FILE, or -o - to force"
         )

@@ -165,11 +165,8 @@ def _failure(fields: dict[str, Any]) -> str:
         text = f"HTTP {status}" if kind == "http" else f"{kind} (HTTP {status})"
     else:
         text = kind
-    if fields.get("message"):
+    if fields.get("message"):  # the API's request id is in the records and JSON logs
         text += f": {fields['message']}"
-    request_ids = [v for k, v in fields.items() if k.endswith("req_id") or k == "request_id"]
-    if request_ids and request_ids[0]:
-        text += f" (request id {request_ids[0]})"
     return text
 
 
@@ -212,9 +209,8 @@ def _retrying(f: dict[str, Any]) -> str:
 def _rate_changed(f: dict[str, Any]) -> str:
     if f.get("reason") == "rate_limited":
         return (
-            f"the API refuses requests (429: its limit is shared with the organization's "
-            f"other uses): slowing down from {f.get('old', 0):g}/s to {f.get('new', 0):g}/s; "
-            "the rate climbs back by itself"
+            f"the API answers 429 (too many requests): slowing down from {f.get('old', 0):g}/s "
+            f"to {f.get('new', 0):g}/s; the rate climbs back by itself"
         )
     return f"rate now {f.get('new', 0):g}/s (was {f.get('old', 0):g}/s)"
 

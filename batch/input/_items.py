@@ -15,7 +15,7 @@ from collections.abc import Callable, Container, Hashable, Iterator
 
 import anyio.to_thread
 
-from batch.engine import Failure, Item, Job, Logger, Result, Stats, original
+from batch.engine import Failure, Item, Job, Logger, QuietLogger, Result, Stats, original
 from batch.input._reader import Row
 
 __all__ = ["BATCH", "KeyFilter", "RowItems"]
@@ -54,7 +54,10 @@ class RowItems:
         self._ready: deque[Item | Result] = deque()
         self._read: list[Row] | None = None  # a batch read but not yet filtered
         self._done = False
-        self._batch = batch
+        # Up to the limit, one row at a time: a row after the last item is not even looked
+        # at (nor logged as invalid); what is left is counted a batch at a time.
+        self._batch = batch if limit is None else 1
+        self._rest_batch = batch
         # Standard input may block forever: a cancelled read is then abandoned to its
         # thread, and the rest of the input is not read (nor counted) any more.
         self._abandon = abandon
@@ -66,6 +69,7 @@ class RowItems:
     async def __anext__(self) -> Item | Result:
         if self._limit is not None and self._given >= self._limit:
             self.limited = True
+            self._batch = self._rest_batch
             raise StopAsyncIteration
         while not self._ready:
             batch = await self._next_batch()
@@ -86,6 +90,8 @@ class RowItems:
         """
         if self._abandoned:
             return None
+        if self.limited:  # rows after a --limit are left, not looked at: no invalid_row lines
+            self._keys.mute()
         count = 0
         if invalid is None:
 
@@ -100,7 +106,10 @@ class RowItems:
                 count += 1
         self._ready.clear()
         while (batch := await self._next_batch()) is not None:
-            count += self._keys.filter_rows(batch, None, invalid)
+            # Not `count += filter_rows(...)`: that reads `count` before the call, and
+            # the invalid rows it counts meanwhile would be lost.
+            passed = self._keys.filter_rows(batch, None, invalid)
+            count += passed
         return count
 
     async def _next_batch(self) -> list[Row] | None:
@@ -144,6 +153,10 @@ class KeyFilter:
         self._log = log
         self._skip_keys = skip_keys
         self._seen: set[Hashable] = set()
+
+    def mute(self) -> None:
+        """Log nothing from now on (the rows are only counted)."""
+        self._log = QuietLogger()
 
     def check(
         self, line: int, value: str | None, problem: str | None = None

@@ -12,6 +12,7 @@ import json
 import os
 import pty
 import re
+import signal
 import struct
 import subprocess
 import sys
@@ -24,8 +25,13 @@ from tests.helpers import ENV, new_ids, read_jsonl, write_csv
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
-def on_terminal(*args: str, cwd: Path, timeout: float = 60) -> tuple[int, str]:
-    """Run ``python -m batch ARGS`` on a fresh pty; its exit code and the screen's text."""
+def on_terminal(
+    *args: str, cwd: Path, timeout: float = 60, interrupt_when: str | None = None
+) -> tuple[int, str]:
+    """Run ``python -m batch ARGS`` on a fresh pty; its exit code and the screen's text.
+
+    ``interrupt_when``: send SIGINT (as Ctrl-C does) once the screen shows this text.
+    """
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     env = {**os.environ, **ENV, "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"}
@@ -48,6 +54,9 @@ def on_terminal(*args: str, cwd: Path, timeout: float = 60) -> tuple[int, str]:
         if not chunk:
             break
         screen += chunk
+        if interrupt_when is not None and interrupt_when.encode() in screen:
+            interrupt_when = None
+            proc.send_signal(signal.SIGINT)
     os.close(master)
     return proc.wait(timeout=timeout), ANSI.sub("", screen.decode("utf-8", "replace"))
 
@@ -166,3 +175,30 @@ def test_simulated_tokens_may_show_on_their_own_lines(tmp_path: Path) -> None:
     for line in records:
         assert json.loads(line.strip("\r"))["status"] == "ok"
     assert "Done in" in screen
+
+
+def test_with_a_log_file_ctrl_c_is_still_told_on_the_terminal(
+    sim: StartSim, tmp_path: Path
+) -> None:
+    api = sim(rate=None)
+    src = write_csv(tmp_path / "in.csv", new_ids(100))
+    code, screen = on_terminal(
+        "worker-tokens",
+        str(src),
+        "-o",
+        "out.jsonl",
+        "--log-file",
+        "run.log",
+        "--rate",
+        "5",
+        "--base-url",
+        api.base_url,
+        cwd=tmp_path,
+        interrupt_when="ok 2 ",
+    )
+    assert code == 130, screen
+    assert "send it again to stop at once" in screen
+    assert "Stopped by SIGINT" in screen
+    assert "not attempted" in screen
+    assert "--resume" in screen
+    assert not [token for token in tokens_issued(api) if token in screen]

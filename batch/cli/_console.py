@@ -29,6 +29,7 @@ __all__ = [
     "SUMMARY_EVENTS",
     "ConsoleFilter",
     "PeopleRenderer",
+    "TerminalEcho",
     "human_duration",
     "plural",
     "quiet_filter",
@@ -116,6 +117,24 @@ class ConsoleFilter:
                 }
             if seen > SHOWN:
                 raise structlog.DropEvent
+        return event_dict
+
+
+class TerminalEcho:
+    """--log-file at a terminal: the few events a person must see as they happen (a stop,
+    and what Ctrl-C does) are also said on the terminal, above the bar."""
+
+    EVENTS = frozenset({"interrupted", "interrupted_again", "run_aborted"})
+
+    def __init__(self, write: Callable[[str], object]) -> None:
+        self._write = write
+        self._render = PeopleRenderer(colors=True)
+
+    def __call__(
+        self, logger: Any, method: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        if event_dict.get("event") in self.EVENTS:
+            self._write(self._render(logger, method, event_dict) + "\n")
         return event_dict
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections import deque
 from collections.abc import MutableMapping
 from typing import Any, TextIO, cast
 
 import structlog
 
-from batch.cli._console import ConsoleFilter, PeopleRenderer, quiet_filter
+from batch.cli._console import ConsoleFilter, PeopleRenderer, TerminalEcho, quiet_filter
 from batch.cli._stderr import CurrentStderr
 
 __all__ = ["REDACTED", "Redactor", "configure_logging"]
@@ -108,6 +109,8 @@ def configure_logging(
     ]
     if quiet:
         processors.append(quiet_filter)
+    elif log_file and sys.stderr.isatty():
+        processors.append(TerminalEcho(CurrentStderr().write))
     if console:
         processors.append(ConsoleFilter(debug=level == "debug", errors_file=errors_file))
         processors.append(PeopleRenderer(colors=stream.isatty()))

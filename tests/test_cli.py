@@ -201,9 +201,11 @@ def test_dry_run_reports_and_sends_nothing(sim: StartSim, tmp_path: Path) -> Non
     assert api.stats.requests == 0
     assert res.exit_code == 1  # an invalid row is an error record-to-be
     assert res.stdout == ""  # the report goes to stderr: stdout is for results
-    assert "would send:     4 calls" in res.stderr
-    assert "line 7: 'bad' is not a UUID" in res.stderr
-    report = res.event("dry_run")
+    report = res.event("dry_run")  # JSON mode: the report is that one event
+    assert report["first_invalid"][0]["line"] == 7
+    text = run_cli("worker-tokens", str(src), "--dry-run", "--log-format", "console", env={})
+    assert "would send:     4 calls" in text.stderr
+    assert "line 7: 'bad' is not a UUID" in text.stderr
     assert (report["rows"], report["valid"], report["invalid"], report["duplicates"]) == (
         6,
         4,

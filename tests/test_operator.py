@@ -109,9 +109,13 @@ def test_refresh_within_rejects_a_non_duration(tmp_path: Path) -> None:
 
 def test_dry_run_estimates_the_duration(tmp_path: Path) -> None:
     src = write_csv(tmp_path / "in.csv", new_ids(1000))
-    res = run_cli("worker-tokens", str(src), "--dry-run", "--log-format", "json", env={})
+    res = run_cli("worker-tokens", str(src), "--dry-run", "--log-format", "console", env={})
     assert res.exit_code == 0
-    assert "would send:     1,000 calls ≈ 3 min 22s at 5/s (4.95/s effective)" in res.stderr
+    assert "would send:     1,000 calls, about 3 min 22s at --rate 5 (4.95/s effective)" in (
+        res.stderr
+    )
+    event = run_cli("worker-tokens", str(src), "--dry-run", "--log-format", "json", env={})
+    assert event.event("dry_run")["estimated_s"] == 201.8
 
 
 def test_metrics_record_runs_that_never_started_and_keep_the_last_success(
@@ -215,5 +219,6 @@ def test_dry_run_with_resume_counts_only_what_would_be_sent(sim: StartSim, tmp_p
     assert res.exit_code == 0
     report = res.event("dry_run")
     assert (report["valid"], report["kept"], report["would_send"]) == (5, 3, 2)
-    assert "already ok:     3 (kept by --resume)" in res.stderr
+    text = run_cli(*base[:-1], "console", str(bigger), "--resume", "--dry-run", env={})
+    assert "already ok:     3 (kept by --resume)" in text.stderr
     assert api.stats.requests == 3  # nothing sent by the dry run

@@ -46,6 +46,19 @@ def _no_proxy(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
     return value
 
 
+def _column_names(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    names = tuple(name.strip() for name in value.split(","))
+    if not all(names):
+        raise click.BadParameter(f"{value!r}: column names separated by commas, none empty")
+    if len(set(names)) < len(names):
+        raise click.BadParameter(f"{value!r} names a column twice")
+    return names
+
+
 class _Positive(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
     """A finite number > 0 (click's FloatRange lets NaN through and prints its bounds in --help)."""
 
@@ -274,7 +287,22 @@ def job_command(job: Job, run: Callable[[Job, Settings], int]) -> click.Command:
         is_flag=True,
         help="With --resume: append only, never rewrite the results file to its current state.",
     )
+    @click.option(
+        "--keep-columns",
+        callback=_column_names,
+        metavar="A,B",
+        help="Carry these input columns into the results and errors records (never into logs).",
+    )
+    @click.option(
+        "--limit",
+        type=click.IntRange(min=1),
+        metavar="N",
+        help="Process only the first N valid IDs (a canary); the rest is left for --resume.",
+    )
+    @click.option("--quiet", is_flag=True, help="Print only errors and the one-line summary.")
     def command(**params: Any) -> None:
+        source = click.get_current_context().get_parameter_source("output")
+        params["output_given"] = source is not click.core.ParameterSource.DEFAULT
         sys.exit(run(job, Settings(**params)))
 
     return command

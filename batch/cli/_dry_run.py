@@ -19,6 +19,7 @@ __all__ = ["dry_run", "estimate_seconds"]
 
 
 async def dry_run(job: Job, s: Settings, rows: Any, stats: Stats, log: Any) -> RunOutcome:
+    """The report's figures, in the outcome (`batch.cli._report.print_dry_run` says them)."""
     invalid: list[Result] = []
 
     def collect(result: Result) -> None:
@@ -30,12 +31,14 @@ async def dry_run(job: Job, s: Settings, rows: Any, stats: Stats, log: Any) -> R
     items = RowItems(rows, job, stats=stats, log=QuietLogger(), skip_keys=skip)
     existing = 0  # of the IDs it would send, those the results file already has a record of
     if planned is not None and planned.keys is not None:
-        would_send, existing = await _count_sent(items, job, planned.keys, collect)
+        valid, existing = await _count_sent(items, job, planned.keys, collect)
     else:
-        would_send = await items.count_rest(collect) or 0
+        valid = await items.count_rest(collect) or 0
+    would_send = valid if s.limit is None else min(valid, s.limit)
+    existing = min(existing, would_send)
     report = {
         "rows": stats.rows,
-        "valid": would_send + stats.skipped,
+        "valid": valid + stats.skipped,
         "kept": stats.skipped,
         "invalid": stats.invalid,
         "duplicates": stats.duplicates,
@@ -45,9 +48,11 @@ async def dry_run(job: Job, s: Settings, rows: Any, stats: Stats, log: Any) -> R
             {"line": r.line, "reason": r.error.message if r.error else ""} for r in invalid
         ],
     }
+    if s.limit is not None:
+        report["limit"] = s.limit
+        report["beyond_limit"] = valid - would_send
     if planned is not None:
         report.update(_compaction_forecast(planned, existing, would_send - existing, s))
-    log.info("dry_run", **report)
     code = EXIT_RECORD_ERRORS if stats.invalid else EXIT_OK
     return RunOutcome(stats, code, dry_run=report)
 
@@ -59,7 +64,7 @@ def _read_results_file(job: Job, s: Settings) -> tuple[set[str], Plan | None]:
         return set(), None
     fmt = format_for(s.output)
     with open(s.output, "rb") as handle:
-        previous = read_previous(handle, fmt=fmt, job=job)
+        previous = read_previous(handle, fmt=fmt, job=job, keep=s.keep_columns)
     with open(s.output, "rb") as handle:
         planned = plan(handle, fmt=fmt, job=job, keep_keys=True)
     return previous.keep(refresh_within=s.refresh_within), planned

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections import deque
 from collections.abc import MutableMapping
 from typing import Any, TextIO, cast
 
 import structlog
 
+from batch.cli._console import ConsoleFilter, PeopleRenderer, TerminalEcho, quiet_filter
 from batch.cli._stderr import CurrentStderr
 
 __all__ = ["REDACTED", "Redactor", "configure_logging"]
@@ -78,9 +80,19 @@ class Redactor:
 
 
 def configure_logging(
-    *, fmt: str, level: str, log_file: str | None, redactor: Redactor
+    *,
+    fmt: str,
+    level: str,
+    log_file: str | None,
+    redactor: Redactor,
+    quiet: bool = False,
+    errors_file: str | None = None,
 ) -> tuple[TextIO, bool]:
-    """Configure structlog for the CLI. Returns the log stream and whether it is a console one."""
+    """Configure structlog for the CLI. Returns the log stream and whether it is a console one.
+
+    Console mode reads as sentences for people (`batch.cli._console`); JSON mode keeps
+    every event and field. ``quiet``: errors and the summary only, in both.
+    """
     if log_file:
         fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
         stream: TextIO = os.fdopen(fd, "a", encoding="utf-8", buffering=1)
@@ -95,17 +107,20 @@ def configure_logging(
         structlog.processors.format_exc_info,
         redactor,
     ]
+    if quiet:
+        processors.append(quiet_filter)
+    elif log_file and sys.stderr.isatty():
+        processors.append(TerminalEcho(CurrentStderr().write))
     if console:
-        processors.append(
-            structlog.dev.ConsoleRenderer(
-                colors=stream.isatty(), exception_formatter=structlog.dev.plain_traceback
-            )
-        )
+        processors.append(ConsoleFilter(debug=level == "debug", errors_file=errors_file))
+        processors.append(PeopleRenderer(colors=stream.isatty()))
     else:
         processors.append(structlog.processors.JSONRenderer())
+    # --quiet still lets the summary event through (it is info): the filter above drops the rest.
+    threshold = min(LEVELS[level], logging.INFO) if quiet else LEVELS[level]
     structlog.configure(
         processors=processors,
-        wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
+        wrapper_class=structlog.make_filtering_bound_logger(threshold),
         logger_factory=structlog.WriteLoggerFactory(file=stream),
         cache_logger_on_first_use=True,
     )

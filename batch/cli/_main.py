@@ -47,6 +47,8 @@ def run(job: Job, settings: Settings) -> int:
             level=settings.log_level,
             log_file=None if clash else settings.log_file,
             redactor=redactor,
+            quiet=settings.quiet,
+            errors_file=settings.errors,
         )
     except OSError as exc:
         click.echo(
@@ -94,8 +96,15 @@ def _run_noting(
     log: Any,
     received: list[signal.Signals],
 ) -> int:
+    human = _human_stream(settings, console, stream)
     try:
-        bar = console and sys.stderr.isatty() and not settings.no_progress and not settings.log_file
+        bar = (
+            human is not None
+            and human.isatty()
+            and not (settings.no_progress or settings.quiet)
+            # records on the same terminal would be written into the bar's line
+            and not (settings.output == "-" and sys.stdout.isatty())
+        )
         outcome = anyio.run(
             lambda: execute(
                 job, settings, redactor=redactor, log=log, received=received, progress_bar=bar
@@ -118,10 +127,22 @@ def _run_noting(
     finally:
         note_again(received)  # asyncio put the defaults back: a late signal kills nothing
     if settings.dry_run:
-        print_dry_run(outcome, settings)
+        print_dry_run(outcome, settings, log=log, human=human)
     else:
-        print_summary(outcome, settings, log=log, console=console, stream=stream)
+        print_summary(outcome, settings, log=log, human=human)
     return outcome.exit_code
+
+
+def _human_stream(settings: Settings, console: bool, stream: TextIO) -> TextIO | None:
+    """Where the text for people goes (the bar, the summary, the dry-run report), if anywhere.
+
+    The console log stream; with --log-file, the terminal if standard error is one (the
+    logs go to the file, the person at the terminal still sees the run). Never a stream
+    that carries JSON lines: each of those must parse.
+    """
+    if settings.log_file:
+        return sys.stderr if sys.stderr.isatty() else None
+    return stream if console else None
 
 
 def _user_error(exc: BatchError, log: Any, console: bool, settings: Settings | None) -> int:

@@ -54,12 +54,14 @@ class Reporter:
         interval: float,
         bar: bool,
         total: int | None,
+        events: bool = True,
         metrics_file: str | None,
         metric_prefix: str,
     ) -> None:
         self.stats = stats
         self._log = log
         self._interval = interval
+        self._events = events
         self._total = total
         self._metrics_file = metrics_file
         self._prefix = metric_prefix
@@ -107,7 +109,10 @@ class Reporter:
                         await anyio.sleep(0.2)
                         if time.monotonic() >= next_metrics:  # monitoring sees a terminal run too
                             next_metrics += self._interval
-                            self.write_metrics(elapsed_s=None, exit_code=None)
+                            if self._events:  # --log-file: the bar here, the events there
+                                self.tick()
+                            else:
+                                self.write_metrics(elapsed_s=None, exit_code=None)
                 finally:
                     self._refresh_bar()  # the last state stays on screen
         else:
@@ -118,7 +123,14 @@ class Reporter:
     def _refresh_bar(self) -> None:
         assert self._progress is not None
         stats = self.stats
-        counts = f"ok {stats.ok:,}  failed {stats.failed + stats.invalid:,}  {self._rate():.1f}/s"
+        counts = f"ok {stats.ok:,}  failed {stats.failed:,}"
+        if stats.invalid:
+            counts += f"  invalid {stats.invalid:,}"
+        if stats.retries:
+            counts += f"  retries {stats.retries:,}"
+        if stats.rate_limited:
+            counts += f"  429s {stats.rate_limited:,}"
+        counts += f"  {self._rate():.1f}/s"
         self._progress.update(self._task, completed=_done(stats), counts=counts)
 
     def _rate(self) -> float:

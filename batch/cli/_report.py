@@ -9,27 +9,21 @@ from typing import Any, TextIO
 import click
 
 from batch._version import distribution
+from batch.cli._console import human_duration, plural
+from batch.cli._dry_run import estimate_seconds
 from batch.cli._outcome import RunOutcome
 from batch.cli._settings import Settings
-from batch.engine import redact_url, window_for_rate
+from batch.engine import Stats, redact_url, window_for_rate
 
 __all__ = ["compacted_line", "human_duration", "print_dry_run", "print_summary", "resume_command"]
 
 
-def human_duration(seconds: float) -> str:
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, secs = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min" + (f" {secs}s" if secs and minutes < 10 else "")
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
-
-
 def resume_command(settings: Settings) -> str:
-    """The command to run to finish what this run left, as the user typed it plus --resume."""
-    args = _without_proxy_credentials(sys.argv[1:])
+    """The command to run to finish what this run left: as the user typed it, with --resume,
+    without --limit (the rest is wanted) nor --overwrite (it contradicts --resume)."""
+    args = _without(
+        _without_proxy_credentials(sys.argv[1:]), {"--limit": True, "--overwrite": False}
+    )
     if "--resume" not in args:
         args.append("--resume")
     return shlex.join([distribution()[0], *args])
@@ -47,15 +41,37 @@ def _without_proxy_credentials(argv: list[str]) -> list[str]:
     return args
 
 
+def _without(args: list[str], options: dict[str, bool]) -> list[str]:
+    """``args`` without the given options (``True``: the option takes a value)."""
+    out: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+            continue
+        name = arg.split("=", 1)[0]
+        if name in options:
+            skip = options[name] and "=" not in arg
+            continue
+        out.append(arg)
+    return out
+
+
 def print_summary(
-    outcome: RunOutcome, settings: Settings, *, log: Any, console: bool, stream: TextIO
+    outcome: RunOutcome, settings: Settings, *, log: Any, human: TextIO | None
 ) -> None:
+    """The run_finished event (every count, for machines) and the same facts as text."""
     stats = outcome.stats
     event: dict[str, Any] = dict(stats.as_summary())
     event.update(stats.latency_summary())
     achieved = stats.achieved_rate()
     event["achieved_rate"] = None if achieved is None else round(achieved, 3)
+    event["peak_per_second"] = stats.peak_per_second
     event["exit_code"] = outcome.exit_code
+    if settings.limit is not None:
+        event["limit"] = settings.limit
+    if stats.not_attempted:
+        event["rest_estimated_s"] = round(estimate_seconds(stats.not_attempted, settings.rate), 1)
     if outcome.abort_reason:
         event["aborted"] = outcome.abort_reason
     if outcome.signal_name:
@@ -66,34 +82,84 @@ def print_summary(
     if outcome.compacted is not None:
         event["compacted"] = outcome.compacted
     log.info("run_finished", **event)
-    if not console:
+    if human is None:
         return
+    text = _summary_lines(outcome, settings, event.get("resume"), bool(left))
+    click.echo(text[0] + _quiet_tail(settings) if settings.quiet else "\n".join(text), file=human)
+
+
+def _headline(outcome: RunOutcome, settings: Settings) -> str:
+    stats = outcome.stats
+    took = human_duration(stats.elapsed_s)
+    stopped = outcome.abort_reason or outcome.signal_name
+    limited = settings.limit is not None and stats.not_attempted and not stopped
+    if outcome.signal_name:
+        head = f"Stopped by {outcome.signal_name} after {took}"
+    elif stopped:
+        head = f"Stopped after {took}"
+    elif limited:
+        head = f"Stopped at --limit {settings.limit:,} after {took}"
+    else:
+        head = f"Done in {took}"
+    counts = [f"{stats.ok:,} ok"]
+    if stats.failed or not (stats.invalid or stats.ok):
+        counts.append(f"{stats.failed:,} failed")
+    if stats.invalid:
+        counts.append(plural(stats.invalid, "invalid row"))
+    if stats.duplicates:
+        counts.append(f"{plural(stats.duplicates, 'duplicate')} (processed once)")
+    if stats.skipped:
+        counts.append(f"{stats.skipped:,} kept by --resume")
+    if stats.not_attempted:
+        rest = estimate_seconds(stats.not_attempted, settings.rate)
+        counts.append(
+            f"{stats.not_attempted:,} not attempted (about {human_duration(rest)} "
+            f"at {settings.rate:g}/s)"
+        )
+    return f"{head}: {', '.join(counts)}"
+
+
+def _requests_line(stats: Stats, settings: Settings) -> str:
+    if not stats.requests:
+        return "  no request sent"
+    retries = plural(stats.retries, "retry") if stats.retries else "no retries"
+    if stats.rate_limited:
+        retries += f", {stats.rate_limited:,} refused with 429"
+    text = f"  {plural(stats.requests, 'request')} ({retries})"
     rate = stats.achieved_rate()
+    if rate is not None and stats.requests > 1:
+        text += (
+            f": {rate:.1f}/s over the run, at most {stats.peak_per_second:,} in any second "
+            f"(--rate {settings.rate:g})"
+        )
+    return text
+
+
+def _summary_lines(
+    outcome: RunOutcome, settings: Settings, resume: str | None, left: bool
+) -> list[str]:
+    stats = outcome.stats
+    lines = [_headline(outcome, settings), _requests_line(stats, settings)]
     lat = stats.latency_summary()
-    lines = [
-        f"{'Stopped' if outcome.abort_reason or outcome.signal_name else 'Done'} in "
-        f"{human_duration(stats.elapsed_s)}: {stats.ok:,} ok, {stats.failed:,} failed, "
-        f"{stats.invalid:,} invalid, {stats.duplicates:,} duplicate, {stats.skipped:,} skipped"
-        + (f", {stats.not_attempted:,} not attempted" if stats.not_attempted else ""),
-        f"  {stats.requests:,} requests ({stats.retries:,} retries, {stats.rate_limited:,} rate-limited)"
-        + (f", {rate:.2f}/s (limit {settings.rate:g}/s)" if rate is not None else "")
-        + (
-            f"; latency p50 {lat['latency_p50_ms']} ms, p95 {lat['latency_p95_ms']} ms, max {lat['latency_max_ms']} ms"
-            if lat["latency_p50_ms"] is not None
-            else ""
-        ),
-        f"  results: {'standard output' if settings.output == '-' else settings.output}"
-        + (f"   errors: {settings.errors}" if settings.errors else ""),
-    ]
+    if lat["latency_p50_ms"] is not None:
+        lines.append(
+            f"  latency p50 {lat['latency_p50_ms']} ms, p95 {lat['latency_p95_ms']} ms, "
+            f"max {lat['latency_max_ms']} ms"
+        )
     if outcome.compacted is not None:
         lines.append("  " + compacted_line(outcome.compacted))
     if outcome.abort_reason:
-        lines.append(f"  aborted: {outcome.abort_reason}")
-    if "resume" in event:
-        lines.append(f"  to finish: {event['resume']}")
+        lines.append(f"  why: {outcome.abort_reason}")
+    lines.append(
+        f"  results: {'standard output' if settings.output == '-' else settings.output}"
+        + (f"   errors: {settings.errors}" if settings.errors else "")
+        + (f"   logs: {settings.log_file}" if settings.log_file else "")
+    )
+    if resume:
+        lines.append(f"  to finish: {resume}")
     elif left:
         lines.append("  to finish: run again with -o FILE and --resume")
-    click.echo("\n".join(lines), file=stream)
+    return lines
 
 
 def _forecast_line(report: dict[str, Any], settings: Settings) -> str:
@@ -128,24 +194,56 @@ def _size(count: int) -> str:
     return f"{value:.1f} {unit}"
 
 
-def print_dry_run(outcome: RunOutcome, settings: Settings) -> None:
+def _quiet_tail(settings: Settings) -> str:
+    if settings.output == "-":
+        return ""
+    return f"; results in {settings.output}" + (
+        f", errors in {settings.errors}" if settings.errors else ""
+    )
+
+
+def print_dry_run(
+    outcome: RunOutcome, settings: Settings, *, log: Any, human: TextIO | None
+) -> None:
+    """The dry-run report: one ``dry_run`` event (JSON mode), the same as text for people."""
     report = outcome.dry_run
     capacity, window = window_for_rate(settings.rate)
     per_second = capacity / window
+    log.info(
+        "dry_run",
+        input=settings.input,
+        **report,
+        rate=settings.rate,
+        effective_rate=round(per_second, 3),
+        exit_code=outcome.exit_code,
+    )
+    if human is None:
+        return
+    calls = plural(report["would_send"], "call")
+    if report["would_send"] > 1:
+        calls += (
+            f", about {human_duration(report['estimated_s'])} at --rate {settings.rate:g} "
+            f"({per_second:.2f}/s effective)"
+        )
     lines = [
-        f"dry run of {settings.input}: nothing was sent",
+        f"Dry run of {settings.input}: nothing was sent.",
         f"  rows read:      {report['rows']:,}",
         f"  valid IDs:      {report['valid']:,}",
         f"  invalid rows:   {report['invalid']:,}",
         f"  duplicates:     {report['duplicates']:,}",
         *([f"  already ok:     {report['kept']:,} (kept by --resume)"] if report["kept"] else []),
-        f"  would send:     {report['would_send']:,} calls ≈ {human_duration(report['estimated_s'])} "
-        f"at {settings.rate:g}/s ({per_second:.2f}/s effective)",
+        f"  would send:     {calls}",
     ]
     if "compaction" in report:
         lines.append("  " + _forecast_line(report, settings))
+    if report.get("beyond_limit"):
+        lines.append(f"  left by --limit: {report['beyond_limit']:,} IDs, for a later --resume")
     for bad in report["first_invalid"]:
         lines.append(f"    line {bad['line']}: {bad['reason']}")
     if report["invalid"] > len(report["first_invalid"]):
         lines.append(f"    … and {report['invalid'] - len(report['first_invalid']):,} more")
-    click.echo("\n".join(lines), err=True)  # standard output is for results
+    if settings.quiet:
+        lines = [
+            lines[0][:-1] + f"; {report['would_send']:,} to send, {report['invalid']:,} invalid"
+        ]
+    click.echo("\n".join(lines), file=human)

@@ -28,7 +28,13 @@ from batch.cli._logging import Redactor
 from batch.cli._metrics import write_metrics
 from batch.cli._outcome import EXIT_ABORTED, EXIT_OK, EXIT_RECORD_ERRORS, RunOutcome
 from batch.cli._progress import Reporter, count_rows
-from batch.cli._settings import Settings, check_base_url, read_token
+from batch.cli._settings import (
+    Settings,
+    check_base_url,
+    check_keep_columns,
+    read_token,
+    refuse_secrets_on_terminal,
+)
 from batch.cli._signals import Interrupts
 from batch.engine import (
     Abort,
@@ -126,6 +132,9 @@ async def _execute(
         raise ConfigError(
             "--refresh-within works with --resume (it re-issues records of a previous run)"
         )
+    check_keep_columns(job, s.keep_columns)
+    if s.output == "-" and not (s.output_given or s.dry_run or s.simulate) and job.secret_fields:
+        refuse_secrets_on_terminal(job)
     stats = Stats()
     with contextlib.ExitStack() as inputs:
         with interrupts.startup():
@@ -176,6 +185,7 @@ async def _execute(
                 remember_secret=redactor.add,
                 recorded_invalid=recorded_invalid,
                 origin=origin,
+                keep=s.keep_columns,
             )
             if base_url is None:
                 base_url = await stack.enter_async_context(_simulator(job))
@@ -189,6 +199,7 @@ async def _execute(
                 # A pipe may bring rows slowly: hand each on at once, not 1024 at a time.
                 batch=1 if s.input == "-" else BATCH,
                 abandon=s.input == "-",
+                limit=s.limit,
             )
             log.info(
                 "run_started",
@@ -201,6 +212,7 @@ async def _execute(
                 resume=s.resume,
                 proxy=engine.route.label,  # never its credentials
                 proxy_from=engine.route.reason,
+                simulated=s.simulate,
             )
             fmt = s.input_format or guess_format(s.input)
             total = await anyio.to_thread.run_sync(count_rows, s.input, fmt != "jsonl")
@@ -209,7 +221,8 @@ async def _execute(
                 log=log,
                 interval=s.progress_interval,
                 bar=progress_bar,
-                total=total,
+                events=not progress_bar or s.log_file is not None,  # the log file sees them
+                total=total if s.limit is None or total is None else min(total, s.limit),
                 metrics_file=s.metrics_file,
                 metric_prefix=metric_prefix(),
             )
@@ -223,7 +236,9 @@ async def _execute(
                         message="standard output was closed before the run ended (| head?); "
                         "stopped",
                     )
-                if engine.stopping and (engine.abort is None or engine.abort.cause != Cause.INPUT):
+                if items.limited or (
+                    engine.stopping and (engine.abort is None or engine.abort.cause != Cause.INPUT)
+                ):
                     await count_what_is_left(items, stats, log, total, interrupts.hard_stop)
                 interrupts.finishing()
                 tg.cancel_scope.cancel()
@@ -292,7 +307,9 @@ def _engine_options(job: Job, s: Settings, base_url: str, token: str) -> EngineO
 async def _open_input(s: Settings, stack: contextlib.ExitStack) -> Iterator[Row]:
     """Open the input and read its header in a thread: a pipe may take its time, and
     a signal must still stop the run meanwhile (the thread is then left to the exit)."""
-    opened = open_rows(s.input, fmt=s.input_format, id_field=s.id_field)
+    opened = open_rows(
+        s.input, fmt=s.input_format, id_field=s.id_field, keep_columns=s.keep_columns
+    )
     rows = await anyio.to_thread.run_sync(opened.__enter__, abandon_on_cancel=True)
     stack.push(opened.__exit__)
     # An input with no data rows is a mistake (an empty export), not a success: refused
@@ -312,7 +329,13 @@ async def _read_results_file(
     try:
         return await anyio.to_thread.run_sync(
             lambda: open_for_resume(
-                out, job, refresh_within=s.refresh_within, log=log, stop=stop, origin=origin
+                out,
+                job,
+                refresh_within=s.refresh_within,
+                log=log,
+                stop=stop,
+                origin=origin,
+                keep_columns=s.keep_columns,
             ),
             abandon_on_cancel=True,
         )

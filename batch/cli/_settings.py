@@ -5,19 +5,29 @@ from __future__ import annotations
 import os
 import re
 import stat
+import sys
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
-from batch.engine import ConfigError, check_base_url, is_loopback, token_problem
+from batch.engine import (
+    ConfigError,
+    Job,
+    check_base_url,
+    error_fields,
+    is_loopback,
+    token_problem,
+)
 
 __all__ = [
     "Settings",
     "check_base_url",
     "check_distinct",
+    "check_keep_columns",
     "is_loopback",
     "parse_duration",
     "read_token",
+    "refuse_secrets_on_terminal",
     "token_problem",
 ]
 
@@ -57,6 +67,13 @@ class Settings:
     proxy: str | None = None
     no_proxy: bool = False
     keep_history: bool = False
+    #: input columns carried into the records (--keep-columns)
+    keep_columns: tuple[str, ...] = ()
+    #: process only the first N valid IDs (--limit)
+    limit: int | None = None
+    quiet: bool = False
+    #: whether -o was given (the default "-" is refused on a terminal: tokens on screen)
+    output_given: bool = True
 
 
 def parse_duration(text: str) -> timedelta:
@@ -153,3 +170,28 @@ def check_distinct(s: Settings) -> None:
                 f"{option} {path!r} is the same file as {other} {other_path!r}; choose another name"
             )
         seen[identity] = (option, path)
+
+
+def check_keep_columns(job: Job, names: tuple[str, ...]) -> None:
+    """--keep-columns may not name a column the records already have (a CSV results
+    file would have it twice, and the errors file would no longer be valid input)."""
+    fixed = [job.key_name, "status", *job.fields, "attempts", "line"]
+    fixed += [f"error_{name}" for name in error_fields(job.request_id_field)]
+    for name in names:
+        if name in fixed:
+            raise ConfigError(
+                f"--keep-columns: {name!r} is a column of the records already; "
+                "name other input columns"
+            )
+
+
+def refuse_secrets_on_terminal(job: Job) -> None:
+    """The results hold secrets: printed on a terminal they stay in its scrollback (and on
+    a shared screen). Without -o, a terminal on standard output is refused before any call;
+    ``-o -`` says the user wants them there."""
+    if sys.stdout.isatty():
+        secrets = ", ".join(sorted(job.secret_fields))
+        raise ConfigError(
+            f"the records hold secrets ({secrets}) and would be printed on the screen: "
+            "pass -o FILE, or -o - to force"
+        )

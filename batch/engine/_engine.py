@@ -288,7 +288,9 @@ class Engine:
             work.last = last = await self._attempt(session, item, started)
             work.phase = Phase.WAIT
             if last.verdict is Verdict.OK:
-                return Result(item.key, item.line, "ok", attempt, data=last.data or {})
+                return Result(
+                    item.key, item.line, "ok", attempt, data=last.data or {}, columns=item.columns
+                )
             if last.verdict is not Verdict.RETRY or last.failure is None:
                 break
             if attempt < opts.max_attempts and not self._stopping:
@@ -314,15 +316,14 @@ class Engine:
                 attempts=work.attempts,
                 **failure.as_dict(self.job.request_id_field),
             )
-        return Result(item.key, item.line, "error", work.attempts, error=failure)
+        return Result(
+            item.key, item.line, "error", work.attempts, error=failure, columns=item.columns
+        )
 
     async def _attempt(self, session: aiohttp.ClientSession, item: Item, started: float) -> Attempt:
         """Send one request, judge the outcome, and act on what it says about the API."""
         request = self.job.build_request(item.key, self.options.token)
-        self.stats.requests += 1
-        if self.stats.first_start is None:
-            self.stats.first_start = started
-        self.stats.last_start = started
+        self.stats.note_start(started)
         outcome = await send(
             session, self.options.base_url, request, self.options.timeout, self.route
         )

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import math
 import random
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["LatencySample", "Stats"]
+__all__ = ["WINDOW_S", "LatencySample", "Stats"]
+
+#: the API's rate-limit window: the achieved rate and the peak are counted on it
+WINDOW_S = 1.0
 
 
 class LatencySample:
@@ -60,6 +64,21 @@ class Stats:
     first_start: float | None = None
     last_start: float | None = None
     latency: LatencySample = field(default_factory=LatencySample)
+    #: the most requests started in any rolling second (what the API counts)
+    peak_per_second: int = 0
+    _window: deque[float] = field(default_factory=deque, repr=False)
+
+    def note_start(self, started: float) -> None:
+        """A request started at ``started`` (the run's clock, in seconds)."""
+        self.requests += 1
+        if self.first_start is None:
+            self.first_start = started
+        self.last_start = started
+        window = self._window
+        window.append(started)
+        while window[0] <= started - WINDOW_S:
+            window.popleft()
+        self.peak_per_second = max(self.peak_per_second, len(window))
 
     def as_summary(self) -> dict[str, Any]:
         return {
@@ -76,11 +95,20 @@ class Stats:
         }
 
     def achieved_rate(self) -> float | None:
-        """Requests started per second between the first and the last start."""
-        if self.first_start is None or self.last_start is None or self.requests < 2:
+        """Requests started per second over the run: from the first start to one rolling
+        window (a second) after the last.
+
+        Counting the last window whole is what makes the figure honest: a run that
+        never starts more than N requests in any rolling second starts at most
+        ``N * (span + 1)`` in a span of ``span`` seconds, so this never shows more
+        than the limit the run kept, even for a run of a few requests (starts
+        counted between the first and the last one alone would: a run of five
+        requests in 0.8 s is not a rate of 6/s). Over a long run it tends to the
+        true rate. None before any request.
+        """
+        if self.first_start is None or self.last_start is None:
             return None
-        span = self.last_start - self.first_start
-        return (self.requests - 1) / span if span > 0 else None
+        return self.requests / (self.last_start - self.first_start + WINDOW_S)
 
     def latency_summary(self) -> dict[str, float | None]:
         def ms(value: float | None) -> float | None:

@@ -33,6 +33,8 @@ class Item:
 
     key: str
     line: int
+    #: input columns carried into the record (--keep-columns), passed through untouched
+    columns: Mapping[str, Any] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +94,8 @@ class Result:
     attempts: int
     data: dict[str, Any] = field(default_factory=dict)
     error: Failure | None = None
+    #: the item's input columns (--keep-columns), never logged
+    columns: Mapping[str, Any] | None = None
 
     @property
     def ok(self) -> bool:

@@ -48,7 +48,8 @@ def cut_short(work: Work) -> Result | None:
         failure = Failure("aborted", "request cut off by the shutdown; --resume redoes it")
     else:
         failure = stopped_between_attempts(work)
-    return Result(work.item.key, work.item.line, "error", work.attempts, error=failure)
+    item = work.item
+    return Result(item.key, item.line, "error", work.attempts, error=failure, columns=item.columns)
 
 
 def stopped_between_attempts(work: Work) -> Failure:

@@ -27,10 +27,20 @@ import json
 import zlib
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from batch.engine import InputError
 
-__all__ = ["LINE_LIMIT", "READ_ERRORS", "Row", "csv_header", "csv_rows", "jsonl_rows", "reason"]
+__all__ = [
+    "LINE_LIMIT",
+    "READ_ERRORS",
+    "Row",
+    "csv_header",
+    "csv_rows",
+    "jsonl_rows",
+    "kept_keys",
+    "reason",
+]
 
 LINE_LIMIT = 1 << 20
 """Characters a physical line may hold; a longer line is a row problem, not read whole."""
@@ -43,6 +53,8 @@ class Row:
     line: int
     value: str | None
     problem: str | None
+    #: the input columns --keep-columns carries into the records, if any
+    columns: dict[str, Any] | None = None
 
 
 READ_ERRORS = (OSError, EOFError, zlib.error)
@@ -150,17 +162,26 @@ def csv_header(pieces: Iterator[str]) -> tuple[list[str] | None, str, int]:
 
 
 def csv_rows(
-    pieces: Iterator[str], line: int, index: int, name: str, label: str
+    pieces: Iterator[str],
+    line: int,
+    index: int,
+    name: str,
+    label: str,
+    *,
+    keep: dict[str, int] | None = None,
 ) -> Generator[Row, None, None]:
-    """Rows of the CSV body; `line` is the last line already read, `index` the ID column's."""
+    """Rows of the CSV body; `line` is the last line already read, `index` the ID column's,
+    `keep` the columns (name: index) each row carries on."""
     limit = csv.field_size_limit()
     missing = f"no '{name}' value"
     fields: list[str] | None
-    after = index + 1
+    after = max([index, *(keep or {}).values()]) + 1
     new = object.__new__
     set_line = Row.__dict__["line"].__set__
     set_value = Row.__dict__["value"].__set__
     set_problem = Row.__dict__["problem"].__set__
+    set_columns = Row.__dict__["columns"].__set__
+    columns = None
     # `Row(...)` runs the frozen dataclass __init__ (an object.__setattr__ call per field),
     # 40% of the time per row; setting the same slots through their descriptors is 2x faster.
     quoted = CsvRecords(pieces).read
@@ -178,30 +199,37 @@ def csv_rows(
                 fields = text.split(",", after)
                 if len(fields) <= after:  # the last field, holding the line end, is wanted
                     fields[-1] = fields[-1].rstrip("\r\n")
+            if keep:
+                columns = {k: fields[i] if i < len(fields) else "" for k, i in keep.items()}
             try:
                 value = fields[index]
             except IndexError:
                 if not fields or (len(fields) == 1 and (fields[0].isspace() or not fields[0])):
                     continue  # a blank line
-                yield Row(start, None, f"{missing} (the row stops at column {len(fields)})")
+                yield Row(
+                    start, None, f"{missing} (the row stops at column {len(fields)})", columns
+                )
                 continue
             if value.isascii() and value.strip() and "\x00" not in value:
                 row = new(Row)
                 set_line(row, start)
                 set_value(row, value)
                 set_problem(row, None)
+                set_columns(row, columns)
                 yield row
                 continue
             if len(fields) == 1 and (not value or value.isspace()):
                 continue  # a blank line of a one-column file
             why = value_problem(value, name)
-            yield Row(start, None, why) if why else Row(start, value, None)
+            yield Row(start, None, why, columns) if why else Row(start, value, None, columns)
     except READ_ERRORS as err:
         raise _broken(label, err, line) from None
 
 
-def jsonl_rows(pieces: Iterator[str], name: str, label: str) -> Generator[Row, None, None]:
-    """Rows of a JSONL text."""
+def jsonl_rows(
+    pieces: Iterator[str], name: str, label: str, keep: tuple[str, ...] = ()
+) -> Generator[Row, None, None]:
+    """Rows of a JSONL text; each carries on the `keep` keys of its object."""
     decode = json.JSONDecoder().decode
     line = 0
     missing = f"no '{name}' value"
@@ -221,12 +249,25 @@ def jsonl_rows(pieces: Iterator[str], name: str, label: str) -> Generator[Row, N
                 yield Row(line, None, "not a JSON object")
                 continue
             value = record.get(name)
+            columns = kept_keys(record, keep) if keep else None
             if value is None:
-                yield Row(line, None, missing)
+                yield Row(line, None, missing, columns)
             elif type(value) is not str:
-                yield Row(line, None, f"'{name}' is not a string")
+                yield Row(line, None, f"'{name}' is not a string", columns)
             else:
                 problem = value_problem(value, name)
-                yield Row(line, None, problem) if problem else Row(line, value, None)
+                yield (
+                    Row(line, None, problem, columns)
+                    if problem
+                    else Row(line, value, None, columns)
+                )
     except READ_ERRORS as err:
         raise _broken(label, err, line) from None
+
+
+def kept_keys(record: dict[str, Any], keep: tuple[str, ...]) -> dict[str, Any]:
+    """The `keep` keys of a JSON record; one missing at the top is looked for in its
+    ``input`` object (the errors file of an earlier --keep-columns run)."""
+    inner = record.get("input")
+    nested = inner if isinstance(inner, dict) else {}
+    return {k: record[k] if k in record else nested[k] for k in keep if k in record or k in nested}

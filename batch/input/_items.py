@@ -15,7 +15,7 @@ from collections.abc import Callable, Container, Hashable, Iterator
 
 import anyio.to_thread
 
-from batch.engine import Failure, Item, Job, Logger, Result, Stats, original
+from batch.engine import Failure, Item, Job, Logger, QuietLogger, Result, Stats, original
 from batch.input._reader import Row
 
 __all__ = ["BATCH", "KeyFilter", "RowItems"]
@@ -28,7 +28,9 @@ class RowItems:
     `Result` for each row without a usable key, in input order.
 
     ``skip_keys`` (already ``ok`` in the results file) are counted as skipped,
-    not redone.
+    not redone. With ``limit``, the iteration ends after that many items (a
+    canary run): what follows is left unread, for `count_rest`, and ``limited``
+    says so.
     """
 
     def __init__(
@@ -41,13 +43,21 @@ class RowItems:
         skip_keys: Container[str] = frozenset(),
         batch: int = BATCH,
         abandon: bool = False,
+        limit: int | None = None,
     ) -> None:
         self._rows = rows
+        self._limit = limit
+        self._given = 0
+        #: whether the limit ended the iteration before the end of the input
+        self.limited = False
         self._keys = KeyFilter(job, stats, log, skip_keys=skip_keys)
         self._ready: deque[Item | Result] = deque()
         self._read: list[Row] | None = None  # a batch read but not yet filtered
         self._done = False
-        self._batch = batch
+        # Up to the limit, one row at a time: a row after the last item is not even looked
+        # at (nor logged as invalid); what is left is counted a batch at a time.
+        self._batch = batch if limit is None else 1
+        self._rest_batch = batch
         # Standard input may block forever: a cancelled read is then abandoned to its
         # thread, and the rest of the input is not read (nor counted) any more.
         self._abandon = abandon
@@ -57,12 +67,19 @@ class RowItems:
         return self
 
     async def __anext__(self) -> Item | Result:
+        if self._limit is not None and self._given >= self._limit:
+            self.limited = True
+            self._batch = self._rest_batch
+            raise StopAsyncIteration
         while not self._ready:
             batch = await self._next_batch()
             if batch is None:
                 raise StopAsyncIteration
             self._keys.filter_rows(batch, self._ready.append, self._ready.append)
-        return self._ready.popleft()
+        ready = self._ready.popleft()
+        if isinstance(ready, Item):
+            self._given += 1
+        return ready
 
     async def count_rest(self, invalid: Callable[[Result], None] | None = None) -> int | None:
         """Read to the end without making items: how many items there would have been.
@@ -73,6 +90,8 @@ class RowItems:
         """
         if self._abandoned:
             return None
+        if self.limited:  # rows after a --limit are left, not looked at: no invalid_row lines
+            self._keys.mute()
         count = 0
         if invalid is None:
 
@@ -87,7 +106,10 @@ class RowItems:
                 count += 1
         self._ready.clear()
         while (batch := await self._next_batch()) is not None:
-            count += self._keys.filter_rows(batch, None, invalid)
+            # Not `count += filter_rows(...)`: that reads `count` before the call, and
+            # the invalid rows it counts meanwhile would be lost.
+            passed = self._keys.filter_rows(batch, None, invalid)
+            count += passed
         return count
 
     async def _next_batch(self) -> list[Row] | None:
@@ -132,6 +154,10 @@ class KeyFilter:
         self._skip_keys = skip_keys
         self._seen: set[Hashable] = set()
 
+    def mute(self) -> None:
+        """Log nothing from now on (the rows are only counted)."""
+        self._log = QuietLogger()
+
     def check(
         self, line: int, value: str | None, problem: str | None = None
     ) -> Item | Result | None:
@@ -174,7 +200,7 @@ class KeyFilter:
                     value, problem = was, _problem(parse_key, was) or problem
                 log.warning("invalid_row", line=row.line, reason=problem)
                 failure = Failure("invalid_input", problem)
-                invalid(Result(value, row.line, "error", 0, error=failure))
+                invalid(Result(value, row.line, "error", 0, error=failure, columns=row.columns))
                 continue
             small = compact(key)
             if small in seen:
@@ -187,7 +213,7 @@ class KeyFilter:
                 continue
             kept += 1
             if keep is not None:
-                keep(Item(key, row.line))
+                keep(Item(key, row.line, row.columns))
         return kept
 
 

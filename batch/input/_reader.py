@@ -65,11 +65,17 @@ def guess_format(name: str) -> Format | None:
 
 @contextlib.contextmanager
 def open_rows(
-    source: str, *, fmt: Format | None, id_field: str, stdin: BinaryIO | None = None
+    source: str,
+    *,
+    fmt: Format | None,
+    id_field: str,
+    stdin: BinaryIO | None = None,
+    keep_columns: tuple[str, ...] = (),
 ) -> Iterator[Iterator[Row]]:
     """Open `source` (a path, or "-" for `stdin` / standard input) and yield its rows.
 
-    Raises `InputError` before yielding when the input cannot be read as its format at all.
+    Each row carries the `keep_columns` of its record (`Row.columns`). Raises
+    `InputError` before yielding when the input cannot be read as its format at all.
     """
     if fmt is not None and fmt not in get_args(Format):
         raise InputError(f"unknown input format {fmt!r}: expected csv or jsonl")
@@ -98,14 +104,14 @@ def open_rows(
         pieces = iter(functools.partial(text.readline, LINE_LIMIT), "")
         rows: Generator[Row, None, None]
         if (fmt or sniffed) == "jsonl":
-            rows = jsonl_rows(pieces, id_field, label)
+            rows = jsonl_rows(pieces, id_field, label, keep_columns)
             stack.callback(_close, rows)
             first = next(rows, None)  # an empty file is refused here, before any call
             if first is None:
                 raise InputError(f"{label} is empty: expected JSON lines with a '{id_field}' key")
             yield itertools.chain([first], rows)
             return
-        rows = _csv(pieces, label, id_field, guessed=guessed)
+        rows = _csv(pieces, label, id_field, guessed=guessed, keep=keep_columns)
         stack.callback(_close, rows)
         yield rows
 
@@ -191,7 +197,12 @@ def _chain(head: bytes, rest: _Readable) -> io.BufferedReader:
 
 
 def _csv(
-    pieces: Iterator[str], label: str, id_field: str, *, guessed: bool = False
+    pieces: Iterator[str],
+    label: str,
+    id_field: str,
+    *,
+    guessed: bool = False,
+    keep: tuple[str, ...] = (),
 ) -> Generator[Row, None, None]:
     """Read the header now (raising InputError), then return the generator of body rows."""
     try:
@@ -211,7 +222,14 @@ def _csv(
             " (the format was guessed as CSV; pass --input-format if it is not)" if guessed else ""
         )
         raise InputError(f"{label} has no '{id_field}' column; columns found: {shown}{hint}")
-    return csv_rows(pieces, line, names.index(id_field), id_field, label)
+    missing = [name for name in keep if name not in names]
+    if missing:
+        shown = ", ".join(_show(name) for name in names[:20])
+        raise InputError(
+            f"--keep-columns: {label} has no '{missing[0]}' column; columns found: {shown}"
+        )
+    columns = {name: names.index(name) for name in keep}
+    return csv_rows(pieces, line, names.index(id_field), id_field, label, keep=columns or None)
 
 
 def _show(name: str) -> str:

@@ -45,11 +45,14 @@ class RecordFormat:
         errors: bool = False,
         origin: str | None = None,
         columns: list[str] | None = None,
+        keep: tuple[str, ...] = (),
     ) -> None:
         """``errors``: the --errors file's layout, without the success fields; its CSV
         puts the key first, so that the file is valid input for a re-run. ``origin``:
         stamped on every results record (`batch.output._origin`). ``columns``: the
-        header of an existing CSV file, whose layout appended rows must keep."""
+        header of an existing CSV file, whose layout appended rows must keep. ``keep``:
+        the input columns carried on (--keep-columns): CSV columns after the fixed ones,
+        an ``input`` object in JSONL."""
         if fmt not in ("csv", "jsonl"):
             raise ValueError(f"unknown record format {fmt!r}")
         self.fmt = fmt
@@ -58,23 +61,38 @@ class RecordFormat:
         self.request_id_name = job.request_id_field
         self.origin = None if errors else origin
         failure = [f"error_{name}" for name in error_fields(job.request_id_field)]
-        self.columns = columns or (
+        #: the job's own columns (the layout without kept input columns)
+        self.fixed = (
             [job.key_name, "attempts", "line", *failure]
             if errors
             else [job.key_name, "status", *job.fields, "attempts", "line", *failure, *OPTIONAL]
         )
+        self.keep = keep
+        self.columns = list(columns) if columns else [*self.fixed, *keep]
         #: CSV columns written as they are (the key only when valid); the others are neutralised
         self._exact_and_key = frozenset(
             {*_EXACT, f"error_{job.request_id_field}", *self.fields, job.key_name}
         )
 
+    def kept_in(self, header: list[str]) -> tuple[str, ...] | None:
+        """The input columns a CSV header carries after the job's own (--keep-columns), or
+        None when it is not this job's layout. Columns added since a file was written
+        (`OPTIONAL`) may be missing: files of earlier versions stay readable, and rows are
+        appended to them in their own layout."""
+        own = 0
+        while own < len(header) and header[own] in self.fixed:
+            own += 1
+        present = header[:own]
+        required = [column for column in self.fixed if column not in OPTIONAL]
+        if [c for c in self.fixed if c in present] != present or not all(
+            column in present for column in required
+        ):
+            return None
+        return tuple(header[own:])
+
     def accepts(self, header: list[str]) -> bool:
-        """Whether a CSV header is this layout, maybe without columns added since (`OPTIONAL`):
-        files written by earlier versions stay readable and are appended to as they are."""
-        required = [column for column in self.columns if column not in OPTIONAL]
-        return [column for column in self.columns if column in header] == header and all(
-            column in header for column in required
-        )
+        """Whether a CSV header is this job's layout (see `kept_in`)."""
+        return self.kept_in(header) is not None
 
     def record(self, result: Result) -> dict[str, Any]:
         out: dict[str, Any] = {self.key_name: result.key, "status": result.status}
@@ -87,6 +105,8 @@ class RecordFormat:
             out["error"] = result.error.as_dict(self.request_id_name)
         if self.origin is not None:
             out["origin"] = self.origin
+        if self.keep:
+            out["input"] = dict(result.columns or {})
         return out
 
     def header(self) -> str:
@@ -121,6 +141,9 @@ def flatten(record: dict[str, Any]) -> dict[str, str]:
         if name == "error" and isinstance(value, dict):
             for sub, subvalue in value.items():
                 out[f"error_{sub}"] = _one_line(subvalue)
+        elif name == "input" and isinstance(value, dict):  # --keep-columns: by their names
+            for sub, subvalue in value.items():
+                out[sub] = _one_line(subvalue)
         else:
             out[name] = _one_line(value)
     return out

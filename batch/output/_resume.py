@@ -38,15 +38,18 @@ class Previous:
         return {key for key, expires in self.ok.items() if _after(expires, limit)}
 
 
-def read_previous(lines: Iterable[bytes], *, fmt: str, job: Job) -> Previous:
-    """Read a results file of ``job``. A CSV one must start with its columns (else ConfigError).
+def read_previous(
+    lines: Iterable[bytes], *, fmt: str, job: Job, keep: tuple[str, ...] = ()
+) -> Previous:
+    """Read a results file of ``job``. A CSV one must start with its columns, the kept
+    input columns (``keep``) included (else ConfigError).
 
     Records are read one physical line at a time (the writer never puts a line
     break inside a value), so one damaged line costs only itself.
     """
     previous = Previous()
     counts = Counts()
-    for record in scan(lines, fmt=fmt, job=job, counts=counts):
+    for record in scan(lines, fmt=fmt, job=job, counts=counts, keep=keep):
         if record.origin:
             previous.origins.add(record.origin)
         if record.invalid_row is not None:
@@ -84,12 +87,20 @@ class Record(NamedTuple):
     origin: str = ""
 
 
-def scan(lines: Iterable[bytes], *, fmt: str, job: Job, counts: Counts) -> Iterator[Record]:
+def scan(
+    lines: Iterable[bytes],
+    *,
+    fmt: str,
+    job: Job,
+    counts: Counts,
+    keep: tuple[str, ...] | None = None,
+) -> Iterator[Record]:
     """The records of a results file of ``job`` in file order (ConfigError: a CSV file that
-    does not start with the job's columns); damaged lines are counted, not yielded."""
+    does not start with the job's columns, or, with ``keep``, whose input columns after them
+    (--keep-columns) are not those); damaged lines are counted, not yielded."""
     key_name, expiry_field = job.key_name, job.expiry_field
     layout = RecordFormat("csv", job)
-    rows = _csv(lines, counts, layout) if fmt == "csv" else _jsonl(lines, counts)
+    rows = _csv(lines, counts, layout, keep) if fmt == "csv" else _jsonl(lines, counts)
     for index, row in rows:
         status = row.get("status")
         key = row.get(key_name)
@@ -120,7 +131,7 @@ def scan(lines: Iterable[bytes], *, fmt: str, job: Job, counts: Counts) -> Itera
 
 
 def _csv(
-    lines: Iterable[bytes], counts: Counts, layout: RecordFormat | None
+    lines: Iterable[bytes], counts: Counts, layout: RecordFormat, keep: tuple[str, ...] | None
 ) -> Iterator[tuple[int, dict[str, object]]]:
     header: list[str] | None = None
     for index, raw in enumerate(lines):
@@ -133,13 +144,24 @@ def _csv(
             fields = []
         if header is None:
             header = fields
-            if layout is not None and not layout.accepts(header):
+            kept_in_file = layout.kept_in(header)
+            if kept_in_file is None:
                 shown = ",".join(header)[:80]
                 raise ConfigError(
                     f"--resume: the results file starts with {shown!r}, not this job's columns; "
                     "is it the results file of the run to finish? (nothing was changed)"
                 )
             counts.header_index = index
+            if keep is not None and kept_in_file != keep:
+                given = (
+                    f"--keep-columns {','.join(kept_in_file)}"
+                    if kept_in_file
+                    else "no --keep-columns"
+                )
+                raise ConfigError(
+                    f"--resume: the results file was written with {given}; run with the "
+                    "same columns, or write a new results file (nothing was changed)"
+                )
             continue
         if len(fields) != len(header):
             counts.unreadable += 1
@@ -188,6 +210,7 @@ def open_for_resume(
     log: Logger,
     stop: threading.Event | None = None,
     origin: str | None = None,
+    keep_columns: tuple[str, ...] = (),
 ) -> tuple[set[str], set[tuple[int, str]]]:
     """Read the results file behind ``out`` and repair its end; the keys to keep and the
     invalid rows already recorded. Refuses, unchanged, a file that is not a results file
@@ -202,7 +225,9 @@ def open_for_resume(
         end < out.size and fmt == "jsonl" and _is_record(out.read_from(end), job.key_name)
     )
     readable = out.size if complete_tail else end
-    previous = read_previous(_until(stop, out.read_lines(readable)), fmt=fmt, job=job)
+    previous = read_previous(
+        _until(stop, out.read_lines(readable)), fmt=fmt, job=job, keep=keep_columns
+    )
     if previous.records == 0 and previous.unreadable:
         raise ConfigError(
             f"--resume: {out.path!r} holds no results record in its {previous.unreadable} "

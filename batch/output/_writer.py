@@ -34,7 +34,8 @@ class Writer:
     """Writes results to ``out`` and failures to ``errors`` (if any).
 
     ``recorded_invalid`` holds the (line, value) of invalid rows the results
-    file already has (--resume): they go to the errors file only.
+    file already has (--resume): they go to the errors file only. ``keep``: the
+    input columns each record carries (--keep-columns).
     """
 
     def __init__(
@@ -46,16 +47,17 @@ class Writer:
         remember_secret: Callable[[str], None],
         recorded_invalid: Container[tuple[int, str]] = frozenset(),
         origin: str | None = None,
+        keep: tuple[str, ...] = (),
     ) -> None:
         self._job = job
         self._out = out
         fmt = format_for(out.path)
         # Appending to a CSV written by an earlier version: keep its layout.
         header = _csv_header(out) if fmt == "csv" and out.size else None
-        self._fmt = RecordFormat(fmt, job, origin=origin, columns=header)
+        self._fmt = RecordFormat(fmt, job, origin=origin, columns=header, keep=keep)
         self._errors = errors
         self._errors_fmt = RecordFormat(
-            format_for(str(errors.path)) if errors else "csv", job, errors=True
+            format_for(str(errors.path)) if errors else "csv", job, errors=True, keep=keep
         )
         self._remember_secret = remember_secret
         self._recorded_invalid = recorded_invalid

@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml requirements.lock requirements-dev.lock
 	touch $(STAMP)
 
 demo: $(STAMP)
-	@mkdir -p demo-out
+	@rm -rf demo-out && mkdir -p demo-out  # a fresh demo each time: results files are never overwritten silently
 	$(BIN)/deel-batch worker-tokens --simulate sample_inputs/profiles.csv \
 		-o demo-out/tokens.jsonl --errors demo-out/errors.csv --log-format console; \
 	rc=$$?; echo "exit code $$rc (1 = some records are errors, as the sample input has invalid rows); results in demo-out/"; \

@@ -1,4 +1,6 @@
-"""3. Input speed and memory: `--dry-run` over generated CSVs (profile_id,name,email).
+"""3. Input speed and memory: `--dry-run` over generated CSVs (profile_id,name,email), and over
+the other shapes HR exports take: a 1M-row `;` CSV (header `Name;Profile ID;Email`), a
+1M-element `.json` array and a 200k-row `.xlsx`; plus python-calamine against openpyxl.
 
 Each run is its own process; wall time, CPU and peak RSS come from wait4. Three inputs:
 10k distinct IDs, 1M distinct IDs, and 1M rows of one repeated ID. The last one reads, parses
@@ -12,7 +14,10 @@ from __future__ import annotations
 import gc
 import os
 import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
 
+from bench import spreadsheet_readers
 from bench._common import (
     MIB,
     OUT,
@@ -27,6 +32,7 @@ from bench._common import (
 )
 
 BIG = int(os.environ.get("BENCH_INPUT_ROWS", "1000000"))
+SHEET = int(os.environ.get("BENCH_SHEET_ROWS", "200000"))
 SMALL = 10_000
 REPEATS = int(os.environ.get("BENCH_INPUT_REPEATS", "3"))
 
@@ -37,6 +43,58 @@ def _dry_run(path) -> Child:
     if child.last_event("dry_run") is None:
         raise RuntimeError(f"no dry_run event from {' '.join(cmd)}\n{child.stderr[-2000:]}")
     return child
+
+
+def _generated(path: Path, write: Callable[[Path], None]) -> Path:
+    if not (path.exists() and path.stat().st_size > 0):
+        tmp = path.with_name(path.name + ".tmp")
+        write(tmp)
+        tmp.replace(path)
+    return path
+
+
+def semicolon_csv(path: Path, rows: int, seed: int) -> Path:
+    """An Excel 'CSV (semicolon)' export: Name;Profile ID;Email, CRLF."""
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            f.write("Name;Profile ID;Email\r\n")
+            for i, pid in enumerate(uuids(rows, seed)):
+                f.write(f"Worker {i};{pid};worker{i}@example.com\r\n")
+
+    return _generated(path, write)
+
+
+def json_array(path: Path, rows: int, seed: int) -> Path:
+    """A `.json` array of objects, one per line as exporters pretty-print them."""
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write("[\n")
+            for i, pid in enumerate(uuids(rows, seed)):
+                sep = ",\n" if i else ""
+                f.write(f'{sep}  {{"profile_id": "{pid}", "name": "Worker {i}", "n": {i}}}')
+            f.write("\n]\n")
+
+    return _generated(path, write)
+
+
+def _shape(
+    label: str, path: Path, rows: int, target: str | None = None
+) -> tuple[Figure, Figure, dict]:
+    runs = [_dry_run(path) for _ in range(max(1, REPEATS - 1))]
+    wall = median([c.wall_s for c in runs])
+    rss = max(c.maxrss_kib for c in runs) * 1024 / MIB
+    event = runs[0].last_event("dry_run") or {}
+    understood = f"{event.get('format')}, {event.get('delimiter') or event.get('sheet') or ''}"
+    return (
+        Figure("3", f"dry-run {label}: rows/s", rows / wall, "rows/s", target, understood),
+        Figure("3", f"dry-run {label}: peak RSS", rss, "MiB", "<= 120" if target else None),
+        {
+            "wall_s": [round(c.wall_s, 3) for c in runs],
+            "maxrss_mib": [round(c.maxrss_mib, 1) for c in runs],
+        },
+    )
 
 
 def representation_bytes(count: int = BIG) -> dict[str, float]:
@@ -116,7 +174,22 @@ def run() -> tuple[list[Figure], dict]:
             "everything but the de-duplication set: does not grow",
         ),
     ]
+    semi = semicolon_csv(OUT / f"input-{BIG}-semicolon.csv", BIG, seed=14)
+    array = json_array(OUT / f"input-{BIG}.json", BIG, seed=15)
+    sheet = spreadsheet_readers.big_xlsx(OUT / f"sheet-{SHEET}.xlsx", SHEET, seed=21)
+    shapes: dict[str, dict] = {}
+    for label, path, rows, target in (
+        (f"{BIG:,}-row ';' CSV", semi, BIG, ">= 200000"),
+        (f"{BIG:,}-element .json array", array, BIG, None),
+        (f"{SHEET:,}-row .xlsx", sheet, SHEET, None),
+    ):
+        rate_fig, rss_fig, shapes[label] = _shape(label, path, rows, target)
+        figs += [rate_fig, rss_fig]
+    reader_figs, readers = spreadsheet_readers.run()
+    figs += reader_figs
     details = {
+        "shapes": shapes,
+        "spreadsheet_readers": readers,
         "rows": BIG,
         "repeats": REPEATS,
         "big_wall_s": [round(c.wall_s, 3) for c in bigs],

@@ -11,22 +11,26 @@ from pathlib import Path
 import pytest
 
 from batch.engine._errors import InputError
-from batch.input._formats import LINE_LIMIT
+from batch.input._formats import BLANK, LINE_LIMIT
 from batch.input._reader import Format, Row, guess_format, open_rows
 
 SAMPLES = Path(__file__).parent.parent / "sample_inputs"
 NO_ID = "no 'profile_id' value"
 UNBALANCED = "lines: unbalanced quote?)"
+NOT_UTF8 = "not valid UTF-8 (pass --encoding if the file is in another encoding, e.g. cp1252)"
 
 
-def read(source: str, fmt: Format | None = None, id_field: str = "profile_id") -> list[Row]:
+def read(
+    source: str, fmt: Format | None = None, id_field: str = "profile_id", *, blanks: bool = False
+) -> list[Row]:
+    """The rows read; blank rows (counted, never recorded) only when `blanks`."""
     with open_rows(source, fmt=fmt, id_field=id_field) as rows:
-        return list(rows)
+        return [row for row in rows if blanks or row.problem != BLANK]
 
 
 def read_stdin(data: bytes, fmt: Format | None = None) -> list[Row]:
     with open_rows("-", fmt=fmt, id_field="profile_id", stdin=io.BytesIO(data)) as rows:
-        return list(rows)
+        return [row for row in rows if row.problem != BLANK]
 
 
 def write(tmp_path: Path, name: str, data: bytes | str) -> str:
@@ -105,9 +109,27 @@ def test_csv_short_rows_and_empty_values(tmp_path: Path) -> None:
     ]
 
 
-def test_csv_one_column_blank_and_empty_lines_are_skipped(tmp_path: Path) -> None:
+def test_csv_one_column_blank_lines_are_counted_and_a_quoted_empty_id_is_invalid(
+    tmp_path: Path,
+) -> None:
     path = write(tmp_path, "a.csv", 'profile_id\nid-1\n\n  \n""\nid-2\n')
-    assert read(path) == ok((2, "id-1"), (6, "id-2"))
+    assert read(path, blanks=True) == [
+        Row(2, "id-1", None),
+        Row(3, None, BLANK),
+        Row(4, None, BLANK),
+        Row(5, None, NO_ID),
+        Row(6, "id-2", None),
+    ]
+
+
+def test_csv_rows_of_empty_fields_are_blank(tmp_path: Path) -> None:
+    path = write(tmp_path, "a.csv", "name,profile_id\n,\n , \nx,\n,id-1\n")
+    assert read(path, blanks=True) == [
+        Row(2, None, BLANK),
+        Row(3, None, BLANK),
+        Row(4, None, NO_ID),
+        Row(5, "id-1", None),
+    ]
 
 
 def test_csv_other_id_field(tmp_path: Path) -> None:
@@ -122,9 +144,36 @@ def test_csv_missing_column_lists_the_columns(tmp_path: Path) -> None:
     )
 
 
-def test_csv_match_is_exact_case(tmp_path: Path) -> None:
-    path = write(tmp_path, "a.csv", "Profile_ID\nid-1\n")
-    assert failing(path) == f"'{path}' has no 'profile_id' column; columns found: Profile_ID"
+@pytest.mark.parametrize("name", ["Profile_ID", "Profile ID", "profileId", "PROFILE-ID"])
+def test_csv_id_column_matches_loosely(tmp_path: Path, name: str) -> None:
+    path = write(tmp_path, "a.csv", f"email,{name}\nx,id-1\n")
+    with open_rows(path, fmt=None, id_field="profile_id") as rows:
+        assert rows.info.id_column == name
+        assert rows.info.id_matched_loosely
+        assert list(rows) == ok((2, "id-1"))
+
+
+def test_csv_exact_match_wins_over_a_loose_one(tmp_path: Path) -> None:
+    path = write(tmp_path, "a.csv", "Profile ID,profile_id\nx,id-1\n")
+    with open_rows(path, fmt=None, id_field="profile_id") as rows:
+        assert not rows.info.id_matched_loosely
+        assert list(rows) == ok((2, "id-1"))
+
+
+def test_csv_two_loose_matches_are_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "a.csv", "Profile ID,profile-id\nx,id-1\n")
+    assert failing(path) == (
+        f"'{path}' has 2 columns that could be 'profile_id': Profile ID and profile-id; "
+        "pass --id-field with the one to use"
+    )
+
+
+def test_csv_no_match_proposes_the_closest(tmp_path: Path) -> None:
+    path = write(tmp_path, "a.csv", "Name,Profile Nr,Email\nx,id-1,y\n")
+    assert failing(path) == (
+        f"'{path}' has no 'profile_id' column; columns found: Name, Profile Nr, Email; "
+        "pass --id-field 'Profile Nr' if that is it"
+    )
 
 
 @pytest.mark.parametrize("data", [b"", b"\n\r\n  \n", b"\xef\xbb\xbf"])
@@ -155,7 +204,7 @@ def test_csv_bad_quoting_costs_only_its_record(tmp_path: Path) -> None:
 def test_csv_non_utf8_id_is_a_problem_and_reading_goes_on(tmp_path: Path) -> None:
     data = b"profile_id,name\nid-\xff1,a\nid-2,b\xfe\xc3\nid-3,c\n"
     assert read(write(tmp_path, "a.csv", data)) == [
-        Row(2, None, "not valid UTF-8"),
+        Row(2, None, NOT_UTF8),
         Row(3, "id-2", None),
         Row(4, "id-3", None),
     ]
@@ -229,7 +278,7 @@ JSONL_ROWS = [
     Row(10, None, NO_ID),
     Row(11, None, "'profile_id' is not a string"),
     Row(12, None, "'profile_id' is not a string"),
-    Row(13, None, "not valid UTF-8"),
+    Row(13, None, NOT_UTF8),
     Row(14, None, "contains a NUL byte"),
     Row(15, None, "not valid JSON"),
     Row(16, "id-4", None),
@@ -385,7 +434,8 @@ def test_permission_denied(tmp_path: Path) -> None:
 
 def test_unknown_format(tmp_path: Path) -> None:
     path = write(tmp_path, "a.csv", "profile_id\n")
-    assert failing(path, fmt="xml") == "unknown input format 'xml': expected csv or jsonl"  # type: ignore[arg-type]
+    message = failing(path, fmt="xml")  # type: ignore[arg-type]
+    assert message == "unknown input format 'xml': expected one of csv, tsv, jsonl, json, xlsx, ods"
 
 
 def test_sample_inputs() -> None:

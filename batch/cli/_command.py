@@ -14,6 +14,7 @@ from batch._version import metric_prefix
 from batch.cli._metrics import write_metrics
 from batch.cli._settings import Settings, parse_duration
 from batch.engine import ConfigError, Job, QuietLogger, Stats, parse_proxy
+from batch.input import FORMATS
 
 __all__ = ["job_command"]
 
@@ -57,6 +58,15 @@ def _column_names(
     if len(set(names)) < len(names):
         raise click.BadParameter(f"{value!r} names a column twice")
     return names
+
+
+def _delimiter(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    char = {"tab": "\t", "\\t": "\t"}.get(value.lower(), value)
+    if len(char) != 1 or char in '\r\n"':
+        raise click.BadParameter(f"{value!r} is not one character (examples: ';', '|', tab)")
+    return char
 
 
 class _Positive(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
@@ -114,8 +124,8 @@ def job_command(job: Job, run: Callable[[Job, Settings], int]) -> click.Command:
     @click.argument("input", metavar="INPUT")
     @click.option(
         "--input-format",
-        type=click.Choice(["csv", "jsonl"]),
-        help="Override the guess from the file name.",
+        type=click.Choice(list(FORMATS)),
+        help="Override the guess from the file name (and from the content).",
     )
     @click.option(
         "--id-field",
@@ -300,6 +310,20 @@ def job_command(job: Job, run: Callable[[Job, Settings], int]) -> click.Command:
         help="Process only the first N valid IDs (a canary); the rest is left for --resume.",
     )
     @click.option("--quiet", is_flag=True, help="Print only errors and the one-line summary.")
+    @click.option(
+        "--delimiter",
+        callback=_delimiter,
+        metavar="CHAR",
+        help="CSV field separator (tab: 'tab' or '\\t'); default: from the header (, ; tab |).",
+    )
+    @click.option(
+        "--encoding",
+        metavar="NAME",
+        help="Input text encoding (e.g. cp1252); default: UTF-8, or UTF-16 with a BOM.",
+    )
+    @click.option(
+        "--sheet", metavar="NAME", help="The sheet of an .xlsx/.ods workbook (default: the first)."
+    )
     def command(**params: Any) -> None:
         source = click.get_current_context().get_parameter_source("output")
         params["output_given"] = source is not click.core.ParameterSource.DEFAULT

@@ -12,7 +12,7 @@ import anyio.to_thread
 from batch.cli._outcome import EXIT_OK, EXIT_RECORD_ERRORS, RunOutcome
 from batch.cli._settings import Settings
 from batch.engine import Job, QuietLogger, Result, Stats, window_for_rate
-from batch.input import RowItems
+from batch.input import RowItems, Rows
 from batch.output import Plan, format_for, plan, read_previous
 
 __all__ = ["dry_run", "estimate_seconds"]
@@ -33,11 +33,14 @@ async def dry_run(job: Job, s: Settings, rows: Any, stats: Stats, log: Any) -> R
     if planned is not None and planned.keys is not None:
         valid, existing = await _count_sent(items, job, planned.keys, collect)
     else:
-        valid = await items.count_rest(collect) or 0
+        valid = await items.count_rest(collect, strict=True) or 0
     would_send = valid if s.limit is None else min(valid, s.limit)
     existing = min(existing, would_send)
+    understood = rows.info.as_report() if isinstance(rows, Rows) else {}
     report = {
+        **understood,
         "rows": stats.rows,
+        "blank": stats.blank,
         "valid": valid + stats.skipped,
         "kept": stats.skipped,
         "invalid": stats.invalid,

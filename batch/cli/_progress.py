@@ -19,10 +19,12 @@ __all__ = ["Reporter", "count_rows"]
 COUNT_LIMIT_S = 2.0  # counting rows for the bar's total gives up after this long
 
 
-def count_rows(path: str, header: bool) -> int | None:
-    """Data lines of a regular file (gzip included), for the bar's total; None if not cheap."""
-    if path == "-" or not os.path.isfile(path):
+def count_rows(path: str, fmt: str) -> int | None:
+    """Data lines of a regular CSV/JSONL file (gzip included), for the bar's total; None if not
+    cheap (standard input, or a workbook or JSON array, whose lines are not rows)."""
+    if path == "-" or fmt not in ("csv", "tsv", "jsonl") or not os.path.isfile(path):
         return None
+    header = fmt != "jsonl"
     deadline = time.monotonic() + COUNT_LIMIT_S
     lines, last = 0, b"\n"
     try:
@@ -40,7 +42,7 @@ def count_rows(path: str, header: bool) -> int | None:
 
 
 def _done(stats: Stats) -> int:
-    return stats.ok + stats.failed + stats.invalid + stats.duplicates + stats.skipped
+    return stats.ok + stats.failed + stats.invalid + stats.duplicates + stats.skipped + stats.blank
 
 
 class Reporter:

@@ -110,6 +110,8 @@ def _headline(outcome: RunOutcome, settings: Settings) -> str:
         counts.append(f"{plural(stats.duplicates, 'duplicate')} (processed once)")
     if stats.skipped:
         counts.append(f"{stats.skipped:,} kept by --resume")
+    if stats.blank:
+        counts.append(f"{plural(stats.blank, 'blank row')} skipped")
     if stats.not_attempted:
         rest = estimate_seconds(stats.not_attempted, settings.rate)
         counts.append(
@@ -225,9 +227,22 @@ def print_dry_run(
             f", about {human_duration(report['estimated_s'])} at --rate {settings.rate:g} "
             f"({per_second:.2f}/s effective)"
         )
+    understood = [
+        f"  {name + ':':<16}{report[key]}"
+        for key, name in (
+            ("format", "format"),
+            ("encoding", "encoding"),
+            ("delimiter", "delimiter"),
+            ("sheet", "sheet"),
+            ("id_column", "ID column"),
+        )
+        if report.get(key) is not None
+    ]
     lines = [
         f"Dry run of {settings.input}: nothing was sent.",
+        *understood,
         f"  rows read:      {report['rows']:,}",
+        *([f"  blank rows:     {report['blank']:,} (skipped)"] if report.get("blank") else []),
         f"  valid IDs:      {report['valid']:,}",
         f"  invalid rows:   {report['invalid']:,}",
         f"  duplicates:     {report['duplicates']:,}",

@@ -9,12 +9,11 @@ else here is set-up and the end of the run: signals, the summary, metrics.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from importlib import metadata
 from typing import TYPE_CHECKING
 
@@ -47,7 +46,7 @@ from batch.engine import (
     Logger,
     Stats,
 )
-from batch.input import BATCH, Row, RowItems, guess_format, open_rows
+from batch.input import BATCH, RowItems, Rows, open_rows
 from batch.output import (
     OutputFile,
     ReplacedFile,
@@ -138,7 +137,7 @@ async def _execute(
     stats = Stats()
     with contextlib.ExitStack() as inputs:
         with interrupts.startup():
-            rows = await _open_input(s, inputs)
+            rows = await _open_input(s, inputs, log)
         if interrupts.received:
             return _interrupted_at_start(s, stats, interrupts, log)
         if s.dry_run:
@@ -214,8 +213,7 @@ async def _execute(
                 proxy_from=engine.route.reason,
                 simulated=s.simulate,
             )
-            fmt = s.input_format or guess_format(s.input)
-            total = await anyio.to_thread.run_sync(count_rows, s.input, fmt != "jsonl")
+            total = await anyio.to_thread.run_sync(count_rows, s.input, rows.info.format)
             reporter = Reporter(
                 stats,
                 log=log,
@@ -304,21 +302,29 @@ def _engine_options(job: Job, s: Settings, base_url: str, token: str) -> EngineO
     )
 
 
-async def _open_input(s: Settings, stack: contextlib.ExitStack) -> Iterator[Row]:
+async def _open_input(s: Settings, stack: contextlib.ExitStack, log: Logger) -> Rows:
     """Open the input and read its header in a thread: a pipe may take its time, and
     a signal must still stop the run meanwhile (the thread is then left to the exit)."""
     opened = open_rows(
-        s.input, fmt=s.input_format, id_field=s.id_field, keep_columns=s.keep_columns
+        s.input,
+        fmt=s.input_format,
+        id_field=s.id_field,
+        delimiter=s.delimiter,
+        encoding=s.encoding,
+        sheet=s.sheet,
+        keep_columns=s.keep_columns,
     )
     rows = await anyio.to_thread.run_sync(opened.__enter__, abandon_on_cancel=True)
     stack.push(opened.__exit__)
+    if rows.info.id_matched_loosely:
+        log.info("id_field_matched", id_field=s.id_field, column=rows.info.id_column)
     # An input with no data rows is a mistake (an empty export), not a success: refused
     # before any call, like an input that cannot be read.
-    first = await anyio.to_thread.run_sync(next, rows, None, abandon_on_cancel=True)
-    if first is None:
+    started = await anyio.to_thread.run_sync(rows.started, abandon_on_cancel=True)
+    if started is None:
         label = "standard input" if s.input == "-" else repr(s.input)
         raise InputError(f"no data rows in {label}: nothing to do (is it the right file?)")
-    return itertools.chain([first], rows)
+    return started
 
 
 async def _read_results_file(

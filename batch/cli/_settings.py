@@ -8,7 +8,6 @@ import stat
 import sys
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
 
 from batch.engine import (
     ConfigError,
@@ -38,7 +37,7 @@ _DURATION = re.compile(r"(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)
 @dataclass(frozen=True, slots=True)
 class Settings:
     input: str
-    input_format: Literal["csv", "jsonl"] | None
+    input_format: str | None
     id_field: str
     output: str
     errors: str | None
@@ -74,6 +73,9 @@ class Settings:
     quiet: bool = False
     #: whether -o was given (the default "-" is refused on a terminal: tokens on screen)
     output_given: bool = True
+    delimiter: str | None = None
+    encoding: str | None = None
+    sheet: str | None = None
 
 
 def parse_duration(text: str) -> timedelta:

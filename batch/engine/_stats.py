@@ -80,6 +80,9 @@ class Stats:
             window.popleft()
         self.peak_per_second = max(self.peak_per_second, len(window))
 
+    #: input rows skipped as blank (no fields, or every field empty): counted, no record
+    blank: int = 0
+
     def as_summary(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
@@ -92,6 +95,7 @@ class Stats:
             "retries": self.retries,
             "rate_limited": self.rate_limited,
             "elapsed_s": round(self.elapsed_s, 3),
+            "blank": self.blank,
         }
 
     def achieved_rate(self) -> float | None:

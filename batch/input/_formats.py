@@ -1,49 +1,59 @@
 """Record parsers behind `batch.input._reader`: CSV and JSONL text to `Row`s, one record at a time.
 
-Both parsers take `pieces`: the decoded text as an iterator of lines, each at most
-`LINE_LIMIT` characters (`readline(LINE_LIMIT)`), so a giant line never sits in memory whole;
-a line that reaches the limit without its newline is skipped as a "line too long" problem.
+Both parsers take the decoded text as lines of at most `LINE_LIMIT` characters
+(`readline(LINE_LIMIT)`), so a giant line never sits in memory whole; a line that reaches the
+limit without its newline is skipped as a "line too long" problem.
 
-CSV is the `excel` dialect with `strict=True`. A line without a `"` and no longer than the csv
-field size limit cannot hold quoting or an over-long field, so it is split with `str.split`,
-which gives exactly what the csv module would, about twice as fast; a line with a quote (or a
-long one) starts a record that one long-lived `csv.reader` parses, pulling the further lines
-of a quoted newline on demand. Python 3.11's csv keeps NUL bytes as ordinary characters; an ID
-holding one gets "contains a NUL byte". After a `csv.Error` the C reader has dropped the rest
-of the physical line it was in and reads the next line as a new record, so a bad record costs
-only itself and reading goes on (the choice here, rather than stopping the run):
+CSV: every line goes through one stdlib `csv.reader` (the `excel` dialect, `strict=True`, the
+delimiter as given). Python 3.11's csv keeps NUL bytes as ordinary characters; an ID holding
+one gets "contains a NUL byte". After a `csv.Error` the C reader has dropped the rest of the
+physical line it was in and reads the next line as a new record, so a bad record costs only
+itself and reading goes on (the choice here, rather than stopping the run):
 - a field over `csv.field_size_limit()` (131072 by default; never changed here, it is process
   wide) gives "field too long"; when a quote was left open, the lines it swallowed up to that
   point are named in the problem, and reading resumes on the next line;
 - a quote left open at the end of the input gives "unterminated quoted field";
 - text after a closing quote (`"a"b,`) gives "malformed quoted field".
+
+A blank row is a `Row` whose problem is `BLANK` (""): counted, never recorded. Blank means the
+line holds no fields (an empty line), one field of only spaces or tabs, or several fields all
+empty or spaces (`,,,` as spreadsheets export an empty row). A quoted empty ID in a one-column
+file (`""`) is not blank: it is an ID the export left empty, and gets an `invalid_input` record.
 """
 
 from __future__ import annotations
 
 import csv
 import gzip
+import itertools
 import json
 import zlib
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from batch.engine import InputError
 
 __all__ = [
+    "BLANK",
     "LINE_LIMIT",
     "READ_ERRORS",
     "Row",
+    "broken",
     "csv_header",
     "csv_rows",
     "jsonl_rows",
     "kept_keys",
+    "lines",
     "reason",
+    "value_problem",
 ]
 
 LINE_LIMIT = 1 << 20
 """Characters a physical line may hold; a longer line is a row problem, not read whole."""
+
+BLANK = ""
+"""The `Row.problem` of a blank row: counted as `blank`, no record."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,70 +82,26 @@ def reason(err: BaseException) -> str:
     return str(err).replace("\n", " ")
 
 
-def _broken(label: str, err: BaseException, line: int) -> InputError:
+def broken(label: str, err: BaseException, line: int) -> InputError:
     where = f" (after line {line})" if line else ""
     return InputError(f"cannot read {label}: {reason(err)}{where}")
 
 
-class _LineTooLong(Exception):
-    pass
+class LineTooLong(Exception):
+    """Raised by `lines` on a line over `LINE_LIMIT` characters, once the rest of it is skipped."""
 
 
-def _too_long(piece: str, pieces: Iterator[str]) -> bool:
-    """Whether `piece` is the start of an over-long line; if so, skip the rest of that line."""
-    if len(piece) < LINE_LIMIT or piece.endswith("\n"):
-        return False
-    for rest in pieces:
-        if rest.endswith("\n"):
-            break
-    return True
+def lines(readline: Callable[[int], str]) -> Generator[str, None, None]:
+    """The text's lines, each at most `LINE_LIMIT` characters; `LineTooLong` for a longer one."""
+    while line := readline(LINE_LIMIT):
+        if len(line) >= LINE_LIMIT and not line.endswith(("\n", "\r")):
+            while (rest := readline(LINE_LIMIT)) and not rest.endswith(("\n", "\r")):
+                pass
+            raise LineTooLong
+        yield line
 
 
-class CsvRecords:
-    """Parses quoted CSV records with one `csv.reader`, fed a record's lines on demand."""
-
-    def __init__(self, pieces: Iterator[str]) -> None:
-        self._pieces = pieces
-        self._first = ""
-        self._used = 0
-        self._reader = csv.reader(self._feed(), strict=True)
-
-    def _feed(self) -> Iterator[str]:
-        while True:
-            line = self._first or next(self._pieces, "")
-            if not line:
-                return
-            self._first = ""
-            self._used += 1
-            if _too_long(line, self._pieces):
-                raise _LineTooLong
-            yield line
-
-    def read(self, first: str) -> tuple[list[str] | None, str, int]:
-        """The record starting with line `first`: (fields or None, problem, lines used)."""
-        self._first = first
-        self._used = 0
-        try:
-            return next(self._reader, []), "", self._used
-        except _LineTooLong:
-            self._reader = csv.reader(self._feed(), strict=True)  # that feed has ended
-            return None, "line too long", self._used
-        except csv.Error as err:
-            message = str(err)
-        used = self._used
-        if message.startswith("field larger"):
-            problem = f"field too long (over {csv.field_size_limit()} characters"
-            problem += f" in {used} lines: unbalanced quote?)" if used > 1 else ")"
-        elif message == "unexpected end of data":
-            problem = "unterminated quoted field"
-        elif message.endswith("expected after '\"'"):
-            problem = "malformed quoted field"
-        else:
-            problem = f"malformed CSV ({message})"
-        return None, problem, used
-
-
-def value_problem(value: str, name: str) -> str | None:
+def value_problem(value: str, name: str, bad_text: str = "not valid UTF-8") -> str | None:
     """Why the ID `value` read for `name` is unusable, or None when it is fine."""
     if not value or value.isspace():
         return f"no '{name}' value"
@@ -143,39 +109,91 @@ def value_problem(value: str, name: str) -> str | None:
         try:
             value.encode()
         except UnicodeEncodeError:
-            return "not valid UTF-8"
+            return bad_text
     if "\x00" in value:
         return "contains a NUL byte"
     return None
 
 
-def csv_header(pieces: Iterator[str]) -> tuple[list[str] | None, str, int]:
-    """Read up to the first non-blank record: (fields or None, problem, lines used; 0 = none)."""
-    used = 0
-    for line in pieces:
-        used += 1
-        if line.isspace():
-            continue
-        fields, problem, more = CsvRecords(pieces).read(line)
-        return fields, problem, used + more - 1
-    return None, "", 0
+class CsvReader:
+    """One `csv.reader` over the text's lines, with physical line numbers.
+
+    `reader` is the current `csv.reader`; `done` the physical lines read before it started
+    and `last` the last line of the last record. A line over `LINE_LIMIT` ends a reader's line
+    source: `failed` then starts a new one after it.
+    """
+
+    def __init__(self, readline: Callable[[int], str], delimiter: str, first: str = "") -> None:
+        self._readline = readline
+        self._delimiter = delimiter
+        self.done = 0
+        self.last = 0
+        source: Iterator[str] = lines(readline)
+        if first:
+            source = itertools.chain([first], source)
+        self.reader = csv.reader(source, delimiter=delimiter, strict=True)
+
+    def failed(self, err: csv.Error | LineTooLong, start: int) -> str:
+        """The problem of the record that started at line `start` and raised `err`."""
+        if isinstance(err, LineTooLong):
+            self.done += self.reader.line_num + 1
+            self.last = self.done
+            self.reader = csv.reader(lines(self._readline), delimiter=self._delimiter, strict=True)
+            return "line too long"
+        self.last = self.done + self.reader.line_num
+        return csv_problem(str(err), self.last - start + 1)
+
+
+def csv_problem(message: str, used: int) -> str:
+    """A `csv.Error` message as a row problem; `used` = the physical lines the record took."""
+    if message.startswith("field larger"):
+        problem = f"field too long (over {csv.field_size_limit()} characters"
+        return problem + (f" in {used} lines: unbalanced quote?)" if used > 1 else ")")
+    if message == "unexpected end of data":
+        return "unterminated quoted field"
+    if message.endswith("expected after '\"'"):
+        return "malformed quoted field"
+    return f"malformed CSV ({message})"
+
+
+def is_blank(fields: list[str]) -> bool:
+    """No fields, one field of only spaces/tabs, or several fields all empty or spaces."""
+    if len(fields) == 1:
+        return fields[0].isspace()
+    return all(not field or field.isspace() for field in fields)
+
+
+def csv_header(
+    readline: Callable[[int], str], delimiter: str, first: str, skipped: int
+) -> tuple[CsvReader, list[str] | None, str]:
+    """The header record, starting with line `first` after `skipped` blank lines."""
+    reader = CsvReader(readline, delimiter, first)
+    reader.done = reader.last = skipped
+    try:
+        fields = next(reader.reader, None)
+    except (csv.Error, LineTooLong) as err:
+        return reader, None, reader.failed(err, skipped + 1)
+    reader.last = reader.done + reader.reader.line_num
+    return reader, fields, ""
 
 
 def csv_rows(
-    pieces: Iterator[str],
-    line: int,
+    reader: CsvReader,
     index: int,
+    width: int,
     name: str,
     label: str,
     *,
+    others: str = "",
+    bad_text: str = "not valid UTF-8",
     keep: dict[str, int] | None = None,
 ) -> Generator[Row, None, None]:
-    """Rows of the CSV body; `line` is the last line already read, `index` the ID column's,
-    `keep` the columns (name: index) each row carries on."""
-    limit = csv.field_size_limit()
+    """Rows of the CSV body; `index` is the ID column's, `width` the header's field count.
+
+    `others`: the candidate delimiters not in use, to name a row that was split by another one;
+    `keep`: the columns (name: index) each row carries on.
+    """
     missing = f"no '{name}' value"
-    fields: list[str] | None
-    after = max([index, *(keep or {}).values()]) + 1
     new = object.__new__
     set_line = Row.__dict__["line"].__set__
     set_value = Row.__dict__["value"].__set__
@@ -184,85 +202,128 @@ def csv_rows(
     columns = None
     # `Row(...)` runs the frozen dataclass __init__ (an object.__setattr__ call per field),
     # 40% of the time per row; setting the same slots through their descriptors is 2x faster.
-    quoted = CsvRecords(pieces).read
+    last = reader.last
     try:
-        for text in pieces:
-            line += 1
-            start = line
-            if '"' in text or len(text) > limit:
-                fields, problem, used = quoted(text)
-                line += used - 1
-                if fields is None:
-                    yield Row(start, None, problem)
-                    continue
-            else:
-                fields = text.split(",", after)
-                if len(fields) <= after:  # the last field, holding the line end, is wanted
-                    fields[-1] = fields[-1].rstrip("\r\n")
-            if keep:
-                columns = {k: fields[i] if i < len(fields) else "" for k, i in keep.items()}
+        while True:
+            rows, done = reader.reader, reader.done
             try:
-                value = fields[index]
-            except IndexError:
-                if not fields or (len(fields) == 1 and (fields[0].isspace() or not fields[0])):
-                    continue  # a blank line
-                yield Row(
-                    start, None, f"{missing} (the row stops at column {len(fields)})", columns
-                )
-                continue
-            if value.isascii() and value.strip() and "\x00" not in value:
-                row = new(Row)
-                set_line(row, start)
-                set_value(row, value)
-                set_problem(row, None)
-                set_columns(row, columns)
-                yield row
-                continue
-            if len(fields) == 1 and (not value or value.isspace()):
-                continue  # a blank line of a one-column file
-            why = value_problem(value, name)
-            yield Row(start, None, why, columns) if why else Row(start, value, None, columns)
+                for fields in rows:
+                    line = last + 1
+                    last = done + rows.line_num
+                    if keep:
+                        columns = {k: fields[i] if i < len(fields) else "" for k, i in keep.items()}
+                    if len(fields) == width:
+                        value = fields[index]
+                        if value.isascii() and value.strip() and "\x00" not in value:
+                            row = new(Row)
+                            set_line(row, line)
+                            set_value(row, value)
+                            set_problem(row, None)
+                            set_columns(row, columns)
+                            yield row
+                            continue
+                    yield _odd_row(
+                        fields,
+                        line,
+                        index=index,
+                        width=width,
+                        missing=missing,
+                        others=others,
+                        name=name,
+                        bad_text=bad_text,
+                        columns=columns,
+                    )
+                return
+            except (csv.Error, LineTooLong) as err:
+                problem = reader.failed(err, last + 1)
+                yield Row(last + 1, None, problem)
+                last = reader.last
     except READ_ERRORS as err:
-        raise _broken(label, err, line) from None
+        raise broken(label, err, last) from None
+
+
+def _odd_row(
+    fields: list[str],
+    line: int,
+    *,
+    index: int,
+    width: int,
+    missing: str,
+    others: str,
+    name: str,
+    bad_text: str,
+    columns: dict[str, Any] | None,
+) -> Row:
+    """A row off the fast path: blank, short, split by another delimiter, or with a bad value."""
+    if not fields or is_blank(fields):
+        return Row(line, None, BLANK)
+    if len(fields) < width:
+        split = [d for d in others if any(d in field for field in fields)]
+        if split:
+            shown = "tab" if split[0] == "\t" else repr(split[0])
+            return Row(
+                line,
+                None,
+                f"the row has {len(fields)} of the header's {width} columns and holds {shown}:"
+                " mixed delimiters?",
+                columns,
+            )
+    if index >= len(fields):
+        return Row(line, None, f"{missing} (the row stops at column {len(fields)})", columns)
+    value = fields[index]
+    why = value_problem(value, name, bad_text)
+    return Row(line, None, why, columns) if why else Row(line, value, None, columns)
 
 
 def jsonl_rows(
-    pieces: Iterator[str], name: str, label: str, keep: tuple[str, ...] = ()
+    readline: Callable[[int], str],
+    name: str,
+    label: str,
+    bad_text: str = "not valid UTF-8",
+    *,
+    first: str = "",
+    line: int = 0,
+    keep: tuple[str, ...] = (),
 ) -> Generator[Row, None, None]:
-    """Rows of a JSONL text; each carries on the `keep` keys of its object."""
+    """Rows of a JSONL text: `first` (the line after `line` lines already read), then the rest."""
     decode = json.JSONDecoder().decode
-    line = 0
     missing = f"no '{name}' value"
+    pieces: Iterator[str] = itertools.chain([first], lines(readline))
     try:
-        for text in pieces:
-            line += 1
-            if _too_long(text, pieces):
-                yield Row(line, None, "line too long")
-                continue
+        while True:
             try:
-                record = decode(text)
-            except (ValueError, RecursionError):
-                if not text.isspace():
-                    yield Row(line, None, "not valid JSON")
-                continue
-            if type(record) is not dict:
-                yield Row(line, None, "not a JSON object")
-                continue
-            value = record.get(name)
-            columns = kept_keys(record, keep) if keep else None
-            if value is None:
-                yield Row(line, None, missing, columns)
-            elif type(value) is not str:
-                yield Row(line, None, f"'{name}' is not a string", columns)
-            else:
-                problem = value_problem(value, name)
-                yield (
-                    Row(line, None, problem, columns)
-                    if problem
-                    else Row(line, value, None, columns)
-                )
+                for text in pieces:
+                    line += 1
+                    try:
+                        record = decode(text)
+                    except (ValueError, RecursionError):
+                        yield Row(line, None, BLANK if text.isspace() else "not valid JSON")
+                        continue
+                    yield json_row(record, line, name, missing, bad_text, keep=keep)
+                return
+            except LineTooLong:
+                line += 1
+                yield Row(line, None, "line too long")
+                pieces = lines(readline)
     except READ_ERRORS as err:
-        raise _broken(label, err, line) from None
+        raise broken(label, err, line) from None
+
+
+def json_row(
+    record: object, line: int, name: str, missing: str, bad_text: str, *, keep: tuple[str, ...] = ()
+) -> Row:
+    """The Row of one JSON value read as a record (a JSONL line, a JSON array element); it
+    carries on the `keep` keys of its object."""
+    if type(record) is not dict:
+        return Row(line, None, "not a JSON object")
+    columns = kept_keys(record, keep) if keep else None
+    value = record.get(name)
+    if value is None:
+        return Row(line, None, missing, columns)
+    if type(value) is not str:
+        return Row(line, None, f"'{name}' is not a string", columns)
+    problem = value_problem(value, name, bad_text)
+    return Row(line, None, problem, columns) if problem else Row(line, value, None, columns)
 
 
 def kept_keys(record: dict[str, Any], keep: tuple[str, ...]) -> dict[str, Any]:

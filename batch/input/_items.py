@@ -15,8 +15,18 @@ from collections.abc import Callable, Container, Hashable, Iterator
 
 import anyio.to_thread
 
-from batch.engine import Failure, Item, Job, Logger, QuietLogger, Result, Stats, original
-from batch.input._reader import Row
+from batch.engine import (
+    BatchError,
+    Failure,
+    Item,
+    Job,
+    Logger,
+    QuietLogger,
+    Result,
+    Stats,
+    original,
+)
+from batch.input._formats import BLANK, Row
 
 __all__ = ["BATCH", "KeyFilter", "RowItems"]
 
@@ -54,6 +64,7 @@ class RowItems:
         self._ready: deque[Item | Result] = deque()
         self._read: list[Row] | None = None  # a batch read but not yet filtered
         self._done = False
+        self._broken: BatchError | None = None  # raised once the rows read before it are out
         # Up to the limit, one row at a time: a row after the last item is not even looked
         # at (nor logged as invalid); what is left is counted a batch at a time.
         self._batch = batch if limit is None else 1
@@ -81,12 +92,16 @@ class RowItems:
             self._given += 1
         return ready
 
-    async def count_rest(self, invalid: Callable[[Result], None] | None = None) -> int | None:
+    async def count_rest(
+        self, invalid: Callable[[Result], None] | None = None, *, strict: bool = False
+    ) -> int | None:
         """Read to the end without making items: how many items there would have been.
 
         Invalid rows go to ``invalid``, or are counted in as rows left for --resume.
 
-        None when the input was abandoned (standard input that would not end).
+        None when the input was abandoned (standard input that would not end). Damage found
+        on the way (a gzip cut short) is raised when `strict` (a dry run reports it); else
+        the count stops there (a stopped run counting what it leaves).
         """
         if self._abandoned:
             return None
@@ -105,17 +120,25 @@ class RowItems:
             else:
                 count += 1
         self._ready.clear()
-        while (batch := await self._next_batch()) is not None:
-            # Not `count += filter_rows(...)`: that reads `count` before the call, and
-            # the invalid rows it counts meanwhile would be lost.
-            passed = self._keys.filter_rows(batch, None, invalid)
-            count += passed
+        try:
+            while (batch := await self._next_batch()) is not None:
+                # Not `count += filter_rows(...)`: that reads `count` before the call, and
+                # the invalid rows it counts meanwhile would be lost.
+                passed = self._keys.filter_rows(batch, None, invalid)
+                count += passed
+        except BatchError:
+            if strict:
+                raise
         return count
 
     async def _next_batch(self) -> list[Row] | None:
         if self._abandoned:
             return None
         if self._read is None:
+            if self._broken is not None:
+                broken, self._broken = self._broken, None
+                self._done = True
+                raise broken
             if self._done:
                 return None
             holder: list[Row] = []
@@ -129,6 +152,14 @@ class RowItems:
             except anyio.get_cancelled_exc_class():
                 self._abandoned = self._abandon
                 raise
+            except BatchError as err:
+                # Damage found mid-batch (a gzip or JSON array cut short): the rows read before
+                # it still get their records; the error comes on the next call.
+                if not holder:
+                    self._read = None
+                    self._done = True
+                    raise
+                self._broken = err
         batch, self._read = self._read, None
         if not batch:
             self._done = True
@@ -192,6 +223,9 @@ class KeyFilter:
                         key = parse_key(row.value)
                     except ValueError as exc:
                         problem = str(exc)
+            elif problem == BLANK:
+                stats.blank += 1
+                continue
             if problem is not None:
                 value = (row.value or "").strip()
                 if row.value is not None and (was := original(value)) is not None:

@@ -1,31 +1,38 @@
-"""Stream the ID field out of a CSV or JSONL input, one record at a time.
+"""Stream the ID field out of an input file or standard input, one record at a time.
 
 `open_rows` opens a path or standard input, decompresses gzip (by name or by its magic bytes),
-strips a UTF-8 BOM, picks the format (given, from the name, or sniffed from the first
-non-blank byte: `{` is JSONL, anything else CSV), and yields an iterator of `Row`s. Whatever
-makes the input unreadable as a whole is an `InputError` raised before that, except a gzip
-stream found truncated or corrupt later on, which is raised by the iterator with the line
-reached. A record without a usable ID is a `Row` with a `problem`, and reading goes on.
+decides the format (given, from the name, or from the content: a zip is a workbook, `[` a JSON
+array, `{` JSON lines, anything else CSV), the encoding (given, else a BOM's, else UTF-8) and,
+for CSV, the delimiter (given, `.tsv` = tab, else from the header line). It yields `Rows`: an
+iterator of `Row`s with `info`, what was understood. Whatever makes the input unreadable as a
+whole is an `InputError` raised before that, except damage found later (a gzip stream or a JSON
+array cut short), which the iterator raises with the line or element reached. A record without
+a usable ID is a `Row` with a `problem`, a blank one a `Row` with problem `BLANK`, and reading
+goes on.
 
-Text is decoded as UTF-8 with `errors="surrogateescape"`, so bad bytes never stop the run: a
-row whose ID holds them gets "not valid UTF-8". Lines are LF or CRLF (a lone CR also ends a
-line); `Row.line` counts physical lines of the decompressed input from 1, header included.
-How CSV quoting errors, NUL bytes and over-long fields and lines behave: see
-`batch.input._formats`.
+Text is decoded with `errors="surrogateescape"`, so bad bytes never stop the run: a row whose
+ID holds them gets "not valid UTF-8". Lines are LF or CRLF (a lone CR also ends a line);
+`Row.line` counts physical lines of the decompressed input from 1, header included (a sheet's
+row number for a workbook, the element's position for a JSON array). How CSV quoting errors,
+NUL bytes and over-long fields and lines behave: see `batch.input._formats`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import gzip
 import io
-import itertools
-import sys
-from collections.abc import Generator, Iterator
-from typing import IO, TYPE_CHECKING, BinaryIO, Literal, Protocol, get_args
+from collections.abc import Callable, Generator, Iterator
+from typing import BinaryIO, cast
 
 from batch.engine import InputError
+from batch.input._bytes import Head, detect_encoding, looks_like, open_binary
+from batch.input._columns import (
+    CANDIDATES,
+    clean_names,
+    detect_delimiter,
+    find_id_column,
+    keep_columns,
+)
 from batch.input._formats import (
     LINE_LIMIT,
     READ_ERRORS,
@@ -35,27 +42,28 @@ from batch.input._formats import (
     jsonl_rows,
     reason,
 )
+from batch.input._json_array import json_array_rows
+from batch.input._rows import FORMATS, Format, InputInfo, Rows
+from batch.input._sheets import open_sheet
 
-if TYPE_CHECKING:
-    from _typeshed import WriteableBuffer
+__all__ = ["FORMATS", "Format", "InputInfo", "Row", "Rows", "guess_format", "open_rows"]
 
-__all__ = ["Format", "Row", "guess_format", "open_rows"]
-
-Format = Literal["csv", "jsonl"]
-
-_SUFFIXES: dict[str, Format] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
-_GZIP_MAGIC = b"\x1f\x8b"
-_BOM = b"\xef\xbb\xbf"
-_BLANK = b" \t\r\n"
-_SNIFF_LIMIT = 1 << 20
-
-
-class _Readable(Protocol):
-    def read(self, size: int, /) -> bytes: ...
+_SUFFIXES: dict[str, Format] = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".xlsx": "xlsx",
+    ".xlsm": "xlsx",
+    ".ods": "ods",
+}
+_SHEETS = ("xlsx", "ods")
+_TEXT_HINT = {"CSV text": "csv", "JSON lines": "jsonl", "a JSON array": "json"}
 
 
 def guess_format(name: str) -> Format | None:
-    """The format a file name announces (`.csv`, `.jsonl`, `.ndjson`, each maybe `.gz`)."""
+    """The format a file name announces (`.csv`, `.tsv`, `.jsonl`, `.json`, `.xlsx`, …, maybe `.gz`)."""
     lower = name.lower().removesuffix(".gz")
     for suffix, fmt in _SUFFIXES.items():
         if lower.endswith(suffix):
@@ -67,180 +75,233 @@ def guess_format(name: str) -> Format | None:
 def open_rows(
     source: str,
     *,
-    fmt: Format | None,
+    fmt: str | None,
     id_field: str,
     stdin: BinaryIO | None = None,
+    delimiter: str | None = None,
+    encoding: str | None = None,
+    sheet: str | None = None,
     keep_columns: tuple[str, ...] = (),
-) -> Iterator[Iterator[Row]]:
+) -> Iterator[Rows]:
     """Open `source` (a path, or "-" for `stdin` / standard input) and yield its rows.
 
-    Each row carries the `keep_columns` of its record (`Row.columns`). Raises
-    `InputError` before yielding when the input cannot be read as its format at all.
+    Each row carries the `keep_columns` of its record (`Row.columns`). Raises `InputError`
+    before yielding when the input cannot be read as its format at all.
     """
-    if fmt is not None and fmt not in get_args(Format):
-        raise InputError(f"unknown input format {fmt!r}: expected csv or jsonl")
+    if fmt is not None and fmt not in FORMATS:
+        raise InputError(f"unknown input format {fmt!r}: expected one of {', '.join(FORMATS)}")
     label = "standard input" if source == "-" else f"'{source}'"
-    with contextlib.ExitStack() as stack:
-        if source == "-":
-            raw: IO[bytes] = stdin if stdin is not None else sys.stdin.buffer
-        else:
-            raw = stack.enter_context(_open_file(source, label))
-        gz_name = source != "-" and source.lower().endswith(".gz")
+    named = cast("Format | None", fmt) or guess_format(source)
+    with open_binary(source, label, stdin) as head:
+        rows = _open(
+            head,
+            source=source,
+            label=label,
+            fmt=named,
+            guessed=named is None,
+            given=fmt is not None,
+            id_field=id_field,
+            delimiter=delimiter,
+            encoding=encoding,
+            sheet=sheet,
+            keep=keep_columns,
+        )
         try:
-            fmt = fmt or guess_format(source)
-            text, sniffed = _decode(raw, label, gz_name, sniff=fmt is None)
-        except READ_ERRORS as err:
-            raise InputError(f"cannot read {label}: {reason(err)}") from None
-        if source != "-":
-            # Not for standard input: a reader thread abandoned on Ctrl-C may still hold
-            # the buffer's lock, and closing would wait for it (for ever on a quiet pipe).
-            stack.callback(text.close)
-        guessed = fmt is None
-        if guessed and sniffed == "json-array":
+            yield rows
+        finally:
+            rows.close()
+            if rows.text is not None and source != "-":
+                # Not for standard input: a reader thread abandoned on Ctrl-C may still hold
+                # the buffer's lock, and closing would wait for it (for ever on a quiet pipe).
+                rows.text.close()
+
+
+def _open(
+    head: Head,
+    *,
+    source: str,
+    label: str,
+    fmt: Format | None,
+    guessed: bool,
+    given: bool,
+    id_field: str,
+    delimiter: str | None,
+    encoding: str | None,
+    sheet: str | None,
+    keep: tuple[str, ...],
+) -> Rows:
+    kind = head.kind()
+    if kind == "ole2":
+        raise InputError(
+            f"cannot read {label}: it is a legacy Excel .xls or a password-protected workbook; "
+            "save it as .xlsx (without a password) or as CSV"
+        )
+    if kind == "zip" and fmt not in (None, *_SHEETS):
+        raise InputError(
+            f"cannot read {label}: it is a zip file (a workbook?), not {fmt} text; "
+            "pass --input-format xlsx or ods if it is a workbook"
+        )
+    if kind == "zip":
+        fmt = fmt or "xlsx"
+    elif fmt in _SHEETS:
+        shape = looks_like(head.first, detect_encoding(head.first, encoding, label))
+        raise InputError(
+            f"cannot read {label}: it is not a workbook (not a zip file); it looks like {shape}: "
+            f"pass --input-format {_TEXT_HINT[shape]}"
+        )
+    if sheet is not None and fmt not in _SHEETS:
+        raise InputError(f"--sheet is for .xlsx and .ods workbooks, not {fmt or 'text'} input")
+    if delimiter is not None and fmt not in (None, "csv", "tsv"):
+        raise InputError(f"--delimiter is for CSV input, not {fmt}")
+    if fmt in _SHEETS:
+        return _sheet(
+            head, source=source, label=label, fmt=fmt, id_field=id_field, sheet=sheet, keep=keep
+        )
+    enc = detect_encoding(head.first, encoding, label)
+    shape = looks_like(head.first, enc)
+    if fmt is None and shape == "a JSON array":
+        fmt = "json"
+    elif fmt == "json" and not given and shape == "JSON lines":
+        fmt = "jsonl"  # JSON lines named .json, as many exporters do: read as what it is
+    if fmt == "json":
+        if not enc.utf8:
             raise InputError(
-                f"cannot tell the format of {label}: it starts with '[' (a JSON array, not "
-                "JSON lines); pass --input-format csv or jsonl, or convert it with: jq -c '.[]'"
+                f"cannot read {label}: a JSON array is read as UTF-8 (as JSON must be), "
+                f"not {enc.shown}; convert it with: iconv -f {enc.codec} -t utf-8"
             )
-        pieces = iter(functools.partial(text.readline, LINE_LIMIT), "")
-        rows: Generator[Row, None, None]
-        if (fmt or sniffed) == "jsonl":
-            rows = jsonl_rows(pieces, id_field, label, keep_columns)
-            stack.callback(_close, rows)
-            first = next(rows, None)  # an empty file is refused here, before any call
-            if first is None:
-                raise InputError(f"{label} is empty: expected JSON lines with a '{id_field}' key")
-            yield itertools.chain([first], rows)
-            return
-        rows = _csv(pieces, label, id_field, guessed=guessed, keep=keep_columns)
-        stack.callback(_close, rows)
-        yield rows
-
-
-@contextlib.contextmanager
-def _open_file(path: str, label: str) -> Iterator[IO[bytes]]:
-    try:
-        file = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by the with below
-    except FileNotFoundError:
-        raise InputError(f"cannot read {label}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"cannot read {label}: it is a directory") from None
-    except PermissionError:
-        raise InputError(f"cannot read {label}: permission denied") from None
-    except OSError as err:
-        raise InputError(f"cannot read {label}: {reason(err)}") from None
-    with file:
-        yield file
-
-
-def _decode(
-    raw: IO[bytes], label: str, gz_name: bool, *, sniff: bool
-) -> tuple[io.TextIOWrapper, str]:
-    """Gunzip if needed, drop a BOM, sniff the format; the text stream and the sniffed format."""
-    stream: _Readable = raw
-    head = _read(raw, 2)
-    if head == _GZIP_MAGIC:
-        stream = gzip.GzipFile(fileobj=_chain(head, raw), mode="rb")
-        head = b""
-    elif gz_name:
-        raise InputError(f"cannot read {label}: not a gzip file")
-    head += _read(stream, 3 - len(head))
-    head = head.removeprefix(_BOM)
-    while sniff and not head.lstrip(_BLANK) and len(head) < _SNIFF_LIMIT:
-        chunk = stream.read(1 << 16)
-        if not chunk:
-            break
-        head += chunk
-    start = head.lstrip(_BLANK)[:1]
-    sniffed = "jsonl" if start == b"{" else "json-array" if start == b"[" else "csv"
+        return _json(head, label, id_field, enc.shown, keep)
     text = io.TextIOWrapper(
-        _chain(head, stream), encoding="utf-8", errors="surrogateescape", newline=""
+        head.stream, encoding=enc.codec, errors="surrogateescape", newline=""
+    )  # not closed: closing it would close the stream, which open_binary owns (or stdin)
+    readline = text.readline
+    bad_text = "not valid UTF-8" if enc.utf8 else f"not valid {enc.shown}"
+    if enc.utf8 and encoding is None:
+        bad_text += " (pass --encoding if the file is in another encoding, e.g. cp1252)"
+    try:
+        skipped = 0
+        while (first := readline(LINE_LIMIT)) and first.isspace():
+            skipped += 1
+    except READ_ERRORS as err:
+        raise InputError(f"cannot read {label}: {reason(err)}") from None
+    start = first.lstrip()[:1]
+    if fmt is None and start == "[":
+        raise InputError(
+            f"cannot tell the format of {label}: it starts with '[' (a JSON array, not "
+            "JSON lines); pass --input-format json"
+        )
+    if fmt == "jsonl" or (fmt is None and start == "{"):
+        if not first:
+            raise InputError(f"{label} is empty: expected JSON lines with a '{id_field}' key")
+        rows = jsonl_rows(readline, id_field, label, bad_text, first=first, line=skipped, keep=keep)
+        info = InputInfo("jsonl", id_field, id_field, encoding=enc.shown, gzip=head.gzip)
+        return Rows(rows, info, text)
+    if fmt == "tsv" and delimiter is None:
+        delimiter = "\t"
+    return _csv(
+        first,
+        text=text,
+        skipped=skipped,
+        readline=readline,
+        label=label,
+        id_field=id_field,
+        delimiter=delimiter,
+        shown=enc.shown,
+        bad_text=bad_text,
+        head=head,
+        guessed=guessed,
+        keep=keep,
     )
-    text._CHUNK_SIZE = 1 << 16  # type: ignore[attr-defined]  # 8 KiB by default: 8% slower
-    return text, sniffed
 
 
-def _read(stream: _Readable, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = stream.read(size - len(data))
-        if not chunk:
-            break
-        data += chunk
-    return data
+def _sheet(
+    head: Head,
+    *,
+    source: str,
+    label: str,
+    fmt: Format,
+    id_field: str,
+    sheet: str | None,
+    keep: tuple[str, ...],
+) -> Rows:
+    # calamine reads a path itself; a gzip or standard input is read into memory first (the
+    # sheet's cells are loaded whole anyway).
+    book = source if source != "-" and not head.gzip else io.BytesIO(head.stream.read())
+    opened = open_sheet(book, label, sheet, id_field, keep)
+    info = InputInfo(
+        fmt,
+        id_field,
+        opened.column.name,
+        opened.column.loose,
+        sheet=opened.name,
+        gzip=head.gzip,
+    )
+    return Rows(opened.rows(id_field), info)
 
 
-class _Prefixed(io.RawIOBase):
-    """A raw stream that serves `head`, then reads `rest` (which it never closes)."""
-
-    def __init__(self, head: bytes, rest: _Readable) -> None:
-        super().__init__()
-        self._head = head
-        self._rest = rest
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: WriteableBuffer) -> int:
-        view = memoryview(buffer).cast("B")
-        # read1: what is there now (one system call), not "until the buffer is full",
-        # so rows arriving slowly on a pipe are handed on as they come.
-        read = getattr(self._rest, "read1", self._rest.read)
-        data = self._head or read(len(view))
-        size = min(len(view), len(data))
-        view[:size] = data[:size]
-        self._head = self._head[size:]
-        return size
+def _json(head: Head, label: str, id_field: str, shown: str, keep: tuple[str, ...]) -> Rows:
+    if head.first.startswith(b"\xef\xbb\xbf"):
+        head.stream.read(3)
+    rows = json_array_rows(head.stream, id_field, label, keep)
+    first = next(rows, None)  # an empty array is refused here, before any call
+    if first is None:
+        raise InputError(f"{label} holds no element: expected a JSON array of objects")
+    info = InputInfo("json", id_field, id_field, encoding=shown, gzip=head.gzip)
+    return Rows(_chain(first, rows), info)
 
 
-def _chain(head: bytes, rest: _Readable) -> io.BufferedReader:
-    return io.BufferedReader(_Prefixed(head, rest), buffer_size=1 << 16)
+def _chain(first: Row, rest: Generator[Row, None, None]) -> Generator[Row, None, None]:
+    yield first
+    yield from rest
 
 
 def _csv(
-    pieces: Iterator[str],
+    first: str,
+    *,
+    text: io.TextIOWrapper,
+    skipped: int,
+    readline: Callable[[int], str],
     label: str,
     id_field: str,
-    *,
-    guessed: bool = False,
-    keep: tuple[str, ...] = (),
-) -> Generator[Row, None, None]:
-    """Read the header now (raising InputError), then return the generator of body rows."""
+    delimiter: str | None,
+    shown: str,
+    bad_text: str,
+    head: Head,
+    guessed: bool,
+    keep: tuple[str, ...],
+) -> Rows:
+    if not first:
+        raise InputError(f"{label} is empty: expected a header row with a '{id_field}' column")
+    if delimiter is None:
+        delimiter = detect_delimiter(first, id_field, label)
     try:
-        header, problem, line = csv_header(pieces)
+        reader, header, problem = csv_header(readline, delimiter, first, skipped)
     except READ_ERRORS as err:
         raise InputError(f"cannot read {label}: {reason(err)}") from None
-    if header is None and not problem:
-        raise InputError(f"{label} is empty: expected a header row with a '{id_field}' column")
     if header is None:
-        raise InputError(f"cannot read {label}: header row at line {line}: {problem}")
-    names = [name.strip(" \t\ufeff") for name in header]
-    if id_field not in names:
-        shown = ", ".join(_show(name) for name in names[:20])
-        if len(names) > 20:
-            shown += f", … ({len(names) - 20} more)"
-        hint = (
-            " (the format was guessed as CSV; pass --input-format if it is not)" if guessed else ""
-        )
-        raise InputError(f"{label} has no '{id_field}' column; columns found: {shown}{hint}")
-    missing = [name for name in keep if name not in names]
-    if missing:
-        shown = ", ".join(_show(name) for name in names[:20])
-        raise InputError(
-            f"--keep-columns: {label} has no '{missing[0]}' column; columns found: {shown}"
-        )
-    columns = {name: names.index(name) for name in keep}
-    return csv_rows(pieces, line, names.index(id_field), id_field, label, keep=columns or None)
-
-
-def _show(name: str) -> str:
-    if not name:
-        return '""'
-    shown = name if name.isprintable() else name.encode("unicode_escape").decode("ascii")
-    return shown if len(shown) <= 40 else shown[:39] + "…"
-
-
-def _close(rows: Generator[Row, None, None]) -> None:
-    # A reader thread abandoned on Ctrl-C (standard input that never ends) may still be
-    # inside the generator: it cannot be closed then, and the process is exiting anyway.
-    with contextlib.suppress(ValueError):
-        rows.close()
+        raise InputError(f"cannot read {label}: header row at line {skipped + 1}: {problem}")
+    names = clean_names(header)
+    guess = " (the format was guessed as CSV; pass --input-format if it is not)"
+    column = find_id_column(names, id_field, label, missing_hint=guess if guessed else "")
+    columns = keep_columns(names, keep, label)
+    others = "".join(d for d in CANDIDATES if d != delimiter)
+    rows = csv_rows(
+        reader,
+        column.index,
+        len(names),
+        id_field,
+        label,
+        others=others,
+        bad_text=bad_text,
+        keep=columns,
+    )
+    fmt: Format = "tsv" if delimiter == "\t" else "csv"
+    info = InputInfo(
+        fmt,
+        id_field,
+        column.name,
+        column.loose,
+        encoding=shown,
+        delimiter=delimiter,
+        gzip=head.gzip,
+    )
+    return Rows(rows, info, text)

@@ -164,3 +164,37 @@ def test_a_closed_standard_output_ends_quietly_with_141(tmp_path: Path) -> None:
     assert "Traceback" not in text
     assert "standard output was closed" in text
     assert "free some space" not in text
+
+
+@pytest.mark.parametrize("name", ["failed.csv", "failed.jsonl"])
+def test_a_re_run_of_an_errors_file_keeps_the_original_lines(
+    sim: StartSim, tmp_path: Path, name: str
+) -> None:
+    """Line numbers always point into the first input, however many re-runs of errors files
+    come after it, and an invalid row already recorded is not recorded again."""
+    ids = new_ids(4)
+    src = tmp_path / "in.csv"
+    # line 2, 3: ok; line 4: unknown profile; line 5: invalid; line 6: ok
+    src.write_text("profile_id\n" + f"{ids[0]}\n{ids[1]}\n{ids[2]}\nnot-an-id\n{ids[3]}\n")
+    api = sim(rate=None, unknown_profiles={ids[2]})
+    out = tmp_path / "tokens.jsonl"
+    first_errors, second_errors = tmp_path / name, tmp_path / f"again-{name}"
+    args = ("--base-url", api.base_url, "--rate", "500", "--log-format", "json")
+    first = run_cli("worker-tokens", str(src), "-o", str(out), "--errors", str(first_errors),
+                    *args, env=ENV)  # fmt: skip
+    assert first.exit_code == 1
+    for errors_in, errors_out in ((first_errors, second_errors), (second_errors, first_errors)):
+        again = run_cli("worker-tokens", str(errors_in), "-o", str(out), "--resume",
+                        "--errors", str(errors_out), *args, env=ENV)  # fmt: skip
+        assert again.exit_code == 1
+        records = read_jsonl(out)
+        retried = [r for r in records if r["profile_id"] == ids[2]]
+        assert [r["line"] for r in retried] == [4] * len(retried)
+        invalid = [r for r in records if r.get("error", {}).get("kind") == "invalid_input"]
+        assert [(r["line"], r["profile_id"]) for r in invalid] == [(5, "not-an-id")]
+        if name.endswith(".csv"):
+            lines = sorted(int(row["line"]) for row in csv.DictReader(
+                errors_out.read_text().splitlines()))  # fmt: skip
+        else:
+            lines = sorted(json.loads(x)["line"] for x in errors_out.read_text().splitlines())
+        assert lines == [4, 5]

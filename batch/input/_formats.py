@@ -187,11 +187,14 @@ def csv_rows(
     others: str = "",
     bad_text: str = "not valid UTF-8",
     keep: dict[str, int] | None = None,
+    line_column: int | None = None,
 ) -> Generator[Row, None, None]:
     """Rows of the CSV body; `index` is the ID column's, `width` the header's field count.
 
     `others`: the candidate delimiters not in use, to name a row that was split by another one;
-    `keep`: the columns (name: index) each row carries on.
+    `keep`: the columns (name: index) each row carries on; `line_column`: in this tool's own
+    errors or results files, the column holding the original input line, which the row
+    keeps (a re-run of an errors file reports the line the ID was first read on).
     """
     missing = f"no '{name}' value"
     new = object.__new__
@@ -210,6 +213,10 @@ def csv_rows(
                 for fields in rows:
                     line = last + 1
                     last = done + rows.line_num
+                    if line_column is not None and line_column < len(fields):
+                        recorded = fields[line_column]
+                        if recorded.isascii() and recorded.isdigit() and recorded != "0":
+                            line = int(recorded)
                     if keep:
                         columns = {k: fields[i] if i < len(fields) else "" for k, i in keep.items()}
                     if len(fields) == width:
@@ -284,6 +291,7 @@ def jsonl_rows(
     first: str = "",
     line: int = 0,
     keep: tuple[str, ...] = (),
+    seen: dict[str, int] | None = None,
 ) -> Generator[Row, None, None]:
     """Rows of a JSONL text: `first` (the line after `line` lines already read), then the rest."""
     decode = json.JSONDecoder().decode
@@ -299,7 +307,7 @@ def jsonl_rows(
                     except (ValueError, RecursionError):
                         yield Row(line, None, BLANK if text.isspace() else "not valid JSON")
                         continue
-                    yield json_row(record, line, name, missing, bad_text, keep=keep)
+                    yield json_row(record, line, name, missing, bad_text, keep=keep, seen=seen)
                 return
             except LineTooLong:
                 line += 1
@@ -310,20 +318,47 @@ def jsonl_rows(
 
 
 def json_row(
-    record: object, line: int, name: str, missing: str, bad_text: str, *, keep: tuple[str, ...] = ()
+    record: object,
+    line: int,
+    name: str,
+    missing: str,
+    bad_text: str,
+    *,
+    keep: tuple[str, ...] = (),
+    seen: dict[str, int] | None = None,
 ) -> Row:
     """The Row of one JSON value read as a record (a JSONL line, a JSON array element); it
-    carries on the `keep` keys of its object."""
+    carries on the `keep` keys of its object. A dotted `name` (``worker.profile_id``)
+    reaches into nested objects. A record of this tool's own results or errors files
+    keeps the input line it records (a re-run of an errors file reports the original
+    line). The keys of records without `name` are counted in `seen`."""
     if type(record) is not dict:
         return Row(line, None, "not a JSON object")
     columns = kept_keys(record, keep) if keep else None
     value = record.get(name)
+    if value is None and "." in name:
+        value = _dotted(record, name)
+    recorded = record.get("line")
+    if type(recorded) is int and recorded > 0 and record.get("status") in ("ok", "error"):
+        line = recorded
     if value is None:
+        if seen is not None and len(seen) < 1000:
+            for key in record:
+                seen[key] = seen.get(key, 0) + 1
         return Row(line, None, missing, columns)
     if type(value) is not str:
         return Row(line, None, f"'{name}' is not a string", columns)
     problem = value_problem(value, name, bad_text)
     return Row(line, None, problem, columns) if problem else Row(line, value, None, columns)
+
+
+def _dotted(record: dict[str, Any], name: str) -> object:
+    value: object = record
+    for part in name.split("."):
+        if type(value) is not dict:
+            return None
+        value = value.get(part)
+    return value
 
 
 def kept_keys(record: dict[str, Any], keep: tuple[str, ...]) -> dict[str, Any]:

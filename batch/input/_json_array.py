@@ -18,7 +18,11 @@ __all__ = ["json_array_rows"]
 
 
 def json_array_rows(
-    stream: IO[bytes], name: str, label: str, keep: tuple[str, ...] = ()
+    stream: IO[bytes],
+    name: str,
+    label: str,
+    keep: tuple[str, ...] = (),
+    seen: dict[str, int] | None = None,
 ) -> Generator[Row, None, None]:
     """Rows of the array's elements; InputError from the iterator when the array breaks."""
     import ijson  # type: ignore[import-untyped]  # noqa: PLC0415 - only JSON arrays pay for it
@@ -28,7 +32,9 @@ def json_array_rows(
     try:
         for element in ijson.items(stream, "item", use_float=True):
             position += 1
-            yield json_row(element, position, name, missing, "not valid UTF-8", keep=keep)
+            yield json_row(
+                element, position, name, missing, "not valid UTF-8", keep=keep, seen=seen
+            )
     except ijson.IncompleteJSONError as err:
         first = str(err).splitlines()[0] if str(err) else "cut short"
         why = (

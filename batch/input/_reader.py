@@ -43,6 +43,7 @@ from batch.input._formats import (
     reason,
 )
 from batch.input._json_array import json_array_rows
+from batch.input._key_check import require_key
 from batch.input._rows import FORMATS, Format, InputInfo, Rows
 from batch.input._sheets import open_sheet
 
@@ -192,7 +193,15 @@ def _open(
     if fmt == "jsonl" or (fmt is None and start == "{"):
         if not first:
             raise InputError(f"{label} is empty: expected JSON lines with a '{id_field}' key")
-        rows = jsonl_rows(readline, id_field, label, bad_text, first=first, line=skipped, keep=keep)
+        seen: dict[str, int] = {}
+        rows = require_key(
+            jsonl_rows(
+                readline, id_field, label, bad_text, first=first, line=skipped, keep=keep, seen=seen
+            ),
+            seen,
+            label,
+            id_field,
+        )
         info = InputInfo("jsonl", id_field, id_field, encoding=enc.shown, gzip=head.gzip)
         return Rows(rows, info, text)
     if fmt == "tsv" and delimiter is None:
@@ -241,7 +250,10 @@ def _sheet(
 def _json(head: Head, label: str, id_field: str, shown: str, keep: tuple[str, ...]) -> Rows:
     if head.first.startswith(b"\xef\xbb\xbf"):
         head.stream.read(3)
-    rows = json_array_rows(head.stream, id_field, label, keep)
+    seen: dict[str, int] = {}
+    rows = require_key(
+        json_array_rows(head.stream, id_field, label, keep, seen), seen, label, id_field
+    )
     first = next(rows, None)  # an empty array is refused here, before any call
     if first is None:
         raise InputError(f"{label} holds no element: expected a JSON array of objects")
@@ -249,7 +261,7 @@ def _json(head: Head, label: str, id_field: str, shown: str, keep: tuple[str, ..
     return Rows(_chain(first, rows), info)
 
 
-def _chain(first: Row, rest: Generator[Row, None, None]) -> Generator[Row, None, None]:
+def _chain(first: Row, rest: Iterator[Row]) -> Generator[Row, None, None]:
     yield first
     yield from rest
 
@@ -284,6 +296,8 @@ def _csv(
     column = find_id_column(names, id_field, label, missing_hint=guess if guessed else "")
     columns = keep_columns(names, keep, label)
     others = "".join(d for d in CANDIDATES if d != delimiter)
+    # This tool's own errors or results file (a re-run of failed.csv): rows keep their line.
+    ours = "line" in names and ("error_kind" in names or "status" in names)
     rows = csv_rows(
         reader,
         column.index,
@@ -293,6 +307,7 @@ def _csv(
         others=others,
         bad_text=bad_text,
         keep=columns,
+        line_column=names.index("line") if ours else None,
     )
     fmt: Format = "tsv" if delimiter == "\t" else "csv"
     info = InputInfo(

@@ -15,7 +15,7 @@ from batch.engine import Job, QuietLogger, Result, Stats, window_for_rate
 from batch.input import RowItems, Rows
 from batch.output import Plan, format_for, plan, read_previous
 
-__all__ = ["dry_run", "estimate_seconds"]
+__all__ = ["dry_run", "estimate_seconds", "planned_rate", "rate_above_documented"]
 
 
 async def dry_run(job: Job, s: Settings, rows: Any, stats: Stats, log: Any) -> RunOutcome:
@@ -46,7 +46,8 @@ async def dry_run(job: Job, s: Settings, rows: Any, stats: Stats, log: Any) -> R
         "invalid": stats.invalid,
         "duplicates": stats.duplicates,
         "would_send": would_send,
-        "estimated_s": round(estimate_seconds(would_send, s.rate), 1),
+        "estimated_s": round(estimate_seconds(would_send, planned_rate(job, s.rate)), 1),
+        "estimated_rate": planned_rate(job, s.rate),
         "first_invalid": [
             {"line": r.line, "reason": r.error.message if r.error else ""} for r in invalid
         ],
@@ -103,3 +104,22 @@ def _compaction_forecast(planned: Plan, existing: int, new: int, s: Settings) ->
 def estimate_seconds(calls: int, rate: float) -> float:
     capacity, window = window_for_rate(rate)
     return max(calls - 1, 0) * window / capacity  # starts spread evenly, window/capacity apart
+
+
+def planned_rate(job: Job, rate: float) -> float:
+    """The rate a run will reach: --rate, or the API's documented limit if that is lower
+    (the pacer adapts to it within a window or two)."""
+    documented = getattr(job, "documented_rate", None)
+    return min(rate, documented) if documented else rate
+
+
+def rate_above_documented(job: Job, rate: float) -> str | None:
+    """One line for a --rate above the API's documented limit, or None."""
+    documented = getattr(job, "documented_rate", None)
+    if not documented or rate <= documented:
+        return None
+    return (
+        f"--rate {rate:g} is above the API's documented limit of {documented:g} requests/s; "
+        f"the run adapts to what the API accepts (429s are retried, they cost no record), "
+        f"but it cannot go faster than {documented:g}/s"
+    )

@@ -22,7 +22,7 @@ import anyio.to_thread
 
 from batch._version import metric_prefix, user_agent
 from batch.cli._drain import count_what_is_left
-from batch.cli._dry_run import dry_run
+from batch.cli._dry_run import dry_run, rate_above_documented
 from batch.cli._logging import Redactor
 from batch.cli._metrics import write_metrics
 from batch.cli._outcome import EXIT_ABORTED, EXIT_OK, EXIT_RECORD_ERRORS, RunOutcome
@@ -213,6 +213,8 @@ async def _execute(
                 proxy_from=engine.route.reason,
                 simulated=s.simulate,
             )
+            if (above := rate_above_documented(job, s.rate)) is not None:
+                log.warning("rate_above_documented_limit", message=above)
             total = await anyio.to_thread.run_sync(count_rows, s.input, rows.info.format)
             reporter = Reporter(
                 stats,

@@ -82,6 +82,8 @@ class Stats:
 
     #: input rows skipped as blank (no fields, or every field empty): counted, no record
     blank: int = 0
+    #: the pacer's rate after the last answer (None before any)
+    settled_rate: float | None = None
 
     def as_summary(self) -> dict[str, Any]:
         return {

@@ -104,7 +104,7 @@ def test_a_rate_above_the_documented_limit_is_warned_about_once(
     res = run(api.base_url, src, tmp_path / "out.jsonl")
     (warning,) = [e for e in res.events if e["event"] == "rate_above_documented_limit"]
     assert warning["message"].startswith(
-        "--rate 1000 is above the API's documented limit of 5 requests/s; the run adapts"
+        "--rate 1000 is above the API's documented limit of 5/s: the run adapts"
     )
     calm = run_cli(
         "worker-tokens", str(src), "-o", str(tmp_path / "calm.jsonl"), "--base-url", api.base_url,

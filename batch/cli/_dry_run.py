@@ -10,8 +10,17 @@ from typing import Any
 import anyio.to_thread
 
 from batch.cli._outcome import EXIT_OK, EXIT_RECORD_ERRORS, RunOutcome
-from batch.cli._settings import Settings
-from batch.engine import Job, QuietLogger, Result, Stats, window_for_rate
+from batch.cli._settings import Settings, read_token
+from batch.engine import (
+    BatchError,
+    Job,
+    QuietLogger,
+    Result,
+    SharedQuota,
+    Stats,
+    safe_url,
+    window_for_rate,
+)
 from batch.input import RowItems, Rows
 from batch.output import Plan, format_for, plan, read_previous
 
@@ -57,8 +66,27 @@ async def dry_run(job: Job, s: Settings, rows: Any, stats: Stats, log: Any) -> R
         report["beyond_limit"] = valid - would_send
     if planned is not None:
         report.update(_compaction_forecast(planned, existing, would_send - existing, s))
+    report.update(await _quota_report(job, s))
     code = EXIT_RECORD_ERRORS if stats.invalid else EXIT_OK
     return RunOutcome(stats, code, dry_run=report)
+
+
+async def _quota_report(job: Job, s: Settings) -> dict[str, Any]:
+    """Whether the quota is shared, and with how many runs now (needs the token: the shared
+    state is keyed by it; without one, or with --simulate, the count is unknown)."""
+    if s.quota_store == "none":
+        return {"quota_store": "none", "quota_runs": None}
+    runs = None
+    if not s.simulate:
+        try:
+            token = read_token(job.token_env, s.token_file, [])
+        except BatchError:
+            token = None
+        if token is not None:
+            base_url = (s.base_url or job.default_base_url).strip().rstrip("/")
+            async with SharedQuota(s.quota_store, base_url=base_url, token=token) as quota:
+                runs = await quota.running()
+    return {"quota_store": safe_url(s.quota_store), "quota_runs": runs}
 
 
 def _read_results_file(job: Job, s: Settings) -> tuple[set[str], Plan | None]:
@@ -119,7 +147,6 @@ def rate_above_documented(job: Job, rate: float) -> str | None:
     if not documented or rate <= documented:
         return None
     return (
-        f"--rate {rate:g} is above the API's documented limit of {documented:g} requests/s; "
-        f"the run adapts to what the API accepts (429s are retried, they cost no record), "
-        f"but it cannot go faster than {documented:g}/s"
+        f"--rate {rate:g} is above the API's documented limit of {documented:g}/s: "
+        "the run adapts to what the API accepts"
     )

@@ -266,6 +266,19 @@ def print_dry_run(
         lines.append("  " + _forecast_line(report, settings))
     if report.get("beyond_limit"):
         lines.append(f"  left by --limit: {report['beyond_limit']:,} IDs, for a later --resume")
+    store, runs = report.get("quota_store", "none"), report.get("quota_runs")
+    if store == "none":
+        lines.append(
+            "  quota:          not shared (--quota-store none): this run paces itself alone"
+        )
+    else:
+        lines.append(
+            f"  quota:          shared ({store})"
+            + (
+                f", {runs} run(s) using it now" if runs is not None
+                else ", runs using it now: unknown without the token"
+            )
+        )  # fmt: skip
     for bad in report["first_invalid"]:
         lines.append(f"    line {bad['line']}: {bad['reason']}")
     if report["invalid"] > len(report["first_invalid"]):

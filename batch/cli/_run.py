@@ -212,6 +212,7 @@ async def _execute(
                 proxy=engine.route.label,  # never its credentials
                 proxy_from=engine.route.reason,
                 simulated=s.simulate,
+                quota_store=engine.stats.quota_store,
             )
             if (above := rate_above_documented(job, s.rate)) is not None:
                 log.warning("rate_above_documented_limit", message=above)
@@ -301,6 +302,7 @@ def _engine_options(job: Job, s: Settings, base_url: str, token: str) -> EngineO
         base_url_source=f"--base-url (or {job.base_url_env})" if s.base_url else "the default URL",
         proxy="" if s.no_proxy else s.proxy,
         proxy_source="--no-proxy" if s.no_proxy else "--proxy",
+        quota=s.quota_store,
     )
 
 

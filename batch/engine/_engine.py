@@ -26,6 +26,7 @@ from batch.engine._options import EngineOptions
 from batch.engine._pacer import AsyncPacer, Pacer, RateChange
 from batch.engine._policy import Verdict
 from batch.engine._proxy import ProxyChoice, choose_proxy
+from batch.engine._quota import SharedQuota
 from batch.engine._results import Abort, Cause, Results, Sender
 from batch.engine._stats import Stats
 from batch.engine._transport import send
@@ -84,6 +85,18 @@ class Engine:
         self._pacer = AsyncPacer(
             Pacer(options.rate), clock=self._clock, on_change=self._rate_changed
         )
+        self._quota = (
+            None
+            if options.quota == "none"
+            else SharedQuota(
+                options.quota,
+                base_url=options.base_url,
+                token=options.token,
+                rate=options.rate,
+                logger=self._log,
+            )
+        )
+        self.stats.quota_store = "none" if self._quota is None else self._quota.name
         self._stopping = False
         self._active: set[Work] = set()
         self._pull = anyio.Lock(fast_acquire=True)
@@ -195,6 +208,8 @@ class Engine:
                 self.stats.elapsed_s = self._clock() - self.stats.started_at
         finally:
             self._tg = None
+            if self._quota is not None:
+                await self._quota.aclose()
             if own_session:
                 with anyio.CancelScope(shield=True):  # closed even when the run is cancelled
                     await session.close()
@@ -281,6 +296,13 @@ class Engine:
             if started is None:
                 work.phase = Phase.WAIT
                 started = await self._pacer.acquire()
+            if self._quota is not None and not self._stopping:
+                # The organization's window, shared with the other runs: claimed last, just
+                # before the request starts, so the shared log holds real start times.
+                work.phase = Phase.WAIT
+                await self._quota.start(*self._pacer.pacer.limits)
+                self.stats.waited_on_others = self._quota.waited_on_others
+                started = self._clock()
             if self._stopping:
                 break
             work.attempts += 1
@@ -355,8 +377,12 @@ class Engine:
         now = self._clock()
         self.stats.latency.add(now - started)
         status = None if isinstance(outcome, Failure) else outcome.status
+        paused_until = self._pacer.pacer.paused_until
         self._pacer.response(started, rate_limited=status == 429)
         self.stats.settled_rate = self._pacer.pacer.rate
+        if self._quota is not None and self._pacer.pacer.paused_until > paused_until:
+            # A fresh 429 pauses every run that shares the quota, not only this one.
+            await self._quota.pause(self._pacer.pacer.paused_until - now)
         if status is not None:
             self._log.debug(
                 "response", key=item.key, status=status, elapsed_ms=round((now - started) * 1000, 1)

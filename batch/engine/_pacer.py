@@ -94,6 +94,11 @@ class Pacer:
         self._period_limited = 0
 
     # -- the window ---------------------------------------------------------
+    @property
+    def limits(self) -> tuple[int, float]:
+        """(capacity, window seconds) at the current rate: at most capacity starts a window."""
+        return self._capacity, self._window
+
     def wait_time(self, now: float) -> float:
         """Seconds from ``now`` until a request may start (0.0: start now).
 

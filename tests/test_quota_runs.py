@@ -157,3 +157,26 @@ def test_dry_run_says_whether_the_quota_is_shared(tmp_path: Path) -> None:
     assert "not shared (--quota-store none)" in alone.stderr
     event = run_cli("worker-tokens", str(src), "--dry-run", env=env).event("dry_run")
     assert (event["quota_store"], event["quota_runs"]) == ("local", 0)
+
+
+def test_the_summary_says_how_many_starts_waited_for_other_runs(
+    sim: StartSim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    api = sim(rate=5)
+
+    async def another_run_fills_the_window() -> None:
+        async with organization_quota(token=ENV["DEEL_API_TOKEN"], base_url=api.base_url) as q:
+            for _ in range(5):
+                async with q.slot():
+                    pass
+
+    anyio.run(another_run_fills_the_window)
+    src = write_csv(tmp_path / "in.csv", new_ids(2))
+    res = run_cli(
+        "worker-tokens", str(src), "-o", str(tmp_path / "out.jsonl"), "--base-url", api.base_url,
+        "--log-format", "console", "--no-progress", env={**ENV, "XDG_RUNTIME_DIR": str(tmp_path)},
+    )  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    assert "quota shared with other runs (local): 2 starts waited for them" in res.stderr
+    assert api.stats.window_429 == 0

@@ -150,6 +150,11 @@ def _summary_lines(
 ) -> list[str]:
     stats = outcome.stats
     lines = [_headline(outcome, settings), _requests_line(stats, settings)]
+    if stats.quota_store != "none" and stats.waited_on_others:
+        lines.append(
+            f"  quota shared with other runs ({stats.quota_store}): "
+            f"{plural(stats.waited_on_others, 'start')} waited for them"
+        )
     lat = stats.latency_summary()
     if lat["latency_p50_ms"] is not None:
         lines.append(

@@ -32,10 +32,12 @@ from batch.engine import (
     Response,
     Result,
     Results,
+    SharedQuota,
     Stats,
     StdlibLogger,
     as_logger,
     is_loopback,
+    parse_quota_store,
 )
 from batch.input import KeyFilter
 
@@ -63,10 +65,12 @@ __all__ = [
     "Response",
     "Result",
     "Results",
+    "SharedQuota",
     "Stats",
     "StdlibLogger",
     "as_logger",
     "is_loopback",
+    "parse_quota_store",
     "user_agent",
 ]
 

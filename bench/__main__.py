@@ -1,7 +1,7 @@
 """`python -m bench` (`make bench`): run every benchmark, print the figures against their targets,
 write bench/results.json and draw bench/pacing.png. Generated inputs go to bench/out/ (ignored).
 
-Select benchmarks with arguments: `python -m bench overhead quota input memory compaction`.
+Select benchmarks with arguments: `python -m bench overhead quota input memory compaction ratehigh shared`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 
 from bench._common import BENCH, OUT, Figure, table, timed
 
-ALL = ("overhead", "quota", "input", "memory", "compaction")
+ALL = ("overhead", "quota", "input", "memory", "compaction", "ratehigh", "shared")
 
 
 def machine() -> dict[str, object]:
@@ -114,7 +114,23 @@ def main(argv: list[str]) -> int:
         figures += figs
         details["compaction"] = d
 
-    order = {"1": 0, "2": 1, "3": 2, "4": 3, "5": 4, "6": 5}
+    if "ratehigh" in wanted:
+        from bench import rate_too_high
+
+        with timed("7. a --rate set too high"):
+            figs, d = rate_too_high.run()
+        figures += figs
+        details["rate_too_high"] = d
+
+    if "shared" in wanted:
+        from bench import shared_quota
+
+        with timed("8. one organization, one quota"):
+            figs, d = shared_quota.run()
+        figures += figs
+        details["shared_quota"] = d
+
+    order = {"1": 0, "2": 1, "3": 2, "4": 3, "5": 4, "6": 5, "7": 6, "8": 7}
     figures.sort(key=lambda f: order.get(f.bench, 9))
     elapsed = time.perf_counter() - started
     details["elapsed_s"] = round(elapsed, 1)

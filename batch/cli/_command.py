@@ -13,7 +13,7 @@ import click
 from batch._version import metric_prefix
 from batch.cli._metrics import write_metrics
 from batch.cli._settings import Settings, parse_duration
-from batch.engine import ConfigError, Job, QuietLogger, Stats, parse_proxy
+from batch.engine import ConfigError, Job, QuietLogger, Stats, parse_proxy, parse_quota_store
 from batch.input import FORMATS
 
 __all__ = ["job_command"]
@@ -69,6 +69,13 @@ def _delimiter(_ctx: click.Context, _param: click.Parameter, value: str | None) 
     return char
 
 
+def _quota_store(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    try:
+        return parse_quota_store(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 class _Positive(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
     """A finite number > 0 (click's FloatRange lets NaN through and prints its bounds in --help)."""
 
@@ -119,6 +126,8 @@ def _metrics_file_in(args: list[str]) -> str | None:
 def job_command(job: Job, run: Callable[[Job, Settings], int]) -> click.Command:
     """Build the command for a job; its options are the contract's, the same for every job."""
     positive = _Positive()
+    # Named after the distribution (its metric prefix, upper case), like its metrics.
+    quota_env = metric_prefix().upper() + "_QUOTA_STORE"
 
     @click.command(cls=_JobCommand, name=job.name, help=job.help, short_help=job.summary)
     @click.argument("input", metavar="INPUT")
@@ -323,6 +332,17 @@ def job_command(job: Job, run: Callable[[Job, Settings], int]) -> click.Command:
     )
     @click.option(
         "--sheet", metavar="NAME", help="The sheet of an .xlsx/.ods workbook (default: the first)."
+    )
+    @click.option(
+        "--quota-store",
+        envvar=quota_env,
+        default="local",
+        show_default=True,
+        callback=_quota_store,
+        metavar="local|none|redis://HOST:PORT/DB",
+        help="Where the organization's rolling-window quota is shared with other runs: "
+        "local (this host, same token and base URL), redis://… (any host using that "
+        f"Redis), none (this run alone). Env {quota_env}.",
     )
     def command(**params: Any) -> None:
         source = click.get_current_context().get_parameter_source("output")

@@ -10,12 +10,21 @@ from typing import Any
 import anyio.to_thread
 
 from batch.cli._outcome import EXIT_OK, EXIT_RECORD_ERRORS, RunOutcome
-from batch.cli._settings import Settings
-from batch.engine import Job, QuietLogger, Result, Stats, window_for_rate
+from batch.cli._settings import Settings, read_token
+from batch.engine import (
+    BatchError,
+    Job,
+    QuietLogger,
+    Result,
+    SharedQuota,
+    Stats,
+    safe_url,
+    window_for_rate,
+)
 from batch.input import RowItems, Rows
 from batch.output import Plan, format_for, plan, read_previous
 
-__all__ = ["dry_run", "estimate_seconds"]
+__all__ = ["dry_run", "estimate_seconds", "planned_rate", "rate_above_documented"]
 
 
 async def dry_run(job: Job, s: Settings, rows: Any, stats: Stats, log: Any) -> RunOutcome:
@@ -46,7 +55,8 @@ async def dry_run(job: Job, s: Settings, rows: Any, stats: Stats, log: Any) -> R
         "invalid": stats.invalid,
         "duplicates": stats.duplicates,
         "would_send": would_send,
-        "estimated_s": round(estimate_seconds(would_send, s.rate), 1),
+        "estimated_s": round(estimate_seconds(would_send, planned_rate(job, s.rate)), 1),
+        "estimated_rate": planned_rate(job, s.rate),
         "first_invalid": [
             {"line": r.line, "reason": r.error.message if r.error else ""} for r in invalid
         ],
@@ -56,8 +66,27 @@ async def dry_run(job: Job, s: Settings, rows: Any, stats: Stats, log: Any) -> R
         report["beyond_limit"] = valid - would_send
     if planned is not None:
         report.update(_compaction_forecast(planned, existing, would_send - existing, s))
+    report.update(await _quota_report(job, s))
     code = EXIT_RECORD_ERRORS if stats.invalid else EXIT_OK
     return RunOutcome(stats, code, dry_run=report)
+
+
+async def _quota_report(job: Job, s: Settings) -> dict[str, Any]:
+    """Whether the quota is shared, and with how many runs now (needs the token: the shared
+    state is keyed by it; without one, or with --simulate, the count is unknown)."""
+    if s.quota_store == "none":
+        return {"quota_store": "none", "quota_runs": None}
+    runs = None
+    if not s.simulate:
+        try:
+            token = read_token(job.token_env, s.token_file, [])
+        except BatchError:
+            token = None
+        if token is not None:
+            base_url = (s.base_url or job.default_base_url).strip().rstrip("/")
+            async with SharedQuota(s.quota_store, base_url=base_url, token=token) as quota:
+                runs = await quota.running()
+    return {"quota_store": safe_url(s.quota_store), "quota_runs": runs}
 
 
 def _read_results_file(job: Job, s: Settings) -> tuple[set[str], Plan | None]:
@@ -103,3 +132,21 @@ def _compaction_forecast(planned: Plan, existing: int, new: int, s: Settings) ->
 def estimate_seconds(calls: int, rate: float) -> float:
     capacity, window = window_for_rate(rate)
     return max(calls - 1, 0) * window / capacity  # starts spread evenly, window/capacity apart
+
+
+def planned_rate(job: Job, rate: float) -> float:
+    """The rate a run will reach: --rate, or the API's documented limit if that is lower
+    (the pacer adapts to it within a window or two)."""
+    documented = getattr(job, "documented_rate", None)
+    return min(rate, documented) if documented else rate
+
+
+def rate_above_documented(job: Job, rate: float) -> str | None:
+    """One line for a --rate above the API's documented limit, or None."""
+    documented = getattr(job, "documented_rate", None)
+    if not documented or rate <= documented:
+        return None
+    return (
+        f"--rate {rate:g} is above the API's documented limit of {documented:g}/s: "
+        "the run adapts to what the API accepts"
+    )

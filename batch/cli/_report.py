@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shlex
 import sys
 from typing import Any, TextIO
@@ -67,6 +68,8 @@ def print_summary(
     achieved = stats.achieved_rate()
     event["achieved_rate"] = None if achieved is None else round(achieved, 3)
     event["peak_per_second"] = stats.peak_per_second
+    settled = stats.settled_rate
+    event["settled_rate"] = None if settled is None else round(settled, 2)
     event["exit_code"] = outcome.exit_code
     if settings.limit is not None:
         event["limit"] = settings.limit
@@ -134,6 +137,11 @@ def _requests_line(stats: Stats, settings: Settings) -> str:
             f": {rate:.1f}/s over the run, at most {stats.peak_per_second:,} in any second "
             f"(--rate {settings.rate:g})"
         )
+    settled = stats.settled_rate
+    if settled is not None and window_for_rate(settled) != window_for_rate(settings.rate):
+        # Whole requests per second from 1/s up (a 5.4 lets 5 through): "5.0/s".
+        shown = math.floor(settled) if settled >= 1 else settled
+        text += f"; settled at {shown:.1f}/s of --rate {settings.rate:g}"
     return text
 
 
@@ -142,6 +150,11 @@ def _summary_lines(
 ) -> list[str]:
     stats = outcome.stats
     lines = [_headline(outcome, settings), _requests_line(stats, settings)]
+    if stats.quota_store != "none" and stats.waited_on_others:
+        lines.append(
+            f"  quota shared with other runs ({stats.quota_store}): "
+            f"{plural(stats.waited_on_others, 'start')} waited for them"
+        )
     lat = stats.latency_summary()
     if lat["latency_p50_ms"] is not None:
         lines.append(
@@ -209,7 +222,8 @@ def print_dry_run(
 ) -> None:
     """The dry-run report: one ``dry_run`` event (JSON mode), the same as text for people."""
     report = outcome.dry_run
-    capacity, window = window_for_rate(settings.rate)
+    pace = report.get("estimated_rate", settings.rate)
+    capacity, window = window_for_rate(pace)
     per_second = capacity / window
     log.info(
         "dry_run",
@@ -226,6 +240,10 @@ def print_dry_run(
         calls += (
             f", about {human_duration(report['estimated_s'])} at --rate {settings.rate:g} "
             f"({per_second:.2f}/s effective)"
+            if pace >= settings.rate
+            else f", about {human_duration(report['estimated_s'])} at {pace:g}/s, the API's "
+            f"documented limit (--rate {settings.rate:g} is above it; "
+            f"{per_second:.2f}/s effective)"
         )
     understood = [
         f"  {name + ':':<16}{report[key]}"
@@ -253,6 +271,19 @@ def print_dry_run(
         lines.append("  " + _forecast_line(report, settings))
     if report.get("beyond_limit"):
         lines.append(f"  left by --limit: {report['beyond_limit']:,} IDs, for a later --resume")
+    store, runs = report.get("quota_store", "none"), report.get("quota_runs")
+    if store == "none":
+        lines.append(
+            "  quota:          not shared (--quota-store none): this run paces itself alone"
+        )
+    else:
+        lines.append(
+            f"  quota:          shared ({store})"
+            + (
+                f", {runs} run(s) using it now" if runs is not None
+                else ", runs using it now: unknown without the token"
+            )
+        )  # fmt: skip
     for bad in report["first_invalid"]:
         lines.append(f"    line {bad['line']}: {bad['reason']}")
     if report["invalid"] > len(report["first_invalid"]):

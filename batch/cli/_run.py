@@ -22,7 +22,7 @@ import anyio.to_thread
 
 from batch._version import metric_prefix, user_agent
 from batch.cli._drain import count_what_is_left
-from batch.cli._dry_run import dry_run
+from batch.cli._dry_run import dry_run, rate_above_documented
 from batch.cli._logging import Redactor
 from batch.cli._metrics import write_metrics
 from batch.cli._outcome import EXIT_ABORTED, EXIT_OK, EXIT_RECORD_ERRORS, RunOutcome
@@ -212,7 +212,10 @@ async def _execute(
                 proxy=engine.route.label,  # never its credentials
                 proxy_from=engine.route.reason,
                 simulated=s.simulate,
+                quota_store=engine.stats.quota_store,
             )
+            if (above := rate_above_documented(job, s.rate)) is not None:
+                log.warning("rate_above_documented_limit", message=above)
             total = await anyio.to_thread.run_sync(count_rows, s.input, rows.info.format)
             reporter = Reporter(
                 stats,
@@ -299,6 +302,7 @@ def _engine_options(job: Job, s: Settings, base_url: str, token: str) -> EngineO
         base_url_source=f"--base-url (or {job.base_url_env})" if s.base_url else "the default URL",
         proxy="" if s.no_proxy else s.proxy,
         proxy_source="--no-proxy" if s.no_proxy else "--proxy",
+        quota=s.quota_store,
     )
 
 

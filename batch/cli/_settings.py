@@ -76,6 +76,7 @@ class Settings:
     delimiter: str | None = None
     encoding: str | None = None
     sheet: str | None = None
+    quota_store: str = "local"
 
 
 def parse_duration(text: str) -> timedelta:

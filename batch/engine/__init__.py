@@ -16,6 +16,7 @@ from batch.engine._options import EngineOptions, check_base_url, is_loopback, to
 from batch.engine._pacer import window_for_rate
 from batch.engine._policy import Backoff
 from batch.engine._proxy import ProxyChoice, choose_proxy, parse_proxy, proxy_secrets, redact_url
+from batch.engine._quota import SharedQuota, parse_quota_store, safe_url
 from batch.engine._results import Abort, Cause, Results
 from batch.engine._stats import Stats
 from batch.engine._types import (
@@ -56,6 +57,7 @@ __all__ = [
     "Response",
     "Result",
     "Results",
+    "SharedQuota",
     "Stats",
     "StdlibLogger",
     "as_logger",
@@ -66,8 +68,10 @@ __all__ = [
     "neutralise",
     "original",
     "parse_proxy",
+    "parse_quota_store",
     "proxy_secrets",
     "redact_url",
+    "safe_url",
     "token_problem",
     "window_for_rate",
 ]

@@ -26,6 +26,7 @@ from batch.engine._options import EngineOptions
 from batch.engine._pacer import AsyncPacer, Pacer, RateChange
 from batch.engine._policy import Verdict
 from batch.engine._proxy import ProxyChoice, choose_proxy
+from batch.engine._quota import SharedQuota
 from batch.engine._results import Abort, Cause, Results, Sender
 from batch.engine._stats import Stats
 from batch.engine._transport import send
@@ -84,6 +85,18 @@ class Engine:
         self._pacer = AsyncPacer(
             Pacer(options.rate), clock=self._clock, on_change=self._rate_changed
         )
+        self._quota = (
+            None
+            if options.quota == "none"
+            else SharedQuota(
+                options.quota,
+                base_url=options.base_url,
+                token=options.token,
+                rate=options.rate,
+                logger=self._log,
+            )
+        )
+        self.stats.quota_store = "none" if self._quota is None else self._quota.name
         self._stopping = False
         self._active: set[Work] = set()
         self._pull = anyio.Lock(fast_acquire=True)
@@ -195,6 +208,8 @@ class Engine:
                 self.stats.elapsed_s = self._clock() - self.stats.started_at
         finally:
             self._tg = None
+            if self._quota is not None:
+                await self._quota.aclose()
             if own_session:
                 with anyio.CancelScope(shield=True):  # closed even when the run is cancelled
                     await session.close()
@@ -265,47 +280,65 @@ class Engine:
     async def _process(self, session: aiohttp.ClientSession, work: Work) -> Result | None:
         opts, item = self.options, work.item
         assert item is not None
-        for attempt in range(1, opts.max_attempts + 1):
+        # --max-attempts counts answers other than 429: a 429 under the rolling window says
+        # "nothing was done, try later", nothing about this ID. `attempts` (the record's)
+        # counts every request sent; give_up_after ends a run that gets only 429s.
+        counted = 0
+        while counted < opts.max_attempts:
             if self._stopping:
                 break
             if work.last is not None:
                 work.phase = Phase.WAIT
-                await anyio.sleep(
-                    opts.backoff.delay(attempt - 1, work.last.retry_after, self._rand)
-                )
+                await anyio.sleep(self._retry_delay(work.last, counted))
                 if self._stopping:
                     break
             started = self._pacer.try_start()
             if started is None:
                 work.phase = Phase.WAIT
                 started = await self._pacer.acquire()
+            if self._quota is not None and not self._stopping:
+                # The organization's window, shared with the other runs: claimed last, just
+                # before the request starts, so the shared log holds real start times.
+                work.phase = Phase.WAIT
+                await self._quota.start(*self._pacer.pacer.limits)
+                self.stats.waited_on_others = self._quota.waited_on_others
+                started = self._clock()
             if self._stopping:
                 break
-            work.attempts = attempt
-            if attempt > 1:
+            work.attempts += 1
+            if work.attempts > 1:
                 self.stats.retries += 1
             work.phase = Phase.FLY
             work.last = last = await self._attempt(session, item, started)
             work.phase = Phase.WAIT
+            limited = last.failure is not None and last.failure.http_status == 429
+            work.rate_limited += limited
+            counted += not limited
             if last.verdict is Verdict.OK:
                 return Result(
-                    item.key, item.line, "ok", attempt, data=last.data or {}, columns=item.columns
+                    item.key,
+                    item.line,
+                    "ok",
+                    work.attempts,
+                    data=last.data or {},
+                    columns=item.columns,
+                    rate_limited=work.rate_limited,
                 )
             if last.verdict is not Verdict.RETRY or last.failure is None:
                 break
-            if attempt < opts.max_attempts and not self._stopping:
+            if counted < opts.max_attempts and not self._stopping:
                 # 429s are counted and drive rate_changed; one line each would drown a terminal.
-                level = self._log.debug if last.failure.http_status == 429 else self._log.info
+                level = self._log.debug if limited else self._log.info
                 level(
                     "retrying",
                     key=item.key,
                     line=item.line,
-                    attempt=attempt,
+                    attempt=work.attempts,
                     **last.failure.as_dict(self.job.request_id_field),
                 )
         if work.last is None or work.last.failure is None or work.last.verdict is Verdict.FATAL:
             return None  # a fatal answer says nothing about this key: --resume redoes it
-        if work.last.verdict is Verdict.RETRY and work.attempts < opts.max_attempts:
+        if work.last.verdict is Verdict.RETRY and counted < opts.max_attempts:
             failure = stopped_between_attempts(work)  # not a failure of the API's making
         else:
             failure = work.last.failure
@@ -314,11 +347,25 @@ class Engine:
                 key=item.key,
                 line=item.line,
                 attempts=work.attempts,
+                rate_limited=work.rate_limited,
                 **failure.as_dict(self.job.request_id_field),
             )
         return Result(
-            item.key, item.line, "error", work.attempts, error=failure, columns=item.columns
+            item.key,
+            item.line,
+            "error",
+            work.attempts,
+            error=failure,
+            columns=item.columns,
+            rate_limited=work.rate_limited,
         )
+
+    def _retry_delay(self, last: Attempt, counted: int) -> float:
+        """After a 429: none (the pacer's cool-down and window pace the retry) unless the
+        server asks for one; after any other failure: the backoff of that attempt."""
+        if last.failure is not None and last.failure.http_status == 429:
+            return min(last.retry_after or 0.0, self.options.backoff.retry_after_cap)
+        return self.options.backoff.delay(counted, last.retry_after, self._rand)
 
     async def _attempt(self, session: aiohttp.ClientSession, item: Item, started: float) -> Attempt:
         """Send one request, judge the outcome, and act on what it says about the API."""
@@ -330,7 +377,12 @@ class Engine:
         now = self._clock()
         self.stats.latency.add(now - started)
         status = None if isinstance(outcome, Failure) else outcome.status
+        paused_until = self._pacer.pacer.paused_until
         self._pacer.response(started, rate_limited=status == 429)
+        self.stats.settled_rate = self._pacer.pacer.rate
+        if self._quota is not None and self._pacer.pacer.paused_until > paused_until:
+            # A fresh 429 pauses every run that shares the quota, not only this one.
+            await self._quota.pause(self._pacer.pacer.paused_until - now)
         if status is not None:
             self._log.debug(
                 "response", key=item.key, status=status, elapsed_ms=round((now - started) * 1000, 1)
@@ -342,9 +394,11 @@ class Engine:
             self._api_seen = True
         if attempt.verdict is Verdict.OK:
             self._failing_since = None
-        elif status == 429:
+        elif status == 429 and attempt.failure is not None:
             self.stats.rate_limited += 1
-            self._failing_since = None  # the API answers: busy, not down
+            # Busy, not down; but a run that gets nothing else for give_up_after (the
+            # organization's quota taken by another integration) stops as for a failing API.
+            self._transient(attempt.failure, now)
         elif attempt.verdict is Verdict.RETRY and attempt.failure is not None:
             self._transient(attempt.failure, now)
         elif attempt.verdict is Verdict.FATAL and attempt.failure is not None:
@@ -364,14 +418,19 @@ class Engine:
             return
         failing = now - self._failing_since
         if limit > 0 and failing >= limit and self.abort is None:
-            status = f" HTTP {failure.http_status}" if failure.http_status else ""
-            self.fail(
-                Abort(
-                    Cause.FAILING,
-                    f"the API kept failing for {math.floor(failing)}s "
-                    f"(last: {failure.kind}{status}: {failure.message}); try again later",
+            if failure.http_status == 429:
+                message = (
+                    f"the API refused every request with 429 (rate limit) for "
+                    f"{math.floor(failing)}s: the organization's quota is taken, "
+                    "by another run or integration; try again later"
                 )
-            )
+            else:
+                status = f" HTTP {failure.http_status}" if failure.http_status else ""
+                message = (
+                    f"the API kept failing for {math.floor(failing)}s "
+                    f"(last: {failure.kind}{status}: {failure.message}); try again later"
+                )
+            self.fail(Abort(Cause.FAILING, message))
 
     def _rate_changed(self, change: RateChange) -> None:
         self._log.info(

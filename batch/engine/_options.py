@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from batch.engine._errors import ConfigError
 from batch.engine._policy import Backoff
 from batch.engine._proxy import parse_proxy
+from batch.engine._quota import parse_quota_store
 
 __all__ = ["EngineOptions", "check_base_url", "is_loopback", "token_problem"]
 
@@ -58,6 +59,10 @@ class EngineOptions:
     proxy: str | None = field(default=None, repr=False)
     #: where an explicit proxy came from, named in messages ("set by <proxy_source>")
     proxy_source: str = "the proxy setting"
+    #: where the organization's rolling window is shared with other runs: "none" (this run
+    #: paces itself alone), "local" (every run on this host with the same base URL and
+    #: token) or "redis://HOST:PORT/DB" (every run using that Redis); see _quota.py
+    quota: str = "none"
 
     def __post_init__(self) -> None:
         """Refuse options no run can keep its promises with (ValueError, one line).
@@ -84,6 +89,7 @@ class EngineOptions:
                 parse_proxy(self.proxy, "proxy")
             except ConfigError as exc:
                 raise ValueError(str(exc)) from None
+        parse_quota_store(self.quota)
 
 
 def is_loopback(host: str) -> bool:

@@ -31,8 +31,12 @@ GUARD = 0.01
 EPSILON = 1e-9
 #: A period's share of 429s is judged on at least this many answers (or a full window).
 MIN_SAMPLE = 10
-#: One period never cuts the rate by more than half.
-MAX_DECREASE = 0.5
+#: A period that sent at least this share of the rate was sent at the rate (the rest is the
+#: guard and timing noise); below it, something else held the pace back (concurrency,
+#: latency, a slow input) and the measured rate is what the API saw.
+AT_PACE = 0.9
+#: Up to this share refused, a period is judged as noise; beyond it, as a measurement.
+NOISE = 0.5
 
 
 def window_for_rate(rate: float, guard: float = GUARD) -> tuple[int, float]:
@@ -90,6 +94,11 @@ class Pacer:
         self._period_limited = 0
 
     # -- the window ---------------------------------------------------------
+    @property
+    def limits(self) -> tuple[int, float]:
+        """(capacity, window seconds) at the current rate: at most capacity starts a window."""
+        return self._capacity, self._window
+
     def wait_time(self, now: float) -> float:
         """Seconds from ``now`` until a request may start (0.0: start now).
 
@@ -132,31 +141,65 @@ class Pacer:
         A 429 starts a cool-down that pauses every start, unless the request
         was started before the last cool-down ended (it was in flight, so it
         says nothing new) or one already ran within the last window; it lasts
-        one request's time (50 ms to 1 s). Once a window with at least ten
-        answers, the rate is multiplied by the share not refused (never by less
-        than a half) and raised by an additive step, so it climbs back slowly
-        while no 429 comes. It stays between 0.5/s (or ``max_rate`` if lower)
-        and ``max_rate``.
+        one request's time (50 ms to 1 s).
+
+        Once a period of at least a window and ten answers (to requests started
+        within it), the rate is judged. Up to half refused, it is multiplied by
+        the share not refused, as random 429s and other integrations' bursts
+        call for. More than half refused is a measurement: a 429 under a
+        rolling window means the window was full when it came, so what the API
+        *accepted* per second is what is left of the quota, and the rate drops
+        to it at once. "Per second" is measured over the period, except that a
+        period sent at about the pace the window allows counts as sent at the
+        rate itself (the measured figure is lower by the guard and the whole
+        part). A burst (more than half of ten answers refused in less than a
+        window) is judged at once, on the count accepted: told 1000/s against
+        an API with 5/s, the rate is about 5 after the first dozen answers,
+        not after a window of 429s nor by halves, window after window.
+
+        Then an additive step: 5% of --rate, or of twice the (new) rate if that
+        is smaller, so random 429s up to 5% leave the rate where it is, and
+        against a hard limit it settles at the limit and probes above it now
+        and then. It stays between 0.5/s (or ``max_rate`` if lower) and
+        ``max_rate``.
         """
         if rate_limited and started >= self.paused_until and now >= self._cooldown_free_at:
             self.paused_until = now + self.cooldown_length()
             self._cooldown_free_at = self.paused_until + WINDOW
+        if self._period_start is None or started < self._period_start:
+            return None  # sent before this period, at an older rate: judged with its own
         self._period_sent += 1
         self._period_limited += rate_limited
-        if self._period_start is None or now - self._period_start < WINDOW:
-            return None
-        if self._period_sent < MIN_SAMPLE:
+        sent, limited = self._period_sent, self._period_limited
+        elapsed = now - self._period_start
+        # A burst: most of ten or more answers refused within less than a window. Every
+        # request of the period started within one window, so what the API accepted of them
+        # is at most what that window had left: judged now, not a window of 429s later.
+        burst = elapsed < WINDOW and sent >= MIN_SAMPLE and limited > NOISE * sent
+        if not burst and (elapsed < WINDOW or sent < MIN_SAMPLE):
             return None  # too few answers to judge a share by: one 429 of five is not 20%
-        refused = self._period_limited / self._period_sent
         self._period_start, self._period_sent, self._period_limited = now, 0, 0
-        # Down by the share refused (at most half), then up by a step of 5% of
-        # --rate, or of twice the current rate if that is smaller. Random 429s up
-        # to 5% leave the rate where it is; against a hard limit the rate settles
-        # just above it and probes by that step; told 1000/s against an API with
-        # 5/s left, the step is 0.5/s, not 50/s.
-        step = self._increase * min(self.max_rate, 2.0 * self.rate)
-        new = self.rate * max(1.0 - refused, MAX_DECREASE) + step
-        return self._set_rate(new, "rate_limited" if refused else "recovering")
+        refused = limited / sent
+        if refused <= NOISE:
+            # Spurious 429s, another integration's burst: down by the share refused, up by
+            # the step, so random 429s up to 5% leave the rate where it is.
+            new = self.rate * (1.0 - refused) + self._step(self.rate)
+            return self._set_rate(new, "rate_limited" if refused else "recovering")
+        # Most were refused: what was accepted is a measurement of what is left; the probe
+        # steps up from there.
+        if burst:
+            accepted = (sent - limited) / WINDOW
+        else:
+            sent_rate = sent / elapsed
+            pace = self._capacity / self._window  # what the window lets out: floor(rate)/1.01
+            sent_at = sent_rate if sent_rate < AT_PACE * pace else max(sent_rate, self.rate)
+            accepted = sent_at * (1.0 - refused)
+        return self._set_rate(accepted + self._step(accepted), "rate_limited")
+
+    def _step(self, rate: float) -> float:
+        # 5% of --rate, or of twice the current rate if that is smaller: told 1000/s against
+        # an API with 5/s left, the step is 0.5/s, not 50/s.
+        return self._increase * min(self.max_rate, 2.0 * rate)
 
     def _set_rate(self, new: float, reason: str) -> RateChange | None:
         new = min(max(new, self._min_rate), self.max_rate)

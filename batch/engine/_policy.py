@@ -7,7 +7,8 @@ outcome                                     verdict
 ==========================================  ===========
 2xx with a valid body                       ok
 2xx whose body fails validation             retry
-429, 500, 502, 503, 504                     retry
+429                                         retry (not counted against max_attempts)
+500, 502, 503, 504                          retry
 connection refused / reset / dropped        retry
 per-attempt timeout                         retry
 401, 403                                    fatal (stop the run, exit 3)

@@ -82,6 +82,12 @@ class Stats:
 
     #: input rows skipped as blank (no fields, or every field empty): counted, no record
     blank: int = 0
+    #: the pacer's rate after the last answer (None before any)
+    settled_rate: float | None = None
+    #: where the organization's quota was shared ("none", "local", "redis://host:port/db")
+    quota_store: str = "none"
+    #: starts that waited because other runs had taken the shared window
+    waited_on_others: int = 0
 
     def as_summary(self) -> dict[str, Any]:
         return {
@@ -96,6 +102,8 @@ class Stats:
             "rate_limited": self.rate_limited,
             "elapsed_s": round(self.elapsed_s, 3),
             "blank": self.blank,
+            "quota_store": self.quota_store,
+            "waited_on_others": self.waited_on_others,
         }
 
     def achieved_rate(self) -> float | None:

@@ -96,6 +96,8 @@ class Result:
     error: Failure | None = None
     #: the item's input columns (--keep-columns), never logged
     columns: Mapping[str, Any] | None = None
+    #: how many of ``attempts`` were answered 429 (they do not count against max_attempts)
+    rate_limited: int = 0
 
     @property
     def ok(self) -> bool:
@@ -127,6 +129,9 @@ class Job(Protocol):
     auth_hint: str
     #: what records call the API's request id (``error.<name>``)
     request_id_field: str
+    #: the API's documented rate limit in requests per second (None: not documented);
+    #: a --rate above it is warned about, and --dry-run estimates at the lower of the two
+    documented_rate: float | None
 
     def parse_key(self, raw: str) -> str:
         """Normalise a raw input value to the canonical key; ValueError(reason) if unusable."""

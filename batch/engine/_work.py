@@ -34,7 +34,8 @@ class Work:
     scope: anyio.CancelScope
     item: Item | None = None
     phase: Phase = Phase.WAIT
-    attempts: int = 0
+    attempts: int = 0  # requests sent
+    rate_limited: int = 0  # of which answered 429
     last: Attempt | None = None
     result: Result | None = None
 
@@ -49,7 +50,15 @@ def cut_short(work: Work) -> Result | None:
     else:
         failure = stopped_between_attempts(work)
     item = work.item
-    return Result(item.key, item.line, "error", work.attempts, error=failure, columns=item.columns)
+    return Result(
+        item.key,
+        item.line,
+        "error",
+        work.attempts,
+        error=failure,
+        columns=item.columns,
+        rate_limited=work.rate_limited,
+    )
 
 
 def stopped_between_attempts(work: Work) -> Failure:

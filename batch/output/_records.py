@@ -24,9 +24,17 @@ __all__ = ["RecordFormat", "format_for"]
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "))
 
 #: Columns that never echo input: ours, or the API's (with the job's fields and request ID).
-_EXACT = ("status", "attempts", "line", "error_kind", "error_http_status", "origin")
+_EXACT = (
+    "status",
+    "attempts",
+    "line",
+    "error_kind",
+    "error_http_status",
+    "origin",
+    "rate_limited",
+)
 #: Columns added to the CSV layout after 0.1.0: a file without them is still a results file.
-OPTIONAL = ("origin",)
+OPTIONAL = ("origin", "rate_limited")
 
 
 def format_for(path: str) -> str:
@@ -100,6 +108,7 @@ class RecordFormat:
             if name in result.data:
                 out[name] = result.data[name]
         out["attempts"] = result.attempts
+        out["rate_limited"] = result.rate_limited
         out["line"] = result.line
         if result.error is not None:
             out["error"] = result.error.as_dict(self.request_id_name)

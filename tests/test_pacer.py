@@ -381,3 +381,35 @@ def test_random_429s_up_to_5_percent_leave_the_rate_near_the_limit(
         pacer.response(now, now + 0.05, rate_limited=rng.random() < share)
         rates.append(pacer.rate)
     assert sum(rates[-600:]) / 600 >= at_least  # 10% pulls it to about half, 20% to the floor
+
+
+def test_a_request_that_left_late_holds_its_place_in_the_window_from_when_it_left() -> None:
+    """The server counts arrivals. The first request of a run opens a connection (TCP, TLS,
+    a proxy's CONNECT) and leaves 0.25 s after its start; the next four go out at once
+    on warm connections. Counted from its start, the sixth could start at 1.01 and land
+    within one second of the first's arrival; counted from when it left, it waits."""
+    pacer = Pacer(5.0)
+    capacity, window = window_for_rate(5.0)
+    step = window / capacity
+    starts = [i * step for i in range(capacity)]
+    for now in starts:
+        assert pacer.wait_time(now) == 0.0
+        pacer.start(now)
+    pacer.sent(starts[0], 0.25)
+    for now in starts[1:]:
+        pacer.sent(now, now)  # warm: left at once
+    # Counted from the first's start, the sixth could start at starts[0] + window; with the
+    # first counted from when it left, the oldest in the window is the second request.
+    assert pacer.wait_time(starts[0] + window) == (starts[1] + window) - (starts[0] + window)
+    assert pacer.wait_time(starts[1] + window) == 0.0
+
+
+def test_sent_keeps_the_log_in_order_and_ignores_what_it_does_not_hold() -> None:
+    pacer = Pacer(3.0)
+    for now in (0.0, 0.4, 0.8):
+        pacer.start(now)
+    pacer.sent(0.0, 0.5)  # now after the second start: the log is re-sorted
+    pacer.sent(9.9, 10.0)  # not a start it holds: nothing changes
+    pacer.sent(0.8, 0.7)  # earlier than its start: never moves back
+    _, window = window_for_rate(3.0)
+    assert pacer.wait_time(1.0) == (0.4 + window) - 1.0

@@ -14,6 +14,7 @@ import os
 import random
 import ssl
 from collections.abc import AsyncIterator, Callable
+from types import SimpleNamespace
 
 import aiohttp
 import anyio
@@ -193,6 +194,7 @@ class Engine:
                 ssl=self._ssl_context(),
             ),
             headers={"User-Agent": self.options.user_agent},
+            trace_configs=[self._left_trace()],
         )
         try:
             async with send:
@@ -213,6 +215,22 @@ class Engine:
             if own_session:
                 with anyio.CancelScope(shield=True):  # closed even when the run is cancelled
                     await session.close()
+
+    def _left_trace(self) -> aiohttp.TraceConfig:
+        """Tell the pacer when each request actually went on the wire (`Pacer.sent`)."""
+
+        async def left(
+            _session: aiohttp.ClientSession,
+            context: SimpleNamespace,
+            _params: aiohttp.TraceRequestHeadersSentParams,
+        ) -> None:
+            slot = context.trace_request_ctx
+            if isinstance(slot, float):
+                self._pacer.pacer.sent(slot, self._clock())
+
+        trace = aiohttp.TraceConfig()
+        trace.on_request_headers_sent.append(left)
+        return trace
 
     def _ssl_context(self) -> ssl.SSLContext | bool:
         if self._ssl is not None:
@@ -296,6 +314,7 @@ class Engine:
             if started is None:
                 work.phase = Phase.WAIT
                 started = await self._pacer.acquire()
+            slot = started  # as the pacer's window holds it, until the request leaves
             if self._quota is not None and not self._stopping:
                 # The organization's window, shared with the other runs: claimed last, just
                 # before the request starts, so the shared log holds real start times.
@@ -309,7 +328,7 @@ class Engine:
             if work.attempts > 1:
                 self.stats.retries += 1
             work.phase = Phase.FLY
-            work.last = last = await self._attempt(session, item, started)
+            work.last = last = await self._attempt(session, item, started, slot)
             work.phase = Phase.WAIT
             limited = last.failure is not None and last.failure.http_status == 429
             work.rate_limited += limited
@@ -367,12 +386,19 @@ class Engine:
             return min(last.retry_after or 0.0, self.options.backoff.retry_after_cap)
         return self.options.backoff.delay(counted, last.retry_after, self._rand)
 
-    async def _attempt(self, session: aiohttp.ClientSession, item: Item, started: float) -> Attempt:
+    async def _attempt(
+        self, session: aiohttp.ClientSession, item: Item, started: float, slot: float
+    ) -> Attempt:
         """Send one request, judge the outcome, and act on what it says about the API."""
         request = self.job.build_request(item.key, self.options.token)
         self.stats.note_start(started)
         outcome = await send(
-            session, self.options.base_url, request, self.options.timeout, self.route
+            session,
+            self.options.base_url,
+            request,
+            self.options.timeout,
+            self.route,
+            trace_ctx=slot,
         )
         now = self._clock()
         self.stats.latency.add(now - started)

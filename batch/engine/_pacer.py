@@ -130,6 +130,30 @@ class Pacer:
         if self._period_start is None:
             self._period_start = now
 
+    def sent(self, started: float, at: float) -> None:
+        """The request started at ``started`` went on the wire at ``at``.
+
+        The server counts arrivals, and a request on a new connection leaves late
+        (a TCP and TLS handshake, a proxy's CONNECT: tens of milliseconds, a few
+        round trips on a distant network), while the later ones of the same
+        window go out at once on warm connections. Counted from its start, such a
+        request would let one more in a second after it than the server allows;
+        counted from when it left, it cannot. The log stays sorted.
+        """
+        if at <= started:
+            return
+        starts = self._starts
+        for index in range(len(starts) - 1, -1, -1):
+            if starts[index] == started:
+                del starts[index]
+                break
+        else:
+            return  # already out of the log
+        position = len(starts)
+        while position > 0 and starts[position - 1] > at:
+            position -= 1
+        starts.insert(position, at)
+
     # -- feedback -----------------------------------------------------------
     def cooldown_length(self) -> float:
         low, high = self._cooldown_bounds

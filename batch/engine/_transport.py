@@ -44,6 +44,8 @@ async def send(
     request: Request,
     timeout: float,
     route: ProxyChoice = DIRECT,
+    *,
+    trace_ctx: object = None,
 ) -> Response | Failure:
     url = base_url.rstrip("/") + request.path
     proxy = route.proxy
@@ -56,6 +58,7 @@ async def send(
             headers=request.headers,
             timeout=aiohttp.ClientTimeout(total=timeout),
             allow_redirects=False,
+            trace_request_ctx=trace_ctx,
             # Credentials travel only in this header, on the CONNECT to the proxy (for an
             # https URL); the proxy URL handed to aiohttp has none, so no error shows them.
             proxy=proxy.url if proxy else None,

@@ -243,7 +243,14 @@ async def _execute(
                     await count_what_is_left(items, stats, log, total, interrupts.hard_stop)
                 interrupts.finishing()
                 tg.cancel_scope.cancel()
-            finished = engine.abort is None and not interrupts.received and output_open
+            # A --limit run (a canary) did not get to every ID: like a stopped run, it keeps
+            # the records --overwrite moved aside and the errors of the IDs it left.
+            finished = (
+                engine.abort is None
+                and not interrupts.received
+                and output_open
+                and not items.limited
+            )
             compacted = await anyio.to_thread.run_sync(
                 lambda: maybe_compact(out, job, enabled=_compacts(s, interrupts), log=log)
             )

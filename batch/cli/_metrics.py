@@ -8,7 +8,7 @@ from typing import Any
 
 from batch.engine import Stats
 
-__all__ = ["write_metrics"]
+__all__ = ["foreign_to_metrics", "write_metrics"]
 
 
 def write_metrics(
@@ -60,10 +60,28 @@ def write_metrics(
     )
     if last_success is not None:
         gauge("last_success_timestamp_seconds", "When the last ok record was made", last_success)
+    if foreign_to_metrics(path):
+        log.warning(
+            "metrics_file_failed",
+            path=path,
+            error="it holds something else than metrics; it was left as it is",
+        )
+        return
     try:
         write_to_textfile(path, registry)
     except OSError as exc:
         log.warning("metrics_file_failed", path=path, error=exc.strerror)
+
+
+def foreign_to_metrics(path: str) -> bool:
+    """Whether ``path`` holds something a metrics file would destroy (results, an input):
+    not empty, and not Prometheus text (which starts with a ``#`` comment line)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(64)
+    except OSError:
+        return False
+    return bool(head.strip()) and not head.lstrip().startswith(b"#")
 
 
 def _previous(path: str, name: str) -> float | None:

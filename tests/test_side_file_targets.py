@@ -8,6 +8,8 @@ on an option error, for metrics) would destroy every token in it: refused, exit
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -69,3 +71,24 @@ def test_an_earlier_errors_and_metrics_file_are_still_replaced(
     assert res.exit_code == 0
     assert failed.read_text() == ""
     assert "deel_batch_exit_code 0.0" in metrics.read_text()
+
+
+def test_a_side_file_that_is_not_a_regular_file_is_refused_not_replaced(
+    sim: StartSim, tmp_path: Path
+) -> None:
+    """``--errors /dev/null`` renamed a regular file over the device (as root: the machine's
+    /dev/null became a file). A FIFO stands for the device here."""
+    api = sim(rate=None)
+    src = write_csv(tmp_path / "in.csv", new_ids(2))
+    fifo = tmp_path / "device"
+    os.mkfifo(fifo)
+    base = ("worker-tokens", str(src), "--base-url", api.base_url, *FAST)
+    for option in ("--errors", "--metrics-file"):
+        res = run_cli(*base, "-o", str(tmp_path / "t.jsonl"), option, str(fifo), env=ENV)
+        assert res.exit_code == 2
+        assert "not a regular file" in res.event("usage_error")["message"]
+        assert stat.S_ISFIFO(fifo.stat().st_mode)
+    typo = run_cli(*base, "--metrics-file", str(fifo), "--rate", "abc", env=ENV)
+    assert typo.exit_code == 2
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert api.stats.requests == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from typing import Any
@@ -26,6 +27,13 @@ def write_metrics(
     record is carried over from the previous file when this run had none, so an
     alert on its age keeps working through runs that fail.
     """
+    if foreign_to_metrics(path):
+        log.warning(
+            "metrics_file_failed",
+            path=path,
+            error="it is not a metrics file; it was left as it is",
+        )
+        return
     # Imported here: prometheus_client is only needed when a metrics file is asked for.
     from prometheus_client import CollectorRegistry, Gauge, write_to_textfile  # noqa: PLC0415
 
@@ -60,13 +68,6 @@ def write_metrics(
     )
     if last_success is not None:
         gauge("last_success_timestamp_seconds", "When the last ok record was made", last_success)
-    if foreign_to_metrics(path):
-        log.warning(
-            "metrics_file_failed",
-            path=path,
-            error="it holds something else than metrics; it was left as it is",
-        )
-        return
     try:
         write_to_textfile(path, registry)
     except OSError as exc:
@@ -75,7 +76,10 @@ def write_metrics(
 
 def foreign_to_metrics(path: str) -> bool:
     """Whether ``path`` holds something a metrics file would destroy (results, an input):
-    not empty, and not Prometheus text (which starts with a ``#`` comment line)."""
+    not empty, and not Prometheus text (which starts with a ``#`` comment line), or not a
+    regular file at all (``/dev/null``: a rename over it would replace the device)."""
+    if os.path.lexists(path) and not os.path.isfile(path):
+        return True
     try:
         with open(path, "rb") as handle:
             head = handle.read(64)

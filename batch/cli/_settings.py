@@ -181,6 +181,13 @@ def check_distinct(s: Settings) -> None:
 def check_side_files(job: Job, s: Settings) -> None:
     """The errors and metrics files are replaced whole when the run ends: one named by
     mistake like a file of tokens (or an input, for metrics) is refused, untouched."""
+    for option, path in (("--errors", s.errors), ("--metrics-file", s.metrics_file)):
+        if path and os.path.exists(path) and not os.path.isfile(path):
+            raise ConfigError(
+                f"{option} {path!r} is not a regular file: it is replaced whole when the run "
+                "ends (a rename over a device such as /dev/null would replace the device); "
+                "leave the option out, or name a file"
+            )
     if s.errors and holds_secrets(s.errors, job.secret_fields):
         raise ConfigError(
             f"--errors {s.errors!r} holds records with tokens (a results file?) and would be "

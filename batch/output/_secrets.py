@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import os
 from collections.abc import Collection
 
 __all__ = ["holds_secrets"]
@@ -21,7 +22,7 @@ _PEEK = 1 << 16
 def holds_secrets(path: str, fields: Collection[str]) -> bool:
     """Whether ``path`` (if it exists) looks like records carrying any of ``fields``: a CSV
     header naming one, or a JSON line with one of them set (its first 64 KiB are read)."""
-    if not fields:
+    if not fields or not os.path.isfile(path):  # a FIFO would block the read
         return False
     try:
         with open(path, "rb") as handle:

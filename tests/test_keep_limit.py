@@ -184,3 +184,24 @@ def test_peak_counts_the_busiest_rolling_second() -> None:
         stats.note_start(at)
     assert stats.peak_per_second == 4  # 0.5, 0.99, 1.0, 1.2 (0.0 left the window at 1.0)
     assert stats.achieved_rate() == pytest.approx(7 / 3.5)
+
+
+def test_overwrite_with_limit_keeps_the_previous_tokens_until_a_whole_run(
+    sim: StartSim, tmp_path: Path
+) -> None:
+    """A canary (--limit) does not replace the records of the IDs it did not get to: the
+    tokens --overwrite moved to .prev stay there, and a finishing --resume removes them."""
+    api = sim(rate=None)
+    ids = new_ids(6)
+    src = hr_export(tmp_path / "in.csv", ids)
+    out = tmp_path / "t.jsonl"
+    prev = tmp_path / "t.jsonl.prev"
+    base = ("worker-tokens", str(src), "-o", str(out), "--base-url", api.base_url, *FAST)
+    assert run_cli(*base, env=ENV).exit_code == 1  # the invalid row
+    before = out.read_text()
+    res = run_cli(*base, "--overwrite", "--limit", "2", env=ENV)
+    assert res.exit_code == 0
+    assert prev.read_text() == before  # the other four tokens are still on disk
+    assert res.event("previous_records_kept")["path"] == str(prev)
+    assert run_cli(*base, "--resume", env=ENV).exit_code == 1
+    assert not prev.exists()

@@ -19,7 +19,7 @@ from batch.cli._logging import Redactor, configure_logging
 from batch.cli._metrics import write_metrics
 from batch.cli._report import print_dry_run, print_summary
 from batch.cli._run import EXIT_PIPE, execute
-from batch.cli._settings import Settings, check_distinct
+from batch.cli._settings import Settings, check_distinct, check_side_files
 from batch.cli._signals import SIGNAL_EXIT, note_again, noting_signals
 from batch.engine import BatchError, Busy, ConfigError, Job, Stats, proxy_secrets
 
@@ -38,6 +38,7 @@ def run(job: Job, settings: Settings) -> int:
         redactor.add(secret, permanent=True)
     try:
         check_distinct(settings)
+        check_side_files(job, settings)
         clash = None
     except ConfigError as exc:  # checked first: --log-file may be the one that clashes
         clash = exc

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from typing import Any
 
 from batch.engine import Stats
 
-__all__ = ["write_metrics"]
+__all__ = ["foreign_to_metrics", "write_metrics"]
 
 
 def write_metrics(
@@ -26,6 +27,13 @@ def write_metrics(
     record is carried over from the previous file when this run had none, so an
     alert on its age keeps working through runs that fail.
     """
+    if foreign_to_metrics(path):
+        log.warning(
+            "metrics_file_failed",
+            path=path,
+            error="it is not a metrics file; it was left as it is",
+        )
+        return
     # Imported here: prometheus_client is only needed when a metrics file is asked for.
     from prometheus_client import CollectorRegistry, Gauge, write_to_textfile  # noqa: PLC0415
 
@@ -64,6 +72,20 @@ def write_metrics(
         write_to_textfile(path, registry)
     except OSError as exc:
         log.warning("metrics_file_failed", path=path, error=exc.strerror)
+
+
+def foreign_to_metrics(path: str) -> bool:
+    """Whether ``path`` holds something a metrics file would destroy (results, an input):
+    not empty, and not Prometheus text (which starts with a ``#`` comment line), or not a
+    regular file at all (``/dev/null``: a rename over it would replace the device)."""
+    if os.path.lexists(path) and not os.path.isfile(path):
+        return True
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(64)
+    except OSError:
+        return False
+    return bool(head.strip()) and not head.lstrip().startswith(b"#")
 
 
 def _previous(path: str, name: str) -> float | None:

@@ -168,8 +168,17 @@ async def _execute(
             if errors is not None:
                 stack.callback(errors.discard)  # unless committed: the previous file stays
             start: Start = "resume" if s.resume else "overwrite" if s.overwrite else "new"
-            out = await open_results(s.output, start=start, wait=s.wait, warn=_warner(log))
+            opened: list[OutputFile] = []
+            with interrupts.startup():  # --wait may wait long: a signal ends it
+                opened.append(
+                    await open_results(s.output, start=start, wait=s.wait, warn=_warner(log))
+                )
+            if not opened:  # stopped while another run held the file: its metrics, not ours
+                return _interrupted_at_start(s, stats, interrupts, log, metrics=False)
+            out = opened[0]
             stack.callback(out.close)
+            if interrupts.received:
+                return _interrupted_at_start(s, stats, interrupts, log)
             keep: set[str] = set()
             recorded_invalid: set[tuple[int, str]] = set()
             if s.resume:
@@ -243,7 +252,14 @@ async def _execute(
                     await count_what_is_left(items, stats, log, total, interrupts.hard_stop)
                 interrupts.finishing()
                 tg.cancel_scope.cancel()
-            finished = engine.abort is None and not interrupts.received and output_open
+            # A --limit run (a canary) did not get to every ID: like a stopped run, it keeps
+            # the records --overwrite moved aside and the errors of the IDs it left.
+            finished = (
+                engine.abort is None
+                and not interrupts.received
+                and output_open
+                and not items.limited
+            )
             compacted = await anyio.to_thread.run_sync(
                 lambda: maybe_compact(out, job, enabled=_compacts(s, interrupts), log=log)
             )
@@ -357,7 +373,7 @@ async def _read_results_file(
 
 
 def _interrupted_at_start(
-    s: Settings, stats: Stats, interrupts: Interrupts, log: Logger
+    s: Settings, stats: Stats, interrupts: Interrupts, log: Logger, *, metrics: bool = True
 ) -> RunOutcome:
     code = interrupts.exit_code
     assert code is not None
@@ -366,7 +382,7 @@ def _interrupted_at_start(
         signal=interrupts.name,
         message=f"interrupted ({interrupts.name}) before any call; nothing was sent",
     )
-    if s.metrics_file and not s.dry_run:
+    if metrics and s.metrics_file and not s.dry_run:
         write_metrics(
             s.metrics_file, metric_prefix(), stats, elapsed_s=None, exit_code=code, log=log
         )

@@ -9,6 +9,7 @@ import sys
 from dataclasses import dataclass
 from datetime import timedelta
 
+from batch.cli._metrics import foreign_to_metrics
 from batch.engine import (
     ConfigError,
     Job,
@@ -17,12 +18,14 @@ from batch.engine import (
     is_loopback,
     token_problem,
 )
+from batch.output import holds_secrets
 
 __all__ = [
     "Settings",
     "check_base_url",
     "check_distinct",
     "check_keep_columns",
+    "check_side_files",
     "is_loopback",
     "parse_duration",
     "read_token",
@@ -173,6 +176,28 @@ def check_distinct(s: Settings) -> None:
                 f"{option} {path!r} is the same file as {other} {other_path!r}; choose another name"
             )
         seen[identity] = (option, path)
+
+
+def check_side_files(job: Job, s: Settings) -> None:
+    """The errors and metrics files are replaced whole when the run ends: one named by
+    mistake like a file of tokens (or an input, for metrics) is refused, untouched."""
+    for option, path in (("--errors", s.errors), ("--metrics-file", s.metrics_file)):
+        if path and os.path.exists(path) and not os.path.isfile(path):
+            raise ConfigError(
+                f"{option} {path!r} is not a regular file: it is replaced whole when the run "
+                "ends (a rename over a device such as /dev/null would replace the device); "
+                "leave the option out, or name a file"
+            )
+    if s.errors and holds_secrets(s.errors, job.secret_fields):
+        raise ConfigError(
+            f"--errors {s.errors!r} holds records with tokens (a results file?) and would be "
+            "replaced by the errors of this run; choose another name (nothing was changed)"
+        )
+    if s.metrics_file and foreign_to_metrics(s.metrics_file):
+        raise ConfigError(
+            f"--metrics-file {s.metrics_file!r} holds something else than metrics and would be "
+            "replaced by them; choose another name (nothing was changed)"
+        )
 
 
 def check_keep_columns(job: Job, names: tuple[str, ...]) -> None:

@@ -8,6 +8,7 @@ from batch.output._origin import origin_of
 from batch.output._records import format_for
 from batch.output._replaced import ReplacedFile
 from batch.output._resume import Stopped, open_for_resume, read_previous
+from batch.output._secrets import holds_secrets
 from batch.output._writer import Writer
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "Writer",
     "compact",
     "format_for",
+    "holds_secrets",
     "maybe_compact",
     "open_for_resume",
     "open_results",

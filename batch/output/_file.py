@@ -53,6 +53,9 @@ class OutputFile:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.path = path
+        # A symlinked results file is started over where it points (as compaction rewrites
+        # it): renaming the link would leave it a plain file here, the tokens there.
+        self._real = os.path.realpath(path) if path != "-" and os.path.islink(path) else path
         self._clock = clock
         self._last_sync = clock()
         self._dirty = False
@@ -75,7 +78,7 @@ class OutputFile:
     @property
     def previous(self) -> str:
         """Where ``overwrite`` keeps the records the file held before."""
-        return self.path + ".prev"
+        return self._real + ".prev"
 
     def _start_over(self, fd: int, start: Start) -> int:
         """The file holds something: refuse (``new``), or keep it as ``.prev`` and return
@@ -98,16 +101,16 @@ class OutputFile:
             )
         # The records move to .prev in one rename (never copied, never truncated): at
         # every moment every token is on disk, in one file or the other.
-        os.rename(self.path, self.previous)
+        os.rename(self._real, self.previous)
         with contextlib.suppress(OSError):
             os.fchmod(fd, 0o600)
-        new = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        new = os.open(self._real, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(new, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(new)
             raise Busy(f"{self.path!r} is being written by another run") from None
-        _sync_folder(self.path)
+        _sync_folder(self._real)
         os.close(fd)
         return new
 
@@ -119,7 +122,7 @@ class OutputFile:
             os.unlink(self.previous)
         except OSError:
             return False
-        _sync_folder(self.path)
+        _sync_folder(self._real)
         return True
 
     @property

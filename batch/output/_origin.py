@@ -48,6 +48,7 @@ def describe_mismatch(path: str, found: str, this: str) -> str:
             "--output for simulated runs (nothing was changed)"
         )
     return (
-        f"--resume: {path!r} holds tokens from another API or organization (origin {found} "
-        f"in the file, {this} for this base URL and token); {tail}"
+        f"--resume: {path!r} holds tokens from another API or organization, or made with "
+        f"an organization token that has since changed (rotated?) (origin {found} in the "
+        f"file, {this} for this base URL and token); {tail}"
     )

@@ -64,6 +64,8 @@ class ReplacedFile:
         self.path = Path(path)
         if self.path.is_dir():
             raise ConfigError(f"cannot write {option} {path!r}: it is a directory")
+        if self.path.exists() and not self.path.is_file():  # a rename would replace a device
+            raise ConfigError(f"cannot write {option} {path!r}: not a regular file")
         remove_stale_siblings(self.path)
         self.temp = self.path.parent / f"{_sibling_prefix(self.path)}{os.getpid()}.tmp"
         try:

@@ -22,17 +22,10 @@ __all__ = [
     "RunInterrupted",
     "WorkerToken",
     "WorkerTokenResults",
-    "for_callers",
     "from_result",
 ]
 
 _EXIT_ABORTED = 3  # the command line's exit code for an aborted run
-
-#: The engine words some messages for the command line; a library caller gets these instead.
-_CLI_WORDS = (
-    ("; --resume redoes it", "; create it again"),
-    ("or --base-url", "or base_url"),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,15 +160,8 @@ class WorkerTokenResults:
                 raise self._feed.error from None
             reason = self.abort_reason
             if reason is not None:
-                raise RunAborted(for_callers(reason), self.stats) from None
+                raise RunAborted(reason, self.stats) from None
             raise
-
-
-def for_callers(message: str) -> str:
-    """An engine message in a library caller's words (no command-line options)."""
-    for cli, library in _CLI_WORDS:
-        message = message.replace(cli, library)
-    return message
 
 
 def from_result(result: Result) -> WorkerToken:
@@ -192,7 +178,7 @@ def from_result(result: Result) -> WorkerToken:
             expires_at,
             rate_limited=result.rate_limited,
         )
-    failure = Failure(error.kind, for_callers(error.message), error.http_status, error.request_id)
+    failure = Failure(error.kind, error.message, error.http_status, error.request_id)
     return Failed(
         result.key, result.line, result.attempts, failure, rate_limited=result.rate_limited
     )

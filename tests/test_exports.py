@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 import subprocess
 import sys
 import types
@@ -177,3 +178,28 @@ def test_validating_a_file_does_not_load_the_http_client() -> None:
     # --dry-run over a million rows must stay small: aiohttp alone is ~23 MiB.
     code = "import sys, batch.cli, jobs; assert 'aiohttp' not in sys.modules, 'aiohttp loaded'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_engine_messages_name_no_command_line_option() -> None:
+    """Engine messages reach library callers too: no ``--option`` in any string the engine
+    builds (docstrings aside). Front ends name their own settings (token_source, ...)."""
+    offenders = []
+    for path in sorted((ROOT / "batch" / "engine").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+            and isinstance(node.body[0].value, ast.Constant)
+        }
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and id(node) not in docstrings
+                and re.search(r"(^|[\s(])--[a-z]", node.value)
+            ):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value[:60]!r}")
+    assert offenders == []

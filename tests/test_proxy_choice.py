@@ -82,7 +82,7 @@ P = "http://proxy.corp:3128"
 def test_which_proxy(
     base_url: str, explicit: str | None, env: dict[str, str], label: str, reason: str
 ) -> None:
-    choice = choose_proxy(base_url, explicit, env)
+    choice = choose_proxy(base_url, explicit, env, "--proxy")
     assert (choice.label, choice.reason) == (label, reason)
 
 

@@ -122,7 +122,10 @@ def parse_proxy(text: str, source: str) -> Proxy:
 
 
 def choose_proxy(
-    base_url: str, explicit: str | None, environ: Mapping[str, str], source: str = "--proxy"
+    base_url: str,
+    explicit: str | None,
+    environ: Mapping[str, str],
+    source: str = "the proxy setting",
 ) -> ProxyChoice:
     """The proxy for requests to ``base_url``: ``explicit`` if given (``''``: direct), else
     the environment's, unless NO_PROXY or loopback says direct. ``source`` names the

@@ -93,7 +93,7 @@ async def send(
         return TlsFailure(
             "network",
             f"TLS certificate of {exc.host} is not trusted ({reason}); "
-            f"nothing was sent. Fix the trust store (SSL_CERT_FILE) or --base-url{inspecting}",
+            f"nothing was sent. Fix the trust store (SSL_CERT_FILE) or the base URL{inspecting}",
         )
     except aiohttp.ClientSSLError as exc:
         return TlsFailure("network", f"TLS handshake with {exc.host} failed; nothing was sent")
@@ -143,7 +143,7 @@ def _proxy_refused(route: ProxyChoice, url: str, status: int, reason: str | None
     elif status == 403:
         hint = (
             "its policy forbids this destination: ask its administrators, "
-            "or go around it (NO_PROXY, --no-proxy) if the network allows"
+            "or go around it (NO_PROXY) if the network allows"
         )
     else:
         hint = "check the proxy settings"

@@ -46,7 +46,9 @@ def cut_short(work: Work) -> Result | None:
     if work.attempts == 0:
         return None
     if work.phase is Phase.FLY:
-        failure = Failure("aborted", "request cut off by the shutdown; --resume redoes it")
+        failure = Failure(
+            "aborted", "request cut off by the shutdown; the API may or may not have acted on it"
+        )
     else:
         failure = stopped_between_attempts(work)
     item = work.item

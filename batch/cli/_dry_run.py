@@ -13,6 +13,7 @@ from batch.cli._outcome import EXIT_OK, EXIT_RECORD_ERRORS, RunOutcome
 from batch.cli._settings import Settings, read_token
 from batch.engine import (
     BatchError,
+    ConfigError,
     Job,
     QuietLogger,
     Result,
@@ -22,7 +23,7 @@ from batch.engine import (
     window_for_rate,
 )
 from batch.input import RowItems, Rows
-from batch.output import Plan, format_for, plan, read_previous
+from batch.output import Plan, format_for, plan, read_previous, refuse_new
 
 __all__ = ["dry_run", "estimate_seconds", "planned_rate", "rate_above_documented"]
 
@@ -36,6 +37,11 @@ async def dry_run(job: Job, s: Settings, rows: Any, stats: Stats, log: Any) -> R
         if len(invalid) < 5:
             invalid.append(result)
 
+    if s.output != "-" and not (s.resume or s.overwrite):
+        # What the real run would say: a results file that holds records is not overwritten.
+        refusal = await anyio.to_thread.run_sync(refuse_new, s.output)
+        if refusal is not None:
+            raise ConfigError(refusal)
     skip, planned = await anyio.to_thread.run_sync(_read_results_file, job, s)
     items = RowItems(rows, job, stats=stats, log=QuietLogger(), skip_keys=skip)
     existing = 0  # of the IDs it would send, those the results file already has a record of

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from batch.output._compact import Compaction, Plan, compact, maybe_compact, plan, written_by
-from batch.output._file import OutputFile, Start, open_results
+from batch.output._file import OutputFile, Start, open_results, refuse_new
 from batch.output._origin import origin_of
 from batch.output._records import format_for
 from batch.output._replaced import ReplacedFile
@@ -28,5 +28,6 @@ __all__ = [
     "origin_of",
     "plan",
     "read_previous",
+    "refuse_new",
     "written_by",
 ]

@@ -23,7 +23,7 @@ import anyio
 from batch.engine import Busy, ConfigError
 from batch.output._private import make_private
 
-__all__ = ["OutputFile", "Start", "holder_pid", "open_results"]
+__all__ = ["OutputFile", "Start", "holder_pid", "open_results", "refuse_new"]
 
 FSYNC_INTERVAL = 1.0
 
@@ -83,16 +83,12 @@ class OutputFile:
     def _start_over(self, fd: int, start: Start) -> int:
         """The file holds something: refuse (``new``), or keep it as ``.prev`` and return
         the descriptor of a new, empty, locked file (``overwrite``)."""
-        records = _count_records(self.path)
         if start == "new":
-            if records == 0:  # a CSV header alone: nothing to lose
+            refusal = refuse_new(self.path)
+            if refusal is None:  # a CSV header alone: nothing to lose
                 os.ftruncate(fd, 0)
                 return fd
-            raise ConfigError(
-                f"{self.path!r} already holds {records:,} record{'s' if records != 1 else ''}; "
-                "pass --resume to continue it, or --overwrite to start it over "
-                f"(its records are then kept in {self.previous!r} until the new run finishes)"
-            )
+            raise ConfigError(refusal)
         if os.path.exists(self.previous):
             raise ConfigError(
                 f"--overwrite: {self.previous!r} still holds the records from before an "
@@ -248,6 +244,22 @@ def _same_file(fd: int, path: str) -> bool:
         return False
     mine = os.fstat(fd)
     return (mine.st_dev, mine.st_ino) == (named.st_dev, named.st_ino)
+
+
+def refuse_new(path: str) -> str | None:
+    """Why a run without --resume or --overwrite must not write ``path`` (it holds records),
+    or None. A --dry-run asks it too, to say what the real run would do."""
+    try:
+        records = _count_records(path)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
+    if records == 0:
+        return None
+    return (
+        f"{path!r} already holds {records:,} record{'s' if records != 1 else ''}; "
+        "pass --resume to continue it, or --overwrite to start it over "
+        f"(its records are then kept in {path + '.prev'!r} until the new run finishes)"
+    )
 
 
 def _count_records(path: str) -> int:

@@ -369,15 +369,7 @@ class Engine:
                 rate_limited=work.rate_limited,
                 **failure.as_dict(self.job.request_id_field),
             )
-        return Result(
-            item.key,
-            item.line,
-            "error",
-            work.attempts,
-            error=failure,
-            columns=item.columns,
-            rate_limited=work.rate_limited,
-        )
+        return work.failed(failure)
 
     def _retry_delay(self, last: Attempt, counted: int) -> float:
         """After a 429: none (the pacer's cool-down and window pace the retry) unless the

@@ -39,6 +39,19 @@ class Work:
     last: Attempt | None = None
     result: Result | None = None
 
+    def failed(self, failure: Failure) -> Result:
+        """The error record of this item: its attempts, 429s and input columns."""
+        assert self.item is not None
+        return Result(
+            self.item.key,
+            self.item.line,
+            "error",
+            self.attempts,
+            error=failure,
+            columns=self.item.columns,
+            rate_limited=self.rate_limited,
+        )
+
 
 def cut_short(work: Work) -> Result | None:
     """The record of an item whose work stop() cut short."""
@@ -51,16 +64,7 @@ def cut_short(work: Work) -> Result | None:
         )
     else:
         failure = stopped_between_attempts(work)
-    item = work.item
-    return Result(
-        item.key,
-        item.line,
-        "error",
-        work.attempts,
-        error=failure,
-        columns=item.columns,
-        rate_limited=work.rate_limited,
-    )
+    return work.failed(failure)
 
 
 def stopped_between_attempts(work: Work) -> Failure:

@@ -22,6 +22,7 @@ import anyio
 
 from batch.engine import Busy, ConfigError
 from batch.output._private import make_private
+from batch.output._replaced import sync_folder
 
 __all__ = ["OutputFile", "Start", "holder_pid", "open_results", "refuse_new"]
 
@@ -106,7 +107,7 @@ class OutputFile:
         except BlockingIOError:
             os.close(new)
             raise Busy(f"{self.path!r} is being written by another run") from None
-        _sync_folder(self._real)
+        sync_folder(self._real)
         os.close(fd)
         return new
 
@@ -118,7 +119,7 @@ class OutputFile:
             os.unlink(self.previous)
         except OSError:
             return False
-        _sync_folder(self._real)
+        sync_folder(self._real)
         return True
 
     @property
@@ -272,15 +273,6 @@ def _count_records(path: str) -> int:
             last = chunk[-1:]
     lines += last != b"\n"
     return max(lines - 1, 0) if path.lower().endswith(".csv") else lines
-
-
-def _sync_folder(path: str) -> None:
-    with contextlib.suppress(OSError):  # some file systems cannot fsync a directory
-        fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def holder_pid(fd: int) -> int | None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from batch.engine import ConfigError
 
-__all__ = ["ReplacedFile", "remove_stale_siblings", "replace_atomically"]
+__all__ = ["ReplacedFile", "remove_stale_siblings", "replace_atomically", "sync_folder"]
 
 
 def _sibling_prefix(path: Path) -> str:
@@ -49,8 +49,14 @@ def _alive(pid: int) -> bool:
 def replace_atomically(temp: Path, target: Path) -> None:
     """fsync ``temp``'s data is the caller's; rename it over ``target`` and fsync the folder."""
     os.replace(temp, target)
+    sync_folder(target)
+
+
+def sync_folder(path: str | Path) -> None:
+    """fsync the folder holding ``path``, so that a rename or a new file in it survives a
+    crash of the machine."""
     with contextlib.suppress(OSError):  # some file systems cannot fsync a directory
-        fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
+        fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY | os.O_DIRECTORY)
         try:
             os.fsync(fd)
         finally:

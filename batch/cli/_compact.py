@@ -105,6 +105,10 @@ def compact_command(
     log: Logger = structlog.get_logger("batch")
     try:
         line = _compact(file, job_name, dry_run=dry_run, wait=wait, log=log)
+    except KeyboardInterrupt:
+        # The rewrite is atomic: the file is the whole old one or the whole new one.
+        click.echo(f"{distribution()[0]}: interrupted; {file!r} is whole", err=True)
+        sys.exit(130)
     except BatchError as exc:
         if not console:
             log.error("usage_error" if exc.exit_code == 2 else "error", message=str(exc))

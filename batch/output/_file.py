@@ -101,7 +101,13 @@ class OutputFile:
         os.rename(self._real, self.previous)
         with contextlib.suppress(OSError):
             os.fchmod(fd, 0o600)
-        new = os.open(self._real, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            new = os.open(self._real, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        except FileExistsError:  # another run created it between the rename and now
+            raise Busy(
+                f"{self.path!r} was started by another run just now; the records it held are "
+                f"in {self.previous!r}"
+            ) from None
         try:
             fcntl.flock(new, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -303,7 +309,9 @@ async def open_results(
     told = False
     while True:
         try:
-            return OutputFile(path, start=start, warn=warn)
+            # In a thread: tightening the mode, counting the records, a rename and a folder
+            # fsync are blocking, and a signal must be heard meanwhile.
+            return await anyio.to_thread.run_sync(lambda: OutputFile(path, start=start, warn=warn))
         except Busy as exc:
             left = deadline - time.monotonic()
             if left <= 0:

@@ -6,7 +6,7 @@ import math
 import sys
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -16,7 +16,9 @@ from batch.cli._settings import Settings, parse_duration
 from batch.engine import ConfigError, Job, QuietLogger, Stats, parse_proxy, parse_quota_store
 from batch.input import FORMATS
 
-__all__ = ["job_command"]
+__all__ = ["job_command", "log_format_option", "wait_option"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -> timedelta | None:
@@ -91,6 +93,27 @@ class _Positive(click.ParamType):  # type: ignore[type-arg]  # generic only in n
         if not math.isfinite(number) or number <= 0:
             self.fail(f"{value!r} must be a number greater than 0", param, ctx)
         return number
+
+
+def wait_option(what: str) -> Callable[[_F], _F]:
+    """``--wait SECONDS``, the same for every command that takes the results-file lock."""
+    return click.option(
+        "--wait",
+        type=click.FloatRange(min=0),
+        default=0.0,
+        show_default=True,
+        metavar="SECONDS",
+        help=f"When another run holds {what}, wait this long for it (else exit 75).",
+    )
+
+
+#: ``--log-format``, the same for every command.
+log_format_option = click.option(
+    "--log-format",
+    type=click.Choice(["auto", "json", "console"]),
+    default="auto",
+    show_default=True,
+)
 
 
 class _JobCommand(click.Command):
@@ -240,12 +263,7 @@ def job_command(job: Job, run: Callable[[Job, Settings], int]) -> click.Command:
         metavar="SECONDS",
         help="On Ctrl-C/SIGTERM, how long requests in flight may finish.",
     )
-    @click.option(
-        "--log-format",
-        type=click.Choice(["auto", "json", "console"]),
-        default="auto",
-        show_default=True,
-    )
+    @log_format_option
     @click.option(
         "--log-level",
         type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
@@ -279,14 +297,7 @@ def job_command(job: Job, run: Callable[[Job, Settings], int]) -> click.Command:
         help="Start a results file that holds records over; they are kept in PATH.prev "
         "until the new run finishes.",
     )
-    @click.option(
-        "--wait",
-        type=click.FloatRange(min=0),
-        default=0.0,
-        show_default=True,
-        metavar="SECONDS",
-        help="When another run holds the results file, wait this long for it (else exit 75).",
-    )
+    @wait_option("the results file")
     @click.option(
         "--proxy",
         callback=_proxy,

@@ -164,7 +164,12 @@ async def _execute(
         from batch.engine import Engine  # noqa: PLC0415
 
         async with contextlib.AsyncExitStack() as stack:
-            errors = ReplacedFile(s.errors, "--errors") if s.errors else None
+            # File work in threads (a folder scan, creating and fsyncing files): signals stay heard.
+            errors = (
+                await anyio.to_thread.run_sync(ReplacedFile, s.errors, "--errors")
+                if s.errors
+                else None
+            )
             if errors is not None:
                 stack.callback(errors.discard)  # unless committed: the previous file stays
             start: Start = "resume" if s.resume else "overwrite" if s.overwrite else "new"
@@ -186,14 +191,16 @@ async def _execute(
                     keep, recorded_invalid = await _read_results_file(job, s, out, log, origin)
                 if interrupts.received:
                     return _interrupted_at_start(s, stats, interrupts, log)
-            writer = Writer(
-                job,
-                out,
-                errors,
-                remember_secret=redactor.add,
-                recorded_invalid=recorded_invalid,
-                origin=origin,
-                keep=s.keep_columns,
+            writer = await anyio.to_thread.run_sync(
+                lambda: Writer(
+                    job,
+                    out,
+                    errors,
+                    remember_secret=redactor.add,
+                    recorded_invalid=recorded_invalid,
+                    origin=origin,
+                    keep=s.keep_columns,
+                )
             )
             if base_url is None:
                 base_url = await stack.enter_async_context(_simulator(job))

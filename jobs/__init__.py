@@ -6,7 +6,6 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from batch import Logger, Stats
-from jobs._quota import organization_quota
 from jobs._worker_tokens import WORKER_TOKENS, WorkerTokens
 
 if TYPE_CHECKING:
@@ -21,8 +20,9 @@ if TYPE_CHECKING:
         create_worker_tokens,
         create_worker_tokens_sync,
         open_worker_tokens,
+        organization_quota,
     )
-    from jobs._simulate_cli import simulated_api
+    from jobs._simulator._cli import simulated_api
 
 __all__ = [
     "WORKER_TOKENS",
@@ -56,7 +56,8 @@ _LAZY = {
     "create_worker_tokens": "jobs._library",
     "create_worker_tokens_sync": "jobs._library",
     "open_worker_tokens": "jobs._library",
-    "simulated_api": "jobs._simulate_cli",
+    "organization_quota": "jobs._library",
+    "simulated_api": "jobs._simulator._cli",
 }
 
 

@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import importlib.util
 import os
+import shutil
 import socket
 import ssl
 import subprocess
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -19,8 +21,36 @@ import looptime
 import pytest
 from aiohttp import web
 
-import jobs._simulate_cli
+import jobs._simulator._cli
 from jobs._simulator import PREFIX, SimulatedApi, SimulatorConfig, make_app, serve
+
+#: The user's real home, as it was before the session pointed HOME elsewhere.
+_REAL_HOME: str | None = None
+_SESSION_HOME: str | None = None
+#: Where the session's HOME and XDG base directories live: never the user's own.
+HOME_VARIABLES = ("XDG_RUNTIME_DIR", "XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_CONFIG_HOME",
+                  "XDG_DATA_HOME")  # fmt: skip
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point HOME and the XDG base directories at a temporary folder for the whole session,
+    before any test module is imported: nothing the suite runs (in process or as a
+    subprocess, which inherits the environment) writes into the real home directory."""
+    global _REAL_HOME, _SESSION_HOME  # noqa: PLW0603 - set once per session, read at its end
+    _REAL_HOME = os.environ.get("HOME")
+    _SESSION_HOME = home = tempfile.mkdtemp(prefix="batch-tests-home-")
+    os.environ["HOME"] = home
+    for name in HOME_VARIABLES:
+        folder = os.path.join(home, name.lower())
+        os.makedirs(folder, mode=0o700)
+        os.environ[name] = folder
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _SESSION_HOME is not None:
+        shutil.rmtree(_SESSION_HOME, ignore_errors=True)
+    if _REAL_HOME is not None:
+        os.environ["HOME"] = _REAL_HOME
 
 
 @pytest.fixture
@@ -96,7 +126,7 @@ def virtual_sim(monkeypatch: pytest.MonkeyPatch) -> VirtualSim:
                 sim.served.append(api)
                 yield api.base_url
 
-        monkeypatch.setattr(jobs._simulate_cli, "simulated_api", simulated_api)
+        monkeypatch.setattr(jobs._simulator._cli, "simulated_api", simulated_api)
         return sim
 
     return start

@@ -1,7 +1,7 @@
 """Which forward proxy a run uses, decided once from (base URL, explicit setting, environment).
 
 Pure: the environment is passed in, nothing is read or resolved here. The rules are
-curl's and requests' (the table in tests/test_proxy_choice.py):
+curl's and requests' (the table in tests/engine/test_proxy_choice.py):
 
 - an explicit setting (``--proxy URL``, the library's ``proxy=``) wins over the
   environment, NO_PROXY included; an empty one (``--proxy ''``, ``--no-proxy``) is direct;

@@ -17,7 +17,7 @@ Why `open_worker_tokens` is a context manager: the engine runs its workers in a 
 whose scope must be the caller's (PEP 789): the ``async with`` block is it, and leaving the
 block, normally or early, cancels whatever is still running. `create_worker_tokens` keeps
 the contract's generator form safe by running the engine in a task of its own
-(jobs/_library_stream.py).
+(jobs/_library/_stream.py).
 
 The async forms never configure logging nor install signal handlers. Engine events go to
 the ``logger`` passed in (a `logging.Logger`, a structlog logger), and nowhere by default.
@@ -36,10 +36,10 @@ import aiohttp
 import anyio
 
 from batch import Engine, EngineOptions, Job, Logger, Stats, as_logger, user_agent
-from jobs._library_feed import Feed
-from jobs._library_interrupt import SigintHandler
-from jobs._library_stream import stream
-from jobs._library_types import (
+from jobs._library._feed import Feed
+from jobs._library._interrupt import SigintHandler
+from jobs._library._stream import stream
+from jobs._library._types import (
     Failed,
     Failure,
     Issued,

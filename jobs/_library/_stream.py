@@ -17,7 +17,7 @@ from contextlib import AbstractAsyncContextManager
 
 import anyio
 
-from jobs._library_types import WorkerToken, WorkerTokenResults
+from jobs._library._types import WorkerToken, WorkerTokenResults
 
 __all__ = ["stream"]
 

@@ -14,7 +14,7 @@ from batch.engine._errors import InputError
 from batch.input._formats import BLANK, LINE_LIMIT
 from batch.input._reader import Format, Row, guess_format, open_rows
 
-SAMPLES = Path(__file__).parent.parent / "sample_inputs"
+SAMPLES = Path(__file__).parents[2] / "sample_inputs"
 NO_ID = "no 'profile_id' value"
 UNBALANCED = "lines: unbalanced quote?)"
 NOT_UTF8 = "not valid UTF-8 (pass --encoding if the file is in another encoding, e.g. cp1252)"

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from batch import is_loopback
-from jobs import _simulator_faults as faults
+from jobs._simulator import _faults as faults
 
 __all__ = [
     "FAULTS",

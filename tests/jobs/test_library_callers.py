@@ -35,7 +35,7 @@ from tests.conftest import StartSim
 
 pytestmark = pytest.mark.anyio
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TOKEN = "org-token-for-the-library"
 
 
@@ -440,5 +440,5 @@ def test_an_uncaught_interrupt_ends_the_script_with_a_traceback(
     assert done.returncode == 1
     assert "swallowed" not in done.stdout
     assert done.stderr.splitlines()[-1].startswith(
-        "jobs._library_types.RunInterrupted: interrupted: "
+        "jobs._library._types.RunInterrupted: interrupted: "
     )

@@ -19,16 +19,16 @@ import anyio
 import pytest
 from click.testing import CliRunner
 
-from jobs._simulate_cli import simulate_api
 from jobs._simulator import FAULTS, SimulatedApi, SimulatorConfig, is_loopback, serve
-from jobs._simulator_faults import MALFORMED_VARIANTS, RATE_LIMIT_BODY
+from jobs._simulator._cli import simulate_api
+from jobs._simulator._faults import MALFORMED_VARIANTS, RATE_LIMIT_BODY
 from tests.conftest import on_virtual_time
 
 pytestmark = pytest.mark.anyio
 
 PID = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
 ORG_TOKEN = "org-token"
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONTAINER_REQUEST_KEYS = {"method", "url", "status", "api_req_id", "docs", "source", "code"}
 
 
@@ -509,7 +509,7 @@ def test_cli_busy_port_is_a_one_line_error() -> None:
 
 @pytest.mark.slow
 async def test_cli_serves_until_sigterm(session: aiohttp.ClientSession) -> None:
-    code = "from jobs._simulate_cli import simulate_api; simulate_api()"
+    code = "from jobs._simulator._cli import simulate_api; simulate_api()"
     args = [sys.executable, "-c", code, "--port", "0", "--rate", "0", "--unknown", PID]
     async with await anyio.open_process(
         args, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL

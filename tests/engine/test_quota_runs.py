@@ -53,7 +53,7 @@ def check_shared(api: Any, summaries: list[dict[str, Any]], total: int, store: s
     assert stats.created == total  # every ID ok exactly once
     assert all(len(tokens) == 1 for tokens in stats.issued.values())
     assert stats.max_in_window == 5
-    # Without sharing: 14% refused (issue 10). The bench measures <= 1% on this machine; a
+    # Without sharing: 14% refused. The bench measures <= 1% on this machine; a
     # test on a loaded CI host allows 3% (a process descheduled between its claim and its
     # send for more than the 40 ms guard lets one through).
     assert stats.window_429 <= total * 3 // 100
@@ -88,7 +88,7 @@ def test_two_runs_share_the_window_through_redis(
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_without_sharing_overlapping_runs_get_429s(sim: StartSim, tmp_path: Path) -> None:
-    # The baseline the shared quota removes (issue 10): each run paces itself alone.
+    # The baseline the shared quota removes: each run paces itself alone.
     api = sim(rate=5)
     finish(start_runs(tmp_path, api.base_url, 2, 25, "--quota-store", "none"), 25)
     assert api.stats.window_429 > 0

@@ -259,19 +259,18 @@ async def test_redis_unreachable_warns_once_and_paces_alone() -> None:
 
 
 @pytest.mark.anyio
-async def test_slot_draws_from_the_same_quota_as_the_engine(tmp_path: Path) -> None:
-    os.environ["XDG_RUNTIME_DIR"] = str(tmp_path)
-    try:
-        kwargs: dict[str, Any] = {"base_url": "http://127.0.0.1:9", "token": "t", "rate": 5}
-        async with SharedQuota("local", **kwargs) as script:
-            start = anyio.current_time()
-            for _ in range(6):
-                async with script.slot():
-                    pass
-            assert anyio.current_time() - start > 0.9  # the sixth waited a window
-        assert (tmp_path / "batch-quota").is_dir()
-    finally:
-        del os.environ["XDG_RUNTIME_DIR"]
+async def test_slot_draws_from_the_same_quota_as_the_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    kwargs: dict[str, Any] = {"base_url": "http://127.0.0.1:9", "token": "t", "rate": 5}
+    async with SharedQuota("local", **kwargs) as script:
+        start = anyio.current_time()
+        for _ in range(6):
+            async with script.slot():
+                pass
+        assert anyio.current_time() - start > 0.9  # the sixth waited a window
+    assert (tmp_path / "batch-quota").is_dir()
 
 
 @pytest.mark.anyio

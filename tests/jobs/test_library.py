@@ -31,7 +31,7 @@ from tests.conftest import WatchedApi, on_virtual_time, serve_watched
 
 pytestmark = pytest.mark.anyio
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TOKEN = "org-token"
 FAST: dict[str, Any] = {"token": TOKEN, "rate": 100.0}
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.test_durability import events, spawn, wait_for_event
 from tests.conftest import StartSim
 from tests.helpers import new_ids, write_csv
-from tests.test_durability import events, spawn, wait_for_event
 
 pytestmark = pytest.mark.slow
 

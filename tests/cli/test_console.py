@@ -1,9 +1,9 @@
 """What a person reads (golden console transcripts) and what a machine parses (JSON mode).
 
-The transcripts in tests/golden/ are the console output of whole runs, with
+The transcripts in tests/cli/golden/ are the console output of whole runs, with
 what changes from run to run normalised (times, durations, rates, ports,
 request ids, the temporary directory). ``UPDATE_GOLDEN=1 pytest
-tests/test_console.py`` rewrites them after a deliberate change: read the diff.
+tests/cli/test_console.py`` rewrites them after a deliberate change: read the diff.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""HR exports as they come (issue 11): delimiters, encodings, workbooks, JSON arrays, refusals."""
+"""HR exports as they come: delimiters, encodings, workbooks, JSON arrays, refusals."""
 
 from __future__ import annotations
 

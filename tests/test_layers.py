@@ -102,11 +102,11 @@ def test_everything_a_library_caller_touches_is_exported_from_jobs() -> None:
     """The types in the library's signatures, its results' fields and its exceptions'
     attributes: each class of jobs/ among them can be imported from ``jobs``."""
     import jobs
-    from jobs import _library, _library_types
+    from jobs._library import _api, _types
 
     touched: set[type] = set()
     public = [jobs.open_worker_tokens, jobs.create_worker_tokens, jobs.create_worker_tokens_sync]
-    namespaces = {**vars(_library), **vars(_library_types)}
+    namespaces = {**vars(_api), **vars(_types)}
     for function in public:
         for hint in typing.get_type_hints(function, globalns=namespaces).values():
             touched |= _classes_in(hint)
@@ -124,7 +124,10 @@ def test_everything_a_library_caller_touches_is_exported_from_jobs() -> None:
     assert {cls.__name__ for cls in ours} <= set(jobs.__all__)
 
 
-@pytest.mark.parametrize("package", ["batch", "jobs", *(f"batch/{layer}" for layer in LAYERS)])
+@pytest.mark.parametrize(
+    "package",
+    ["batch", "jobs", "jobs/_library", "jobs/_simulator", *(f"batch/{layer}" for layer in LAYERS)],
+)
 def test_private_modules_only(package: str) -> None:
     modules = [
         p.stem for p in (ROOT / package).glob("*.py") if p.stem not in ("__init__", "__main__")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from batch._version import user_agent
+from batch._distribution import user_agent
 from batch.engine import (
     Abort,
     Backoff,

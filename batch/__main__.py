@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from batch._version import distribution
+from batch._distribution import distribution
 from batch.cli import main
 
 if __name__ == "__main__":

@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from batch import Failure, InvalidResponse, Request, Response
+from jobs._deel import UUID
 
 __all__ = ["WORKER_TOKENS", "WorkerTokens"]
 
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _TAGS = re.compile(r"<(script|style)\b.*?</\1>|<[^>]*>", re.IGNORECASE | re.DOTALL)
 _SPACE = re.compile(r"\s+")
 EXCERPT = 120
@@ -49,7 +49,7 @@ Examples:
         value = raw.strip()
         if not value:
             raise ValueError(f"no {self.key_name} value")
-        if not _UUID.fullmatch(value):
+        if not UUID.fullmatch(value):
             shown = value if len(value) <= 60 else value[:57] + "..."
             raise ValueError(f"{shown!r} is not a UUID (expected 8-4-4-4-12 hex digits)")
         return value.lower()

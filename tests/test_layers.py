@@ -22,7 +22,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = ("engine", "input", "output", "cli")
-#: which layers a layer may import (besides itself and the leaf batch._version)
+#: which layers a layer may import (besides itself and the leaf batch._distribution)
 ALLOWED = {
     "engine": set(),
     "input": {"engine"},
@@ -147,7 +147,7 @@ def test_layers_import_in_one_direction(layer: str) -> None:
     for path in sorted((ROOT / "batch" / layer).glob("*.py")):
         for module in _imports(path):
             parts = module.split(".")
-            if parts[0] != "batch" or len(parts) == 1 or parts[1] in (layer, "_version"):
+            if parts[0] != "batch" or len(parts) == 1 or parts[1] in (layer, "_distribution"):
                 continue
             other = parts[1]
             if other not in ALLOWED[layer] or len(parts) > 2:

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
-from batch._version import metric_prefix
+from batch._distribution import metric_prefix
 from batch.cli._metrics import write_metrics
 from batch.cli._settings import Settings, parse_duration
 from batch.engine import ConfigError, Job, QuietLogger, Stats, parse_proxy, parse_quota_store

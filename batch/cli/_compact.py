@@ -17,7 +17,7 @@ import anyio
 import click
 import structlog
 
-from batch._version import JOBS_GROUP, distribution
+from batch._distribution import JOBS_GROUP, distribution
 from batch.cli._command import log_format_option, wait_option
 from batch.cli._logging import Redactor, configure_logging
 from batch.cli._report import compacted_line

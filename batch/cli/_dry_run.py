@@ -19,7 +19,7 @@ from batch.engine import (
     Result,
     SharedQuota,
     Stats,
-    safe_url,
+    redact_url,
     window_for_rate,
 )
 from batch.input import RowItems, Rows
@@ -92,7 +92,7 @@ async def _quota_report(job: Job, s: Settings) -> dict[str, Any]:
             base_url = (s.base_url or job.default_base_url).strip().rstrip("/")
             async with SharedQuota(s.quota_store, base_url=base_url, token=token) as quota:
                 runs = await quota.running()
-    return {"quota_store": safe_url(s.quota_store), "quota_runs": runs}
+    return {"quota_store": redact_url(s.quota_store), "quota_runs": runs}
 
 
 def _read_results_file(job: Job, s: Settings) -> tuple[set[str], Plan | None]:

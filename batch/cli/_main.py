@@ -13,7 +13,7 @@ import anyio
 import click
 import structlog
 
-from batch._version import JOBS_GROUP, distribution
+from batch._distribution import JOBS_GROUP, distribution, metric_prefix
 from batch.cli._command import job_command
 from batch.cli._logging import Redactor, configure_logging
 from batch.cli._metrics import write_metrics
@@ -167,9 +167,8 @@ def _say(
 def _failed_early(settings: Settings, code: int, log: Any) -> int:
     """Monitoring must see a run that never got going too (exit 2, 70, 130)."""
     if settings.metrics_file and not settings.dry_run:
-        prefix = _prog().replace("-", "_")
         write_metrics(
-            settings.metrics_file, prefix, Stats(), elapsed_s=None, exit_code=code, log=log
+            settings.metrics_file, metric_prefix(), Stats(), elapsed_s=None, exit_code=code, log=log
         )
     return code
 

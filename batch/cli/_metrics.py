@@ -45,14 +45,7 @@ def write_metrics(
     records = Gauge(
         f"{prefix}_records", "Records by status in this run", ["status"], registry=registry
     )
-    for status, value in (
-        ("ok", stats.ok),
-        ("failed", stats.failed),
-        ("invalid", stats.invalid),
-        ("skipped", stats.skipped),
-        ("duplicates", stats.duplicates),
-        ("not_attempted", stats.not_attempted),
-    ):
+    for status, value in stats.by_outcome().items():
         records.labels(status=status).set(value)
     gauge("requests", "HTTP requests sent", stats.requests)
     gauge("retries", "Retried attempts", stats.retries)

@@ -6,17 +6,22 @@ import gzip
 import os
 import sys
 import time
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, Protocol
 
 import anyio
 import anyio.to_thread
 
 from batch.cli._metrics import write_metrics
-from batch.engine import Stats
+from batch.engine import Stats, count_lines
 
 __all__ = ["Reporter", "count_rows"]
 
 COUNT_LIMIT_S = 2.0  # counting rows for the bar's total gives up after this long
+
+
+class _Readable(Protocol):
+    def read(self, size: int = ..., /) -> bytes: ...
 
 
 def count_rows(path: str, fmt: str) -> int | None:
@@ -26,23 +31,20 @@ def count_rows(path: str, fmt: str) -> int | None:
         return None
     header = fmt != "jsonl"
     deadline = time.monotonic() + COUNT_LIMIT_S
-    lines, last = 0, b"\n"
+
+    def chunks(handle: _Readable) -> Iterator[bytes]:
+        while chunk := handle.read(1 << 20):
+            yield chunk
+            if time.monotonic() > deadline:
+                raise TimeoutError
+
     try:
         opener = gzip.open if path.endswith(".gz") else open
         with opener(path, "rb") as handle:
-            while chunk := handle.read(1 << 20):
-                lines += chunk.count(b"\n")
-                last = chunk[-1:]
-                if time.monotonic() > deadline:
-                    return None
-    except (OSError, EOFError, gzip.BadGzipFile):
+            lines = count_lines(chunks(handle))
+    except (OSError, EOFError, gzip.BadGzipFile):  # TimeoutError is an OSError: not cheap
         return None
-    lines += last != b"\n"
     return max(lines - header, 0)
-
-
-def _done(stats: Stats) -> int:
-    return stats.ok + stats.failed + stats.invalid + stats.duplicates + stats.skipped + stats.blank
 
 
 class Reporter:
@@ -133,7 +135,7 @@ class Reporter:
         if stats.rate_limited:
             counts += f"  429s {stats.rate_limited:,}"
         counts += f"  {self._rate():.1f}/s"
-        self._progress.update(self._task, completed=_done(stats), counts=counts)
+        self._progress.update(self._task, completed=stats.rows_done(), counts=counts)
 
     def _rate(self) -> float:
         elapsed = time.monotonic() - self._last[0]
@@ -145,7 +147,7 @@ class Reporter:
 
     def tick(self) -> None:
         stats = self.stats
-        done = _done(stats)
+        done = stats.rows_done()
         rate = self._rate()
         event: dict[str, Any] = {
             "done": done,

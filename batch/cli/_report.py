@@ -9,7 +9,7 @@ from typing import Any, TextIO
 
 import click
 
-from batch._version import distribution
+from batch._distribution import distribution
 from batch.cli._console import human_duration, plural
 from batch.cli._dry_run import estimate_seconds
 from batch.cli._outcome import RunOutcome

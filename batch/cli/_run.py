@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.to_thread
 
-from batch._version import metric_prefix, user_agent
+from batch._distribution import metric_prefix, user_agent
 from batch.cli._drain import count_what_is_left
 from batch.cli._dry_run import dry_run, rate_above_documented
 from batch.cli._logging import Redactor

@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 from batch.engine._cells import FORMULA_PREFIXES, neutralise, original
 from batch.engine._errors import BatchError, Busy, ConfigError, InputError
+from batch.engine._lines import count_lines
 from batch.engine._log import Logger, QuietLogger, StdlibLogger, as_logger
-from batch.engine._options import EngineOptions, check_base_url, is_loopback, token_problem
+from batch.engine._options import EngineOptions, check_base_url, token_problem
 from batch.engine._pacer import window_for_rate
 from batch.engine._policy import Backoff
-from batch.engine._proxy import ProxyChoice, choose_proxy, parse_proxy, proxy_secrets, redact_url
-from batch.engine._quota import SharedQuota, parse_quota_store, safe_url
+from batch.engine._proxy import ProxyChoice, choose_proxy, parse_proxy, proxy_secrets
+from batch.engine._quota import SharedQuota, parse_quota_store
 from batch.engine._results import Abort, Cause, Results
 from batch.engine._stats import Stats
 from batch.engine._types import (
@@ -30,6 +31,7 @@ from batch.engine._types import (
     Result,
     error_fields,
 )
+from batch.engine._urls import is_loopback, redact_url
 
 if TYPE_CHECKING:
     from batch.engine._engine import Engine
@@ -63,6 +65,7 @@ __all__ = [
     "as_logger",
     "check_base_url",
     "choose_proxy",
+    "count_lines",
     "error_fields",
     "is_loopback",
     "neutralise",
@@ -71,7 +74,6 @@ __all__ = [
     "parse_quota_store",
     "proxy_secrets",
     "redact_url",
-    "safe_url",
     "token_problem",
     "window_for_rate",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["BatchError", "Busy", "ConfigError", "InputError"]
+__all__ = ["BatchError", "Busy", "ConfigError", "InputError", "reason_of"]
 
 
 class BatchError(Exception):
@@ -31,3 +31,10 @@ class Busy(ConfigError):
     the command itself is wrong."""
 
     exit_code = 75
+
+
+def reason_of(exc: BaseException) -> str:
+    """What went wrong, in one short line: the OS's words (``strerror``) or a library's
+    ``reason`` when there is one, else the first line of the message, else the type."""
+    text = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc)
+    return str(text).splitlines()[0][:200] if text else type(exc).__name__

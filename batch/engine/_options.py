@@ -6,7 +6,6 @@ gets the same refusals, as a ValueError with one line.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import urllib.parse
 from dataclasses import dataclass, field
@@ -15,8 +14,9 @@ from batch.engine._errors import ConfigError
 from batch.engine._policy import Backoff
 from batch.engine._proxy import parse_proxy
 from batch.engine._quota import parse_quota_store
+from batch.engine._urls import is_loopback
 
-__all__ = ["EngineOptions", "check_base_url", "is_loopback", "token_problem"]
+__all__ = ["EngineOptions", "check_base_url", "token_problem"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,16 +90,6 @@ class EngineOptions:
             except ConfigError as exc:
                 raise ValueError(str(exc)) from None
         parse_quota_store(self.quota)
-
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1, with or without [])."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def token_problem(token: str) -> str | None:

@@ -31,6 +31,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from batch.engine._errors import ConfigError
+from batch.engine._urls import is_loopback, redact_url
 
 __all__ = [
     "Proxy",
@@ -43,9 +44,7 @@ __all__ = [
 ]
 
 DEFAULT_PORTS = {"http": 1080, "https": 443}  # curl's default proxy ports
-_LOOPBACK_NAMES = frozenset({"localhost"})
 _PROXY_VARIABLES = frozenset({"https_proxy", "http_proxy", "all_proxy"})
-_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,11 +84,6 @@ class ProxyChoice:
     def label(self) -> str:
         """For logs: the proxy URL without credentials, or ``direct``."""
         return self.proxy.url if self.proxy else "direct"
-
-
-def redact_url(text: str) -> str:
-    """``text`` with any ``user:password@`` of a URL in it replaced by ``***@``."""
-    return _USERINFO.sub("***@", text)
 
 
 def parse_proxy(text: str, source: str) -> Proxy:
@@ -144,7 +138,7 @@ def choose_proxy(
         return ProxyChoice(None, f"{name} is empty")
     host = parts.hostname or ""
     port = parts.port or (443 if scheme == "https" else 80)
-    if _is_loopback(host):
+    if is_loopback(host):
         return ProxyChoice(None, "loopback host")
     no_proxy = _first_set(environ, "no_proxy")
     if no_proxy is not None and no_proxy_matches(host, port, no_proxy[1]):
@@ -233,11 +227,3 @@ def _address_matches(address: ipaddress.IPv4Address | ipaddress.IPv6Address, ent
         return address == ipaddress.ip_address(entry)
     except ValueError:
         return False
-
-
-def _is_loopback(host: str) -> bool:
-    host = host.strip("[]").rstrip(".").lower()
-    if host in _LOOPBACK_NAMES:
-        return True
-    address = _address(host)
-    return address is not None and address.is_loopback

@@ -36,9 +36,11 @@ from typing import Any, Protocol
 
 import anyio
 
+from batch.engine._errors import reason_of
 from batch.engine._pacer import window_for_rate
+from batch.engine._urls import redact_url
 
-__all__ = ["Claim", "QuotaStore", "SharedQuota", "parse_quota_store", "quota_key", "safe_url"]
+__all__ = ["Claim", "QuotaStore", "SharedQuota", "parse_quota_store", "quota_key"]
 
 #: After a store failure, how long a run paces itself alone before it tries the store again.
 RETRY_STORE_AFTER = 5.0
@@ -88,27 +90,8 @@ def parse_quota_store(value: str) -> str:
         if parts.hostname and port != -1 and (not db or db.isdigit()) and not parts.query:
             return spec
     raise ValueError(
-        f"{safe_url(spec)!r} is not a quota store: use local, none or redis://HOST:PORT/DB"
+        f"{redact_url(spec)!r} is not a quota store: use local, none or redis://HOST:PORT/DB"
     )
-
-
-def safe_url(url: str) -> str:
-    """``url`` without a password (for logs and messages)."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None and "@" not in parts.netloc:
-        return url
-    host = parts.hostname or ""
-    netloc = host + (f":{parts.port}" if _port(parts) else "")
-    if parts.username:
-        netloc = f"{parts.username}:***@{netloc}"
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
-
-
-def _port(parts: urllib.parse.SplitResult) -> int | None:
-    try:
-        return parts.port
-    except ValueError:
-        return None
 
 
 def quota_key(base_url: str, token: str) -> str:
@@ -134,7 +117,7 @@ class SharedQuota:
         logger: Any = None,
     ) -> None:
         self.spec = parse_quota_store(spec)
-        self.name = safe_url(self.spec)
+        self.name = redact_url(self.spec)
         self.rate = rate
         #: starts that waited because other runs had taken the window
         self.waited_on_others = 0
@@ -245,8 +228,9 @@ class SharedQuota:
 
 
 def _reason(exc: BaseException, spec: str) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    """`reason_of`, with the store URL's password (which a client may echo) hidden."""
+    text = redact_url(reason_of(exc))
     password = urllib.parse.urlsplit(spec).password
     if password:
         text = text.replace(password, "***")
-    return text[:200]
+    return text

@@ -8,7 +8,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["WINDOW_S", "LatencySample", "Stats"]
+__all__ = ["OUTCOMES", "WINDOW_S", "LatencySample", "Stats"]
+
+#: What can become of an input's ID or row, as `Stats` counts it: the one list that the
+#: summary, the progress count and the metrics read.
+OUTCOMES = ("ok", "failed", "invalid", "skipped", "duplicates", "not_attempted")
 
 #: the API's rate-limit window: the achieved rate and the peak are counted on it
 WINDOW_S = 1.0
@@ -88,6 +92,15 @@ class Stats:
     quota_store: str = "none"
     #: starts that waited because other runs had taken the shared window
     waited_on_others: int = 0
+
+    def by_outcome(self) -> dict[str, int]:
+        """What became of the input's IDs and rows, by outcome (the metrics' ``records``)."""
+        return {name: getattr(self, name) for name in OUTCOMES}
+
+    def rows_done(self) -> int:
+        """Rows accounted for so far: a record, a repeat, one kept by --resume, a blank."""
+        done = self.by_outcome()
+        return sum(done.values()) - done["not_attempted"] + self.blank
 
     def as_summary(self) -> dict[str, Any]:
         return {

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from batch.engine._errors import reason_of
 from batch.engine._proxy import ProxyChoice
 from batch.engine._types import Failure, Request, Response
 
@@ -78,7 +79,7 @@ async def send(
     except TimeoutError:
         return Failure("timeout", f"no complete answer within {timeout:g}s")
     except aiohttp.ClientConnectorCertificateError as exc:
-        reason = _reason(exc.certificate_error)
+        reason = reason_of(exc.certificate_error)
         if proxy and exc.host == urllib.parse.urlsplit(proxy.url).hostname:
             return TlsFailure(
                 "network",
@@ -121,14 +122,14 @@ async def send(
         return Failure("network", "the server closed the connection without answering")
     except aiohttp.ClientConnectorError as exc:
         return Failure(
-            "network", f"cannot connect to {exc.host}:{exc.port} ({_reason(exc.os_error)})"
+            "network", f"cannot connect to {exc.host}:{exc.port} ({reason_of(exc.os_error)})"
         )
     except aiohttp.ClientPayloadError:
         return Failure("network", "the connection broke while the answer was being read")
     except aiohttp.ClientError as exc:
-        return Failure("network", f"{type(exc).__name__}: {_reason(exc)}")
+        return Failure("network", f"{type(exc).__name__}: {reason_of(exc)}")
     except (ConnectionError, ssl.SSLError, OSError) as exc:
-        return Failure("network", f"{type(exc).__name__}: {_reason(exc)}")
+        return Failure("network", f"{type(exc).__name__}: {reason_of(exc)}")
 
 
 def _proxy_refused(route: ProxyChoice, url: str, status: int, reason: str | None) -> Failure:
@@ -157,9 +158,4 @@ def _target(url: str) -> str:
 
 def _os_reason(exc: OSError) -> str:
     """``Connection refused`` rather than asyncio's ``Connect call failed ('h', p)``."""
-    return os.strerror(exc.errno) if exc.errno else _reason(exc)
-
-
-def _reason(exc: BaseException) -> str:
-    text = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc)
-    return str(text).splitlines()[0][:200] if text else type(exc).__name__
+    return os.strerror(exc.errno) if exc.errno else reason_of(exc)

@@ -20,7 +20,7 @@ from typing import BinaryIO, Literal
 
 import anyio
 
-from batch.engine import Busy, ConfigError
+from batch.engine import Busy, ConfigError, count_lines
 from batch.output._private import make_private
 from batch.output._replaced import sync_folder
 
@@ -271,13 +271,8 @@ def refuse_new(path: str) -> str | None:
 
 def _count_records(path: str) -> int:
     """Lines of a results file (records; a CSV's header is not one)."""
-    lines = 0
-    last = b"\n"
     with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            lines += chunk.count(b"\n")
-            last = chunk[-1:]
-    lines += last != b"\n"
+        lines = count_lines(iter(lambda: handle.read(1 << 20), b""))
     return max(lines - 1, 0) if path.lower().endswith(".csv") else lines
 
 

@@ -18,7 +18,6 @@ import contextlib
 import datetime as dt
 import json
 import random
-import re
 import secrets
 import ssl
 from collections.abc import AsyncIterator
@@ -27,6 +26,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from batch import is_loopback
+from jobs._deel import UUID
 from jobs._simulator import _faults as faults
 
 __all__ = [
@@ -43,7 +43,6 @@ __all__ = [
 FAULTS = faults.FAULTS
 PREFIX = "/rest/v2"
 _PATH = PREFIX + "/workers/session"
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 _TOKEN_LIFETIME = dt.timedelta(hours=24)
 _SHUTDOWN_TIMEOUT = 0.25  # seconds given to in-flight handlers before they are cancelled
 
@@ -234,7 +233,7 @@ def _parse_body(raw: bytes) -> tuple[str | None, tuple[str, str]]:
     profile_id = data.get("profile_id")
     if profile_id is None:
         return None, ("profile_id is required", "data.profile_id")
-    if not isinstance(profile_id, str) or not _UUID.fullmatch(profile_id):
+    if not isinstance(profile_id, str) or not UUID.fullmatch(profile_id):
         return None, ("profile_id must be a valid UUID", "data.profile_id")
     return profile_id.lower(), ("", "")
 

@@ -17,7 +17,8 @@ from typing import Any
 import anyio
 import pytest
 
-from batch.engine._quota import Claim, SharedQuota, parse_quota_store, quota_key, safe_url
+from batch.engine import redact_url
+from batch.engine._quota import Claim, SharedQuota, parse_quota_store, quota_key
 from batch.engine._quota_local import LocalStore, _decode, _encode
 from tests.helpers import ENV, new_ids, run_cli, write_csv
 
@@ -88,8 +89,8 @@ def test_a_malformed_quota_store_is_exit_2_without_the_password(tmp_path: Path) 
 
 
 def test_safe_url_hides_the_password_only() -> None:
-    assert safe_url("redis://admin:hunter2@db:6379/1") == "redis://admin:***@db:6379/1"
-    assert safe_url("redis://db:6379/1") == "redis://db:6379/1"
+    assert redact_url("redis://admin:hunter2@db:6379/1") == "redis://***@db:6379/1"
+    assert redact_url("redis://db:6379/1") == "redis://db:6379/1"
 
 
 def test_the_key_is_a_hash_of_url_and_token() -> None:
@@ -254,7 +255,7 @@ async def test_redis_unreachable_warns_once_and_paces_alone() -> None:
             await quota.start(5, WINDOW)
     assert [event for event, _ in log.seen] == ["quota_store_unavailable"]
     fields = log.seen[0][1]
-    assert fields["store"] == "redis://admin:***@127.0.0.1:9/0"
+    assert fields["store"] == "redis://***@127.0.0.1:9/0"
     assert "hunter2" not in json.dumps(fields)
 
 

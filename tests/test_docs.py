@@ -1,5 +1,5 @@
-"""The README's library scripts, as a new user would copy them: they type-check under
-``mypy --strict`` and run against the simulated API."""
+"""The library scripts of docs/library.md, as a new user would copy them: they type-check
+under ``mypy --strict`` and run against the simulated API."""
 
 from __future__ import annotations
 
@@ -19,14 +19,11 @@ BLOCK = re.compile(r"^```python\n(.*?)^```\n", re.DOTALL | re.MULTILINE)
 
 
 def snippets() -> list[str]:
-    """The ```python blocks of the README's Library section."""
-    text = (ROOT / "README.md").read_text()
-    section = text[text.index("\n## Library\n") :]
-    section = section[: section.find("\n## ", 1)]
-    return BLOCK.findall(section)
+    """The ```python blocks of docs/library.md."""
+    return BLOCK.findall((ROOT / "docs" / "library.md").read_text())
 
 
-def test_the_readme_library_section_has_its_scripts() -> None:
+def test_the_library_page_has_its_scripts() -> None:
     found = snippets()
     assert len(found) == 3
     assert [s.count("from jobs import") for s in found] == [1, 1, 1]
@@ -36,14 +33,14 @@ def test_the_readme_library_section_has_its_scripts() -> None:
 def scripts(tmp_path: Path) -> list[Path]:
     paths = []
     for number, text in enumerate(snippets(), start=1):
-        path = tmp_path / f"readme_{number}.py"
+        path = tmp_path / f"library_{number}.py"
         path.write_text(text)
         paths.append(path)
     return paths
 
 
 @pytest.mark.slow
-def test_the_readme_scripts_type_check_under_mypy_strict(scripts: list[Path]) -> None:
+def test_the_library_scripts_type_check_under_mypy_strict(scripts: list[Path]) -> None:
     done = subprocess.run(
         [
             sys.executable,
@@ -67,7 +64,7 @@ def test_the_readme_scripts_type_check_under_mypy_strict(scripts: list[Path]) ->
 
 
 @pytest.mark.slow
-def test_the_readme_scripts_run_against_the_simulated_api(
+def test_the_library_scripts_run_against_the_simulated_api(
     sim: StartSim, scripts: list[Path]
 ) -> None:
     api = sim(rate=None, unknown_profiles={str(uuid.UUID(int=3))})
@@ -75,7 +72,7 @@ def test_the_readme_scripts_run_against_the_simulated_api(
     given = "\n".join([*ids, "not-an-id", ""]) + "\n"
     env = {
         **os.environ,
-        "DEEL_API_TOKEN": "readme-org-token",
+        "DEEL_API_TOKEN": "docs-org-token",
         "DEEL_API_BASE_URL": api.base_url,
         "PYTHONPATH": str(ROOT),
     }

@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -265,7 +266,7 @@ def test_the_link_check_notices_a_broken_link(tmp_path: Path) -> None:
     ]
 
 
-# --- the README ---------------------------------------------------------------------
+# --- the README and the changelog -----------------------------------------------------
 
 
 def test_the_readme_is_a_short_page_with_a_two_command_quick_start() -> None:
@@ -275,3 +276,11 @@ def test_the_readme_is_a_short_page_with_a_two_command_quick_start() -> None:
     start = quick.index("```sh\n") + len("```sh\n")
     block = quick[start : quick.index("```", start)]
     assert block.splitlines() == ["make demo", "make test"]
+
+
+def test_the_changelog_s_newest_release_is_the_package_version() -> None:
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    text = (ROOT / "CHANGELOG.md").read_text()
+    released = re.findall(r"^## \[(\d+\.\d+\.\d+)\] - \d{4}-\d{2}-\d{2}$", text, re.MULTILINE)
+    assert released[0] == version
+    assert "## [Unreleased]" in text.split(f"## [{version}]")[0]

@@ -9,8 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from batch.engine._cells import FORMULA_PREFIXES, neutralise, original
-from batch.engine._errors import BatchError, Busy, ConfigError, InputError
+from batch.engine._errors import BatchError, Busy, ConfigError, HeldByAnotherRun, InputError
 from batch.engine._lines import count_lines
 from batch.engine._log import Logger, QuietLogger, StdlibLogger, as_logger
 from batch.engine._options import EngineOptions, check_base_url, token_problem
@@ -19,6 +18,7 @@ from batch.engine._policy import Backoff
 from batch.engine._proxy import ProxyChoice, choose_proxy, parse_proxy, proxy_secrets
 from batch.engine._quota import SharedQuota, parse_quota_store
 from batch.engine._results import Abort, Cause, Results
+from batch.engine._spreadsheet_formulas import FORMULA_PREFIXES, neutralise, original
 from batch.engine._stats import Stats
 from batch.engine._types import (
     ErrorKind,
@@ -48,6 +48,7 @@ __all__ = [
     "EngineOptions",
     "ErrorKind",
     "Failure",
+    "HeldByAnotherRun",
     "InputError",
     "InvalidResponse",
     "Item",

@@ -39,6 +39,19 @@ class Work:
     last: Attempt | None = None
     result: Result | None = None
 
+    def succeeded(self, data: dict[str, Any]) -> Result:
+        """The success record of this item: the job's fields, its attempts and 429s."""
+        assert self.item is not None
+        return Result(
+            self.item.key,
+            self.item.line,
+            "ok",
+            self.attempts,
+            data=data,
+            columns=self.item.columns,
+            rate_limited=self.rate_limited,
+        )
+
     def failed(self, failure: Failure) -> Result:
         """The error record of this item: its attempts, 429s and input columns."""
         assert self.item is not None

@@ -10,7 +10,7 @@ module in jobs/) needs, and nothing of the internals.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from batch._distribution import user_agent
 from batch.engine import (
@@ -75,7 +75,8 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> type[Engine]:
     if name == "Engine":  # imported on first use: see batch.engine
-        return importlib.import_module("batch.engine").Engine
+        engine: type[Engine] = importlib.import_module("batch.engine").Engine
+        return engine
     raise AttributeError(f"module 'batch' has no attribute {name!r}")

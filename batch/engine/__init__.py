@@ -7,7 +7,7 @@ cli layers build on it, never the other way round.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from batch.engine._errors import BatchError, Busy, ConfigError, HeldByAnotherRun, InputError
 from batch.engine._lines import count_lines
@@ -80,9 +80,10 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> type[Engine]:
     # Imported on first use: the pool brings aiohttp (about 23 MiB and 0.1 s), which
     # reading and validating a file (--dry-run) does not need.
     if name == "Engine":
-        return importlib.import_module("batch.engine._engine").Engine
+        engine: type[Engine] = importlib.import_module("batch.engine._engine").Engine
+        return engine
     raise AttributeError(f"module 'batch.engine' has no attribute {name!r}")

@@ -4,19 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeAlias
 
 __all__ = [
     "ErrorKind",
     "Failure",
     "InvalidResponse",
     "Item",
+    "JSONValue",
     "Job",
     "Request",
     "Response",
     "Result",
+    "SuccessFields",
     "error_fields",
 ]
+
+#: A value as JSON has it: what a request body is made of.
+JSONValue: TypeAlias = "str | int | float | bool | list[JSONValue] | dict[str, JSONValue] | None"
+
+#: A job's success fields (`Job.parse_success`): JSON values of the types the job
+#: documents. `Any`, not `JSONValue`: callers read them as those types (a token is a str).
+SuccessFields: TypeAlias = dict[str, Any]
 
 ErrorKind = Literal["http", "network", "timeout", "invalid_input", "invalid_response", "aborted"]
 
@@ -34,7 +43,7 @@ class Item:
     key: str
     line: int
     #: input columns carried into the record (--keep-columns), passed through untouched
-    columns: Mapping[str, Any] | None = field(default=None, compare=False)
+    columns: Mapping[str, object] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +52,7 @@ class Request:
 
     method: str
     path: str
-    json: Any
+    json: JSONValue
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -66,8 +75,8 @@ class Failure:
     #: the API's id for the request, if it sent one (for its support desk)
     request_id: str | None = None
 
-    def as_dict(self, request_id_name: str = "request_id") -> dict[str, Any]:
-        out: dict[str, Any] = {"kind": self.kind}
+    def as_dict(self, request_id_name: str = "request_id") -> dict[str, str | int]:
+        out: dict[str, str | int] = {"kind": self.kind}
         if self.http_status is not None:
             out["http_status"] = self.http_status
         out["message"] = self.message
@@ -92,10 +101,10 @@ class Result:
     line: int
     status: Literal["ok", "error"]
     attempts: int
-    data: dict[str, Any] = field(default_factory=dict)
+    data: SuccessFields = field(default_factory=dict)
     error: Failure | None = None
     #: the item's input columns (--keep-columns), never logged
-    columns: Mapping[str, Any] | None = None
+    columns: Mapping[str, object] | None = None
     #: how many of ``attempts`` were answered 429 (they do not count against max_attempts)
     rate_limited: int = 0
 
@@ -107,7 +116,7 @@ class Result:
 class Job(Protocol):
     """What a module in jobs/ provides. The engine knows nothing else about the API."""
 
-    #: command name, e.g. "worker-tokens"
+    #: command name, e.g. "fetch-users"
     name: str
     #: one-line help for the command
     summary: str
@@ -145,7 +154,7 @@ class Job(Protocol):
         """The request creating the result for ``key``."""
         ...
 
-    def parse_success(self, response: Response) -> dict[str, Any]:
+    def parse_success(self, response: Response) -> SuccessFields:
         """Validate a 2xx body; return the record's success fields or raise InvalidResponse."""
         ...
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any
 
 import anyio
 
 from batch.engine._policy import Verdict
-from batch.engine._types import Failure, Item, Result
+from batch.engine._types import Failure, Item, Result, SuccessFields
 
 __all__ = ["Attempt", "Phase", "Work", "cut_short", "stopped_between_attempts"]
 
@@ -17,7 +16,7 @@ __all__ = ["Attempt", "Phase", "Work", "cut_short", "stopped_between_attempts"]
 @dataclass(slots=True)
 class Attempt:
     verdict: Verdict
-    data: dict[str, Any] | None = None
+    data: SuccessFields | None = None
     failure: Failure | None = None
     retry_after: float | None = None
 
@@ -39,7 +38,7 @@ class Work:
     last: Attempt | None = None
     result: Result | None = None
 
-    def succeeded(self, data: dict[str, Any]) -> Result:
+    def succeeded(self, data: SuccessFields) -> Result:
         """The success record of this item: the job's fields, its attempts and 429s."""
         assert self.item is not None
         return Result(

@@ -58,7 +58,7 @@ class Engine:
     never configures logging, installs signal handlers or touches a file.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only seams a caller may inject, each optional
         self,
         job: Job,
         options: EngineOptions,

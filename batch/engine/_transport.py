@@ -106,7 +106,7 @@ async def _read_body(response: aiohttp.ClientResponse) -> bytes:
 # -- what went wrong, as a Failure ----------------------------------------------------
 
 
-def failure_of(
+def failure_of(  # noqa: PLR0911 - one return per exception class, in the order that picks between subclasses
     exc: TimeoutError | aiohttp.ClientError | OSError, endpoint: Endpoint, url: str
 ) -> Failure:
     """The failure an exception of `send` for ``url`` means. The first match wins, most specific

@@ -48,8 +48,8 @@ from batch.engine import (
 )
 from batch.input import BATCH, RowItems, Rows, open_rows
 from batch.output import (
+    AtomicFile,
     OutputFile,
-    ReplacedFile,
     Start,
     Stopped,
     Writer,
@@ -166,7 +166,7 @@ async def _execute(
         async with contextlib.AsyncExitStack() as stack:
             # File work in threads (a folder scan, creating and fsyncing files): signals stay heard.
             errors = (
-                await anyio.to_thread.run_sync(ReplacedFile, s.errors, "--errors")
+                await anyio.to_thread.run_sync(AtomicFile, s.errors, "--errors")
                 if s.errors
                 else None
             )

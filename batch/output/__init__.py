@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+from batch.output._atomic_file import AtomicFile
 from batch.output._compact import Compaction, Plan, compact, maybe_compact, plan, written_by
 from batch.output._file import OutputFile, Start, open_results, refuse_new
 from batch.output._origin import origin_of
 from batch.output._records import format_for
-from batch.output._replaced import ReplacedFile
 from batch.output._resume import Stopped, open_for_resume, read_previous
 from batch.output._secrets import holds_secrets
 from batch.output._writer import Writer
 
 __all__ = [
+    "AtomicFile",
     "Compaction",
     "OutputFile",
     "Plan",
-    "ReplacedFile",
     "Start",
     "Stopped",
     "Writer",

@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from batch.engine import ConfigError, Job, Logger
+from batch.output._atomic_file import remove_stale_siblings, replace_atomically
 from batch.output._file import OutputFile
-from batch.output._private import make_private
+from batch.output._permissions import make_private
 from batch.output._records import OPTIONAL, RecordFormat, format_for
-from batch.output._replaced import remove_stale_siblings, replace_atomically
 from batch.output._resume import Counts, scan
 
 __all__ = ["Compaction", "Plan", "compact", "maybe_compact", "plan", "written_by"]

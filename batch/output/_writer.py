@@ -3,7 +3,7 @@
 The command line's consumer of the engine's results calls `Writer.write` for
 each; it writes one line with one ``write()`` (the durability promise), moves
 the once-a-second ``fsync`` off the event loop, and at the end puts the errors
-file in place (`batch.output._replaced`).
+file in place (`batch.output._atomic_file`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from pathlib import Path
 import anyio.to_thread
 
 from batch.engine import Job, Result, original
+from batch.output._atomic_file import AtomicFile
 from batch.output._file import OutputFile
 from batch.output._records import RecordFormat, format_for
-from batch.output._replaced import ReplacedFile
 
 __all__ = ["Writer"]
 
@@ -42,7 +42,7 @@ class Writer:
         self,
         job: Job,
         out: OutputFile,
-        errors: ReplacedFile | None,
+        errors: AtomicFile | None,
         *,
         remember_secret: Callable[[str], None],
         recorded_invalid: Container[tuple[int, str]] = frozenset(),

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from batch.engine import ConfigError, Job, original
-from batch.output._records import RecordFormat, RunRecords
+from batch.output._records import JsonObject, RecordFormat, RunRecords
 
 __all__ = ["Counts", "Record", "scan"]
 
@@ -40,10 +40,6 @@ class Record(NamedTuple):
     expires: str
     #: who issued it (`batch.output._origin`), "" in files older than the stamp
     origin: str = ""
-
-
-#: a record as read: a JSON object, or a CSV row by column name
-_Row = dict[str, object]
 
 
 def scan(
@@ -78,7 +74,7 @@ def scan(
         )
 
 
-def _invalid_row(row: _Row, key: str, *, from_csv: bool) -> tuple[int, str]:
+def _invalid_row(row: JsonObject, key: str, *, from_csv: bool) -> tuple[int, str]:
     """(line, value) of an invalid row's record: the value as it was read, not as a
     spreadsheet needs it; line -1 when the record lacks a usable one."""
     line = row.get("line")
@@ -98,7 +94,7 @@ def _csv(
     counts: Counts,
     layout: RecordFormat,
     carried_columns: tuple[str, ...] | None,
-) -> Iterator[tuple[int, _Row]]:
+) -> Iterator[tuple[int, JsonObject]]:
     header: list[str] | None = None
     for index, raw in enumerate(lines):
         text = raw.decode("utf-8", "replace").rstrip("\r\n")
@@ -142,7 +138,7 @@ def _check_header(
         )
 
 
-def _jsonl(lines: Iterable[bytes], counts: Counts) -> Iterator[tuple[int, _Row]]:
+def _jsonl(lines: Iterable[bytes], counts: Counts) -> Iterator[tuple[int, JsonObject]]:
     for index, raw in enumerate(lines):
         if not raw.strip():
             continue

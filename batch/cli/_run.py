@@ -48,15 +48,16 @@ from batch.engine import (
 )
 from batch.input import BATCH, RowItems, Rows, open_rows
 from batch.output import (
+    AtomicFile,
     OutputFile,
-    ReplacedFile,
+    RunRecords,
     Start,
     Stopped,
     Writer,
     maybe_compact,
-    open_for_resume,
     open_results,
     origin_of,
+    read_back,
 )
 
 if TYPE_CHECKING:
@@ -166,7 +167,7 @@ async def _execute(
         async with contextlib.AsyncExitStack() as stack:
             # File work in threads (a folder scan, creating and fsyncing files): signals stay heard.
             errors = (
-                await anyio.to_thread.run_sync(ReplacedFile, s.errors, "--errors")
+                await anyio.to_thread.run_sync(AtomicFile, s.errors, "--errors")
                 if s.errors
                 else None
             )
@@ -193,13 +194,11 @@ async def _execute(
                     return _interrupted_at_start(s, stats, interrupts, log)
             writer = await anyio.to_thread.run_sync(
                 lambda: Writer(
-                    job,
+                    RunRecords(job, origin, s.keep_columns),
                     out,
                     errors,
                     remember_secret=redactor.add,
                     recorded_invalid=recorded_invalid,
-                    origin=origin,
-                    keep=s.keep_columns,
                 )
             )
             if base_url is None:
@@ -361,14 +360,12 @@ async def _read_results_file(
     stop = threading.Event()
     try:
         return await anyio.to_thread.run_sync(
-            lambda: open_for_resume(
+            lambda: read_back(
                 out,
-                job,
+                RunRecords(job, origin, s.keep_columns),
                 refresh_within=s.refresh_within,
                 log=log,
                 stop=stop,
-                origin=origin,
-                keep_columns=s.keep_columns,
             ),
             abandon_on_cancel=True,
         )

@@ -1,4 +1,4 @@
-"""The worker pool: N workers pull items, pace and retry their requests, hand out results.
+"""The pool: N lanes pull items, pace and retry their requests, hand out results.
 
 One `Engine` runs one batch (see `Engine.results`). It never configures
 logging nor installs signal handlers (the command line does); `stop()` is how
@@ -49,7 +49,7 @@ class Engine:
                 ...  # write it, yield it, count it
 
     ``items`` yields `Item`s to process and ready-made `Result`s (the input's
-    invalid rows), which pass through in order. Workers pull from ``items``
+    invalid rows), which pass through in order. Lanes pull from ``items``
     directly and wait while the consumer is behind (the stream holds at most
     ``concurrency`` results), so nothing is read far ahead of what is kept.
 
@@ -185,13 +185,13 @@ class Engine:
             try:
                 async with send:
                     # The outer group only holds the cut-off timer of stop(); it is
-                    # cancelled once the workers are done, so a pending timer never
+                    # cancelled once the lanes are done, so a pending timer never
                     # keeps a finished run alive.
                     async with anyio.create_task_group() as outer:
                         self._tg = outer
-                        async with anyio.create_task_group() as workers:
+                        async with anyio.create_task_group() as lanes:
                             for _ in range(self.options.concurrency):
-                                workers.start_soon(self._worker, session, send)
+                                lanes.start_soon(self._lane, session, send)
                         outer.cancel_scope.cancel()
                     self.stats.elapsed_s = self._clock() - self.stats.started_at
             finally:
@@ -209,7 +209,7 @@ class Engine:
         """A request went on the wire: the pacer's window holds its start from now."""
         self._pacer.pacer.sent(slot, self._clock())
 
-    async def _worker(self, session: aiohttp.ClientSession, send: Sender) -> None:
+    async def _lane(self, session: aiohttp.ClientSession, send: Sender) -> None:
         while not (self._stopping or self._exhausted):
             # One cancel scope per item covers pulling it, waiting for a start
             # slot or a retry, and the requests: stop() cancels it at once

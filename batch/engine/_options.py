@@ -36,7 +36,7 @@ class EngineOptions:
     token: str
     #: starts per rolling second, never more (see batch.engine._pacer)
     rate: float = 5.0
-    #: requests in flight at most (and workers)
+    #: requests in flight at most (and the pool's lanes)
     concurrency: int = 8
     #: attempts per key, the first included
     max_attempts: int = 5

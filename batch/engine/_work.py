@@ -1,4 +1,4 @@
-"""One item's way through a worker, and the record of one that a stop cut short."""
+"""One item's way through a lane of the pool, and the record of one a stop cut short."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ class Phase(enum.Enum):
 
 @dataclass(slots=True, eq=False)  # eq=False: hashed by identity, kept in a set
 class Work:
-    """One item on its way through a worker: what a cut-off needs to know."""
+    """One item on its way through a lane: what a cut-off needs to know."""
 
     scope: anyio.CancelScope
     item: Item | None = None

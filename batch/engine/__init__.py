@@ -21,6 +21,7 @@ from batch.engine._results import Abort, Cause, Results
 from batch.engine._spreadsheet_formulas import FORMULA_PREFIXES, neutralise, original
 from batch.engine._stats import Stats
 from batch.engine._types import (
+    Call,
     ErrorKind,
     Failure,
     InvalidResponse,
@@ -42,6 +43,7 @@ __all__ = [
     "Backoff",
     "BatchError",
     "Busy",
+    "Call",
     "Cause",
     "ConfigError",
     "Engine",

@@ -31,7 +31,7 @@ from batch.engine._results import Abort, Cause, Results, Sender
 from batch.engine._session import open_session
 from batch.engine._stats import Stats
 from batch.engine._transport import Endpoint, send
-from batch.engine._types import Failure, Item, Job, Request, Response, Result
+from batch.engine._types import Call, Failure, Item, Job, Request, Response, Result
 from batch.engine._work import Attempt, Phase, Work, cut_short, stopped_between_attempts
 
 __all__ = ["Engine"]
@@ -327,7 +327,7 @@ class Engine:
         if work.attempts > 1:
             self.stats.retries += 1
         work.phase = Phase.FLY
-        work.last = last = await self._attempt(session, work.item, started, slot)
+        work.last = last = await self._attempt(session, work, started, slot)
         work.phase = Phase.WAIT
         work.rate_limited += _rate_limited(last)
         return last
@@ -359,10 +359,12 @@ class Engine:
 
     # -- one request --------------------------------------------------------
     async def _attempt(
-        self, session: aiohttp.ClientSession, item: Item, started: float, slot: float
+        self, session: aiohttp.ClientSession, work: Work, started: float, slot: float
     ) -> Attempt:
         """Send one request, judge the outcome, and act on what it says about the API."""
-        request = self.job.build_request(item.key, self.options.token)
+        item = work.item
+        assert item is not None
+        request = self.job.build_request(item.key, Call(self.options.token, work.idempotency_key))
         self.stats.note_start(started)
         outcome = await send(session, self._endpoint, request, trace_ctx=slot)
         now = self._clock()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import urllib.parse
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import aiohttp
 
@@ -84,10 +85,11 @@ async def send(
             proxy=proxy.url if proxy else None,
             proxy_headers={"Proxy-Authorization": authorization} if authorization else None,
         ) as response:
+            received_at = datetime.now(UTC)
             body = await _read_body(response)
             if proxy and response.status == 407:  # plain http through the proxy
                 return _proxy_refused(endpoint.route, url, 407, response.reason)
-            return Response(response.status, response.headers, body)
+            return Response(response.status, response.headers, body, received_at)
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         return failure_of(exc, endpoint, url)
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, TypeAlias
 
 __all__ = [
+    "Call",
     "ErrorKind",
     "Failure",
     "InvalidResponse",
@@ -48,12 +50,24 @@ class Item:
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """One HTTP request a job wants sent; ``path`` is appended to the base URL."""
+    """One HTTP request a job wants sent; ``path`` is appended to the base URL (a job puts
+    the key in it where its API wants it, quoted). ``json`` None: the request has no body."""
 
     method: str
     path: str
-    json: JSONValue
+    json: JSONValue | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """What the engine gives a job to build one item's request with."""
+
+    #: the API credential of the run
+    token: str
+    #: names this item's operation in this run, the same on every attempt of it and new in
+    #: every run: for an API that replays the answer to a repeated key (``Idempotency-Key``)
+    idempotency_key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +77,8 @@ class Response:
     status: int
     headers: Mapping[str, str]
     body: bytes
+    #: when the answer's headers arrived, on the wall clock (UTC)
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC), compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,8 +166,9 @@ class Job(Protocol):
         """A small stand-in for ``key`` in the de-duplication set (memory grows with it)."""
         ...
 
-    def build_request(self, key: str, token: str) -> Request:
-        """The request creating the result for ``key``."""
+    def build_request(self, key: str, call: Call) -> Request:
+        """The request creating the result for ``key`` (``call``: the credential, and the
+        idempotency key of this item in this run)."""
         ...
 
     def parse_success(self, response: Response) -> SuccessFields:

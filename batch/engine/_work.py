@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 
 import anyio
 
@@ -37,6 +38,8 @@ class Work:
     rate_limited: int = 0  # of which answered 429
     last: Attempt | None = None
     result: Result | None = None
+    #: this item's idempotency key in this run (see `Call`), made at its first attempt
+    idempotency_key: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     def succeeded(self, data: SuccessFields) -> Result:
         """The success record of this item: the job's fields, its attempts and 429s."""

@@ -165,6 +165,8 @@ def _summary_lines(
         lines.append("  " + compacted_line(outcome.compacted))
     if outcome.abort_reason:
         lines.append(f"  why: {outcome.abort_reason}")
+    if outcome.read:
+        lines.append(f"  read: {settings.input}, {outcome.read}")
     lines.append(
         f"  results: {'standard output' if settings.output == '-' else settings.output}"
         + (f"   errors: {settings.errors}" if settings.errors else "")
@@ -252,6 +254,7 @@ def print_dry_run(
             ("encoding", "encoding"),
             ("delimiter", "delimiter"),
             ("sheet", "sheet"),
+            ("header", "header"),
             ("id_column", "ID column"),
         )
         if report.get(key) is not None

@@ -82,6 +82,7 @@ class InputInfo:
             "encoding": self.encoding,
             "delimiter": None if self.delimiter is None else self.delimiter.replace("\t", "tab"),
             "sheet": self.sheet,
+            "sheet_hidden": self.hidden_sheet,
             "header": self.header(),
             "header_row": self.header_row,
             "headerless": self.headerless,

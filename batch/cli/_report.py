@@ -247,8 +247,9 @@ def print_dry_run(
             f"documented limit (--rate {settings.rate:g} is above it; "
             f"{per_second:.2f}/s effective)"
         )
+    hidden = " (hidden)" if report.get("sheet_hidden") else ""
     understood = [
-        f"  {name + ':':<16}{report[key]}"
+        f"  {name + ':':<16}{report[key]}{hidden if key == 'sheet' else ''}"
         for key, name in (
             ("format", "format"),
             ("encoding", "encoding"),

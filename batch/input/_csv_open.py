@@ -66,7 +66,7 @@ def open_csv(
         column.name,
         column.loose,
         encoding=enc.described,
-        delimiter=used,
+        delimiter=None if header.headerless and header.width == 1 else used,
         gzip=head.gzip,
         header_row=None if header.headerless else header.line,
         above=header.above,

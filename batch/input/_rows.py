@@ -55,12 +55,10 @@ class InputInfo:
             return f"none: a list of IDs, its first {self.unit} read as one"
         if self.header_row is None or (self.header_row == 1 and not self.header_forced):
             return None
-        text = f"{self.unit} {self.header_row}"
-        if self.header_forced:
-            text += " (--header-row)"
+        notes = ["--header-row"] if self.header_forced else []
         if self.above:
-            text += f" ({self.above} {'row' if self.above == 1 else 'rows'} above it skipped)"
-        return text
+            notes.append(f"{self.above} {'row' if self.above == 1 else 'rows'} above it skipped")
+        return f"{self.unit} {self.header_row}" + (f" ({'; '.join(notes)})" if notes else "")
 
     def describe(self) -> str:
         """What a person should know of how the input was read, in a phrase ("" when there

@@ -159,7 +159,7 @@ def test_header_row_forces_the_header(tmp_path: Path) -> None:
     assert read(path)[1] == [Row(2, None, ""), Row(3, "n", None), Row(4, "x", None)]  # line 1
     info, rows, _ = read(path, header_row=3)
     assert (info.header_row, info.header_forced, rows) == (3, True, ok((4, ID1)))
-    assert info.header() == "line 3 (--header-row) (1 row above it skipped)"
+    assert info.header() == "line 3 (--header-row; 1 row above it skipped)"
     assert refused(path, header_row=2) == f"'{path}' line 2 (--header-row) is blank"
     assert (
         refused(path, header_row=9) == f"'{path}' has no line 9 (--header-row): it ends at line 4"
@@ -204,6 +204,7 @@ def test_a_list_of_ids_without_header_is_read_first_line_included(tmp_path: Path
     path.write_text(f"\n {ID1.upper()} \n{ID2}\n\n{ID1}\nnot-an-id\n")
     info, rows, total = read(path)
     assert (info.headerless, info.header_row, info.id_column) == (True, None, "column 1")
+    assert info.delimiter is None  # one column: no delimiter to speak of
     assert info.header() == "none: a list of IDs, its first line read as one"
     assert [row.line for row in rows if row.value] == [2, 3, 5, 6]
     assert total == 5  # from the first ID on, blank lines included, as the bar counts them

@@ -1,15 +1,20 @@
-"""Minimal .xlsx and .ods files written with zipfile, for tests: strings, numbers and dates.
+"""Workbooks for tests: minimal .xlsx and .ods files written with zipfile (strings, numbers,
+dates; an .ods's hidden sheets and active sheet), and real ones written by openpyxl (hidden
+sheets, the active sheet, merged cells, as Excel writes them).
 
-Just enough of SpreadsheetML and OpenDocument for a reader to see sheets, rows and typed cells;
-the real exports of the corpus were made the same way (kept as bytes there).
+The zipfile ones hold just enough of SpreadsheetML and OpenDocument for a reader to see sheets,
+rows and typed cells; the corpus's exports are written by openpyxl (tests/corpus/make_exports.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zipfile
 from pathlib import Path
 from xml.sax.saxutils import escape
+
+import openpyxl
 
 Cell = str | int | float | dt.date | None
 
@@ -118,10 +123,57 @@ def _ods_cell(value: Cell) -> str:
     return f'<table:table-cell office:value-type="string"><text:p>{escape(value)}</text:p></table:table-cell>'
 
 
-def write_ods(path: Path, sheets: dict[str, list[list[Cell]]]) -> Path:
-    """An OpenDocument spreadsheet with these sheets."""
+def write_workbook(
+    path: Path,
+    sheets: dict[str, list[list[Cell]]],
+    *,
+    hidden: tuple[str, ...] = (),
+    active: str | None = None,
+    merged: dict[str, list[str]] | None = None,
+) -> Path:
+    """A workbook written by openpyxl: these sheets (in order), some `hidden`, one `active`
+    (openpyxl makes a hidden active sheet's neighbour active, as Excel does), cell ranges
+    `merged` per sheet ("A1:D1")."""
+    book = openpyxl.Workbook()
+    for name, rows in sheets.items():
+        sheet = book.create_sheet(name)
+        for row in rows:
+            sheet.append(row)
+        for cells in (merged or {}).get(name, []):
+            sheet.merge_cells(cells)
+        if name in hidden:
+            sheet.sheet_state = "hidden"
+    del book["Sheet"]
+    if active is not None:
+        book.active = list(sheets).index(active)
+    book.save(path)
+    return path
+
+
+def set_active_tab(path: Path, index: int) -> Path:
+    """Rewrite an .xlsx's ``activeTab`` as other writers may leave it (a hidden sheet's)."""
+    with zipfile.ZipFile(path) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    parts["xl/workbook.xml"] = re.sub(
+        rb'activeTab="[0-9]+"', b'activeTab="%d"' % index, parts["xl/workbook.xml"]
+    )
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    return path
+
+
+def write_ods(
+    path: Path,
+    sheets: dict[str, list[list[Cell]]],
+    *,
+    hidden: tuple[str, ...] = (),
+    active: str | None = None,
+) -> Path:
+    """An OpenDocument spreadsheet with these sheets, some `hidden`, one `active`."""
     tables = "".join(
-        f'<table:table table:name="{escape(name)}">'
+        f'<table:table table:name="{escape(name)}"'
+        f' table:style-name="{"hidden" if name in hidden else "shown"}">'
         + "".join(
             "<table:table-row>" + "".join(_ods_cell(v) for v in row) + "</table:table-row>"
             for row in rows
@@ -144,7 +196,24 @@ def write_ods(path: Path, sheets: dict[str, list[list[Cell]]]) -> Path:
             '<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:'
             'oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:'
             'opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:'
-            'text:1.0" office:version="1.2"><office:body><office:spreadsheet>'
+            'text:1.0" xmlns:style="urn:oasis:names:tc:opendocument:xmlns:style:1.0" '
+            'office:version="1.2"><office:automatic-styles>'
+            '<style:style style:name="shown" style:family="table"><style:table-properties '
+            'table:display="true"/></style:style><style:style style:name="hidden" '
+            'style:family="table"><style:table-properties table:display="false"/></style:style>'
+            "</office:automatic-styles><office:body><office:spreadsheet>"
             f"{tables}</office:spreadsheet></office:body></office:document-content>",
         )
+        if active is not None:
+            z.writestr(
+                "settings.xml",
+                '<?xml version="1.0" encoding="UTF-8"?><office:document-settings xmlns:office="urn:'
+                'oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:config="urn:oasis:names:tc:'
+                'opendocument:xmlns:config:1.0"><office:settings><config:config-item-set '
+                'config:name="ooo:view-settings"><config:config-item-map-indexed config:name="Views">'
+                '<config:config-item-map-entry><config:config-item config:name="ActiveTable" '
+                f'config:type="string">{escape(active)}</config:config-item>'
+                "</config:config-item-map-entry></config:config-item-map-indexed>"
+                "</config:config-item-set></office:settings></office:document-settings>",
+            )
     return path

@@ -339,10 +339,21 @@ def job_command(job: Job, run: Callable[[Job, Settings], int]) -> click.Command:
     @click.option(
         "--encoding",
         metavar="NAME",
-        help="Input text encoding (e.g. cp1252); default: UTF-8, or UTF-16 with a BOM.",
+        help="Input text encoding (e.g. cp1252); default: a BOM's, UTF-8, else detected "
+        "(refused when it cannot be told).",
     )
     @click.option(
-        "--sheet", metavar="NAME", help="The sheet of an .xlsx/.ods workbook (default: the first)."
+        "--sheet",
+        metavar="NAME",
+        help="The sheet of an .xlsx/.ods workbook, hidden ones included (default: the active "
+        "sheet if visible, else the first visible one).",
+    )
+    @click.option(
+        "--header-row",
+        type=click.IntRange(min=1),
+        metavar="N",
+        help="The line (a workbook's row) holding the column names (default: the first of the "
+        "first 20 that holds the ID column).",
     )
     @click.option(
         "--quota-store",

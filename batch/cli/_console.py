@@ -192,6 +192,8 @@ def _failure(fields: dict[str, Any]) -> str:
 def _run_started(f: dict[str, Any]) -> str:
     output = "standard output" if f.get("output") == "-" else f.get("output")
     source = "standard input" if f.get("input") == "-" else f.get("input")
+    if f.get("read"):
+        source = f"{source} ({f['read']})"
     api = "the simulated API" if f.get("simulated") else f.get("base_url")
     mode = ", resuming it" if f.get("resume") else ""
     return (

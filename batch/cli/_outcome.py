@@ -21,3 +21,5 @@ class RunOutcome:
     dry_run: dict[str, Any] = field(default_factory=dict)
     #: what rewriting the results file to its current state did (None: not rewritten)
     compacted: dict[str, int] | None = None
+    #: how the input was read, when worth saying ("sheet 'Current', header on row 4")
+    read: str = ""

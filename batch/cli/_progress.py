@@ -2,49 +2,17 @@
 
 from __future__ import annotations
 
-import gzip
-import os
 import sys
 import time
-from collections.abc import Iterator
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
 import anyio.to_thread
 
 from batch.cli._metrics import write_metrics
-from batch.engine import Stats, count_lines
+from batch.engine import Stats
 
-__all__ = ["Reporter", "count_rows"]
-
-COUNT_LIMIT_S = 2.0  # counting rows for the bar's total gives up after this long
-
-
-class _Readable(Protocol):
-    def read(self, size: int = ..., /) -> bytes: ...
-
-
-def count_rows(path: str, fmt: str) -> int | None:
-    """Data lines of a regular CSV/JSONL file (gzip included), for the bar's total; None if not
-    cheap (standard input, or a workbook or JSON array, whose lines are not rows)."""
-    if path == "-" or fmt not in ("csv", "tsv", "jsonl") or not os.path.isfile(path):
-        return None
-    header = fmt != "jsonl"
-    deadline = time.monotonic() + COUNT_LIMIT_S
-
-    def chunks(handle: _Readable) -> Iterator[bytes]:
-        while chunk := handle.read(1 << 20):
-            yield chunk
-            if time.monotonic() > deadline:
-                raise TimeoutError
-
-    try:
-        opener = gzip.open if path.endswith(".gz") else open
-        with opener(path, "rb") as handle:
-            lines = count_lines(chunks(handle))
-    except (OSError, EOFError, gzip.BadGzipFile):  # TimeoutError is an OSError: not cheap
-        return None
-    return max(lines - header, 0)
+__all__ = ["Reporter"]
 
 
 class Reporter:

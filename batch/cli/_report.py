@@ -165,6 +165,8 @@ def _summary_lines(
         lines.append("  " + compacted_line(outcome.compacted))
     if outcome.abort_reason:
         lines.append(f"  why: {outcome.abort_reason}")
+    if outcome.read:
+        lines.append(f"  read: {settings.input}, {outcome.read}")
     lines.append(
         f"  results: {'standard output' if settings.output == '-' else settings.output}"
         + (f"   errors: {settings.errors}" if settings.errors else "")
@@ -245,13 +247,15 @@ def print_dry_run(
             f"documented limit (--rate {settings.rate:g} is above it; "
             f"{per_second:.2f}/s effective)"
         )
+    hidden = " (hidden)" if report.get("sheet_hidden") else ""
     understood = [
-        f"  {name + ':':<16}{report[key]}"
+        f"  {name + ':':<16}{report[key]}{hidden if key == 'sheet' else ''}"
         for key, name in (
             ("format", "format"),
             ("encoding", "encoding"),
             ("delimiter", "delimiter"),
             ("sheet", "sheet"),
+            ("header", "header"),
             ("id_column", "ID column"),
         )
         if report.get(key) is not None

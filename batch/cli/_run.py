@@ -26,7 +26,7 @@ from batch.cli._dry_run import dry_run, rate_above_documented
 from batch.cli._logging import Redactor
 from batch.cli._metrics import write_metrics
 from batch.cli._outcome import EXIT_ABORTED, EXIT_OK, EXIT_RECORD_ERRORS, RunOutcome
-from batch.cli._progress import Reporter, count_rows
+from batch.cli._progress import Reporter
 from batch.cli._settings import (
     Settings,
     check_base_url,
@@ -138,7 +138,7 @@ async def _execute(
     stats = Stats()
     with contextlib.ExitStack() as inputs:
         with interrupts.startup():
-            rows = await _open_input(s, inputs, log)
+            rows = await _open_input(job, s, inputs, log)
         if interrupts.received:
             return _interrupted_at_start(s, stats, interrupts, log)
         if s.dry_run:
@@ -228,10 +228,11 @@ async def _execute(
                 proxy_from=engine.route.reason,
                 simulated=s.simulate,
                 quota_store=engine.stats.quota_store,
+                **rows.info.as_event(),
             )
             if (above := rate_above_documented(job, s.rate)) is not None:
                 log.warning("rate_above_documented_limit", message=above)
-            total = await anyio.to_thread.run_sync(count_rows, s.input, rows.info.format)
+            total = await anyio.to_thread.run_sync(rows.total)
             reporter = Reporter(
                 stats,
                 log=log,
@@ -272,6 +273,7 @@ async def _execute(
             await writer.close(finished=finished)
             _previous_records(out, finished, log)
     outcome = _outcome(stats, engine, interrupts, output_open=output_open)
+    outcome.read = rows.info.describe()
     outcome.compacted = compacted.as_dict() if compacted else None
     if outcome.exit_code == EXIT_OK:
         # For monitoring, a run that ended with every record ok is a success even if it
@@ -328,7 +330,7 @@ def _engine_options(job: Job, s: Settings, base_url: str, token: str) -> EngineO
     )
 
 
-async def _open_input(s: Settings, stack: contextlib.ExitStack, log: Logger) -> Rows:
+async def _open_input(job: Job, s: Settings, stack: contextlib.ExitStack, log: Logger) -> Rows:
     """Open the input and read its header in a thread: a pipe may take its time, and
     a signal must still stop the run meanwhile (the thread is then left to the exit)."""
     opened = open_rows(
@@ -339,6 +341,8 @@ async def _open_input(s: Settings, stack: contextlib.ExitStack, log: Logger) -> 
         encoding=s.encoding,
         sheet=s.sheet,
         keep_columns=s.keep_columns,
+        header_row=s.header_row,
+        parse_key=job.parse_key,
     )
     rows = await anyio.to_thread.run_sync(opened.__enter__, abandon_on_cancel=True)
     stack.push(opened.__exit__)

@@ -79,6 +79,8 @@ class Settings:
     delimiter: str | None = None
     encoding: str | None = None
     sheet: str | None = None
+    #: the line (row) holding the column names (--header-row); None: found
+    header_row: int | None = None
     quota_store: str = "local"
 
 

@@ -1,4 +1,4 @@
-"""The input's bytes before any format: open it, gunzip it, tell what it is and its encoding.
+"""The input's bytes before any format: open it, gunzip it, tell what it is.
 
 Nothing here reads ahead by hand: a `BufferedReader`'s `peek` (a file, standard input, a
 `GzipFile`) shows the first bytes without consuming them. On a pipe `peek` makes at most one
@@ -7,7 +7,6 @@ read, so what it shows is what the writer has sent so far (at least one byte).
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import gzip
 import io
@@ -17,19 +16,15 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
 from batch.engine import InputError
+from batch.input._encoding import SAMPLE, Encoding
 from batch.input._formats import READ_ERRORS, reason
 
-__all__ = ["Encoding", "Head", "detect_encoding", "kind_of", "looks_like", "open_binary"]
+__all__ = ["BUFFER", "Head", "kind_of", "looks_like", "open_binary"]
 
-BUFFER = 1 << 16
+BUFFER = SAMPLE  # what peek shows of the start: the encoding is decided on it
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-_BOMS = (
-    (codecs.BOM_UTF8, "utf-8-sig", "UTF-8 with BOM"),
-    (codecs.BOM_UTF16_LE, "utf-16", "UTF-16 LE with BOM"),
-    (codecs.BOM_UTF16_BE, "utf-16", "UTF-16 BE with BOM"),
-)
 
 
 if TYPE_CHECKING:
@@ -46,18 +41,6 @@ class Head:
 
     def kind(self) -> str:
         return kind_of(self.first)
-
-
-@dataclass(frozen=True, slots=True)
-class Encoding:
-    """The codec to decode with, and how to name it to a person."""
-
-    codec: str
-    shown: str
-
-    @property
-    def utf8(self) -> bool:
-        return self.codec in ("utf-8", "utf-8-sig")
 
 
 def kind_of(first: bytes) -> str:
@@ -113,32 +96,6 @@ def _open_file(path: str, label: str) -> Iterator[_Peekable]:
         raise InputError(f"cannot read {label}: {reason(err)}") from None
     with file:
         yield file
-
-
-def detect_encoding(first: bytes, given: str | None, label: str) -> Encoding:
-    """The encoding: `given`, else from a BOM, else UTF-8; UTF-16 without a BOM is refused."""
-    if given:
-        try:
-            name = codecs.lookup(given).name
-        except LookupError:
-            raise InputError(
-                f"unknown encoding {given!r} (examples: utf-8, cp1252, utf-16-le)"
-            ) from None
-        return Encoding(name, given)
-    for bom, codec, shown in _BOMS:
-        if first.startswith(bom):
-            return Encoding(codec, shown)
-    sample = first[:512]
-    if len(sample) >= 4:
-        odd_nuls = sample[1::2].count(0) / (len(sample) // 2)
-        even_nuls = sample[0::2].count(0) / ((len(sample) + 1) // 2)
-        for nuls, other, endian in ((odd_nuls, even_nuls, "le"), (even_nuls, odd_nuls, "be")):
-            if nuls > 0.5 and other < 0.1:
-                raise InputError(
-                    f"cannot read {label}: it looks like UTF-16 without a BOM; "
-                    f"pass --encoding utf-16-{endian}"
-                )
-    return Encoding("utf-8", "UTF-8")
 
 
 def looks_like(first: bytes, encoding: Encoding) -> str:

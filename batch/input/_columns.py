@@ -1,8 +1,9 @@
 """Reading a header: which delimiter separates it, and which column holds the ID.
 
-The delimiter is decided from the header line alone: the one candidate (`,` `;` tab `|`) found
-outside quotes; none found means a one-column file (`,`). When several are found, the one that
-splits the header so that the ID column is found wins; otherwise the message names them.
+The delimiter is decided from the header line alone (`batch.input._header`): the candidates
+(`,` `;` tab `|`) found outside quotes; none found means a one-column file (`,`). When
+several are found, the one that splits the header so that the ID column is found wins;
+otherwise the message names them.
 
 The ID column is an exact match of the ID field first; otherwise the single column equal to it
 ignoring case, spaces, `_` and `-` (`Profile ID`, `profileId`, `PROFILE_ID`); two such columns
@@ -22,11 +23,14 @@ from batch.engine import InputError
 __all__ = [
     "CANDIDATES",
     "IdColumn",
+    "ambiguous_delimiters",
     "clean_names",
-    "detect_delimiter",
+    "delimiters_in",
     "find_id_column",
+    "id_matches",
     "keep_columns",
     "show_delimiter",
+    "split_line",
 ]
 
 CANDIDATES = ",;\t|"
@@ -53,6 +57,14 @@ def _loose(name: str) -> str:
 
 def clean_names(fields: list[str]) -> list[str]:
     return [name.strip(" \t\ufeff") for name in fields]
+
+
+def id_matches(names: list[str], id_field: str) -> int:
+    """How many of `names` could be the ID column: 1 for an exact match, else the loose ones."""
+    if id_field in names:
+        return 1
+    want = _loose(id_field)
+    return sum(1 for name in names if _loose(name) == want)
 
 
 def find_id_column(
@@ -92,36 +104,45 @@ def _show(name: str) -> str:
     return shown if len(shown) <= 40 else shown[:39] + "…"
 
 
-def detect_delimiter(header: str, id_field: str, label: str) -> str:
-    """The delimiter of a CSV whose header line (its first physical line) is `header`."""
-    outside = _QUOTED.sub("", header)
-    found = [d for d in CANDIDATES if d in outside]
-    if len(found) <= 1:
-        return found[0] if found else ","
-    fits = []
-    for delimiter in found:
-        names = clean_names(next(csv.reader([header], delimiter=delimiter), []))
-        try:
-            find_id_column(names, id_field, label)
-        except InputError:
-            continue
-        fits.append(delimiter)
-    if len(fits) == 1:
-        return fits[0]
+def delimiters_in(line: str) -> str:
+    """The candidate delimiters found outside quotes in a CSV line, in `CANDIDATES` order."""
+    outside = _QUOTED.sub("", line)
+    return "".join(d for d in CANDIDATES if d in outside)
+
+
+def split_line(line: str, delimiter: str) -> list[str]:
+    """One CSV line's fields, split by `delimiter` and stripped."""
+    return clean_names(next(csv.reader([line], delimiter=delimiter), []))
+
+
+def ambiguous_delimiters(label: str, found: list[str]) -> InputError:
     shown = " and ".join(show_delimiter(d) for d in found)
     example = "tab" if found[0] == "\t" else shlex.quote(found[0])
-    raise InputError(
+    return InputError(
         f"cannot tell how the columns of {label} are separated: its header holds {shown}; "
         f"pass --delimiter with the right one (e.g. --delimiter {example})"
     )
 
 
 def keep_columns(names: list[str], keep: tuple[str, ...], label: str) -> dict[str, int] | None:
-    """The columns --keep-columns names (name: index), or an InputError naming a missing one."""
-    missing = [name for name in keep if name not in names]
-    if missing:
-        shown = ", ".join(_show(name) for name in names[:20])
-        raise InputError(
-            f"--keep-columns: {label} has no '{missing[0]}' column; columns found: {shown}"
-        )
-    return {name: names.index(name) for name in keep} or None
+    """The columns --keep-columns names (the name given: its index), matched as the ID column
+    is (exactly, else the one column equal to it ignoring case, spaces, `_` and `-`); an
+    InputError naming one that is missing or ambiguous."""
+    if keep and not names:
+        raise InputError(f"--keep-columns: {label} is a list of IDs without a header: no columns")
+    found: dict[str, int] = {}
+    for name in keep:
+        try:
+            found[name] = find_id_column(names, name, f"--keep-columns: {label}").index
+        except InputError as err:
+            raise InputError(_keep_problem(str(err), names)) from None
+    return found or None
+
+
+def _keep_problem(message: str, names: list[str]) -> str:
+    """find_id_column's message, said of a kept column (no --id-field hint)."""
+    if "that could be" in message:
+        return message.replace("pass --id-field with the one to use", "name one exactly")
+    head = message.split("; columns found:", 1)[0]
+    shown = ", ".join(_show(name) for name in names[:20])
+    return f"{head}; columns found: {shown}"

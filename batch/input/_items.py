@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from collections.abc import Callable, Container, Hashable, Iterator
+from typing import TypedDict, Unpack
 
 import anyio.to_thread
 
@@ -33,6 +34,16 @@ __all__ = ["BATCH", "KeyFilter", "RowItems"]
 BATCH = 1024
 
 
+class ItemOptions(TypedDict, total=False):
+    """`RowItems`' optional keywords: the keys already done (``skip_keys``), rows read a
+    ``batch`` at a time, a read of standard input ``abandon``-ed on cancel, a ``limit``."""
+
+    skip_keys: Container[str]
+    batch: int
+    abandon: bool
+    limit: int | None
+
+
 class RowItems:
     """Each distinct valid key of ``rows`` once, as an `Item`, and an ``invalid_input``
     `Result` for each row without a usable key, in input order.
@@ -50,13 +61,12 @@ class RowItems:
         *,
         stats: Stats,
         log: Logger,
-        skip_keys: Container[str] = frozenset(),
-        batch: int = BATCH,
-        abandon: bool = False,
-        limit: int | None = None,
+        **options: Unpack[ItemOptions],
     ) -> None:
         self._rows = rows
-        self._limit = limit
+        limit = self._limit = options.get("limit")
+        batch = options.get("batch", BATCH)
+        skip_keys = options.get("skip_keys", frozenset())
         self._given = 0
         #: whether the limit ended the iteration before the end of the input
         self.limited = False
@@ -71,7 +81,7 @@ class RowItems:
         self._rest_batch = batch
         # Standard input may block forever: a cancelled read is then abandoned to its
         # thread, and the rest of the input is not read (nor counted) any more.
-        self._abandon = abandon
+        self._abandon = options.get("abandon", False)
         self._abandoned = False
 
     def __aiter__(self) -> RowItems:

@@ -12,36 +12,29 @@ from collections.abc import Generator
 from typing import IO
 
 from batch.engine import InputError
-from batch.input._formats import READ_ERRORS, Row, json_row, reason
+from batch.input._formats import READ_ERRORS, Row, reason
+from batch.input._jsonl import JsonKeys, json_row
 
 __all__ = ["json_array_rows"]
 
 
-def json_array_rows(
-    stream: IO[bytes],
-    name: str,
-    label: str,
-    keep: tuple[str, ...] = (),
-    seen: dict[str, int] | None = None,
-) -> Generator[Row, None, None]:
+def json_array_rows(stream: IO[bytes], keys: JsonKeys, label: str) -> Generator[Row, None, None]:
     """Rows of the array's elements; InputError from the iterator when the array breaks."""
     import ijson  # type: ignore[import-untyped]  # noqa: PLC0415 - only JSON arrays pay for it
 
-    missing = f"no '{name}' value"
     position = 0
     try:
         for element in ijson.items(stream, "item", use_float=True):
             position += 1
-            yield json_row(
-                element, position, name, missing, "not valid UTF-8", keep=keep, seen=seen
-            )
+            yield json_row(element, position, keys)
     except ijson.IncompleteJSONError as err:
         first = str(err).splitlines()[0] if str(err) else "cut short"
-        why = (
-            "the JSON array is cut short"
-            if "premature EOF" in first
-            else f"not valid JSON ({first})"
-        )
+        if "premature EOF" in first:
+            why = "the JSON array is cut short"
+        elif "invalid bytes in UTF8" in first:
+            why = "it is not valid UTF-8, as JSON must be (convert it with iconv -t utf-8)"
+        else:
+            why = f"not valid JSON ({first})"
         raise InputError(f"cannot read {label}: {why} (after element {position})") from None
     except ijson.JSONError as err:
         first = str(err).splitlines()[0]

@@ -3,25 +3,42 @@
 calamine (Rust) was measured against openpyxl's read-only mode on a 200k-row, 3-column sheet
 (bench/README.md): 0.9 s against 13.7 s, for 75 MiB peak against 41 MiB. calamine loads the
 sheet's cells whole (about 85 bytes a cell), which a sheet's size bounds (Excel stops at
-1,048,576 rows); openpyxl streams but at 15k rows/s. The first sheet by default, or the one
-named; the header is the first non-blank row; `line` is the sheet's row number. A cell the
-spreadsheet turned into a number, a date or a boolean is not an ID: its row gets a problem
-saying so.
+1,048,576 rows); openpyxl streams but at 15k rows/s. The sheet read is chosen by
+`batch.input._workbook`; the header is found as in CSV (`batch.input._header`); `line` is the
+sheet's row number, and the sheet's last row is known at once (the progress bar's total). A
+cell the spreadsheet turned into a number, a date or a boolean is not an ID: its row gets a
+problem saying so.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Generator
-from typing import IO, Any
+import itertools
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
+from typing import IO, TypeAlias
 
 from batch.engine import InputError
-from batch.input._columns import IdColumn, clean_names, find_id_column, keep_columns
-from batch.input._formats import BLANK, Row, value_problem
+from batch.input._columns import IdColumn, clean_names, keep_columns
+from batch.input._formats import BLANK, Columns, Row, value_problem
+from batch.input._header import Header, HeaderSearch, Wanted
+from batch.input._workbook import ChosenSheet, choose_sheet
 
-__all__ = ["Sheet", "open_sheet"]
+__all__ = ["Sheet", "SheetRequest", "open_sheet"]
 
-Cell = Any  # str | int | float | bool | date | datetime | time | timedelta
+Cell: TypeAlias = int | float | str | bool | dt.time | dt.date | dt.datetime | dt.timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class SheetRequest:
+    """What to read of a workbook: which sheet (None: the active visible one), the ID field,
+    the header row if forced, the columns to keep, and the job's test of a key."""
+
+    id_field: str
+    sheet: str | None = None
+    header_row: int | None = None
+    keep: tuple[str, ...] = ()
+    is_key: Callable[[str], bool] | None = None
 
 
 class Sheet:
@@ -29,28 +46,33 @@ class Sheet:
 
     def __init__(
         self,
-        name: str,
-        cells: Any,
-        header_line: int,
-        column: IdColumn,
+        chosen: ChosenSheet,
+        cells: Iterator[list[Cell]],
+        header: Header,
+        last_row: int,
         keep: dict[str, int] | None = None,
     ) -> None:
-        self.name = name
+        self.chosen = chosen
+        self.name = chosen.name
+        self.header = header
+        self.column: IdColumn = header.column
         self._keep = keep
         self._cells = cells
-        self._header_line = header_line
-        self.column = column
+        #: the row before the first data row (the header's, or 0 for a list of IDs)
+        self.before = header.line - 1 if header.headerless else header.line
+        #: data rows below the header, blank ones included (the sheet's size is known)
+        self.total = max(last_row - self.before, 0)
 
     def rows(self, id_field: str) -> Generator[Row, None, None]:
         index = self.column.index
         missing = f"no '{id_field}' value"
-        line = self._header_line
+        line = self.before
         keep = self._keep
         columns = None
         for cells in self._cells:
             line += 1
             if keep:
-                columns = {k: _text(cells[i]) if i < len(cells) else "" for k, i in keep.items()}
+                columns = _kept(cells, keep)
             value = cells[index] if index < len(cells) else ""
             if type(value) is str:
                 if value and not value.isspace():
@@ -65,6 +87,11 @@ class Sheet:
                 yield Row(line, None, BLANK) if blank else Row(line, None, missing, columns)
                 continue
             yield Row(line, None, _converted(value), columns)
+
+
+def _kept(cells: list[Cell], keep: dict[str, int]) -> Columns:
+    width = len(cells)
+    return {name: _text(cells[i]) if i < width else "" for name, i in keep.items()}
 
 
 def _converted(value: Cell) -> str:
@@ -83,9 +110,7 @@ def _converted(value: Cell) -> str:
     return f"the cell holds {what}, not text: the spreadsheet converted the ID"
 
 
-def open_sheet(
-    source: str | IO[bytes], label: str, sheet: str | None, id_field: str, keep: tuple[str, ...]
-) -> Sheet:
+def open_sheet(source: str | IO[bytes], label: str, request: SheetRequest) -> Sheet:
     """Open the workbook and read the sheet's header; InputError when that cannot be done."""
     import python_calamine  # noqa: PLC0415 - only workbooks pay for it
 
@@ -101,29 +126,39 @@ def open_sheet(
         raise InputError(
             f"cannot read {label}: it is a zip file but not a workbook calamine can read ({first})"
         ) from None
-    names = book.sheet_names
-    if not names:
-        raise InputError(f"{label} is empty: the workbook has no sheet")
-    if sheet is None:
-        chosen = book.get_sheet_by_index(0)
-    elif sheet in names:
-        chosen = book.get_sheet_by_name(sheet)
-    else:
-        shown = ", ".join(repr(name) for name in names[:20])
-        raise InputError(f"{label} has no sheet {sheet!r}; its sheets: {shown}")
-    start = chosen.start
+    chosen = choose_sheet(book, source, request.sheet, label)
+    sheet = book.get_sheet_by_name(chosen.name)
     where = f"sheet {chosen.name!r} of {label}"
-    if start is None:
-        raise InputError(f"{where} is empty: expected a header row with a '{id_field}' column")
+    end = sheet.end
+    if sheet.start is None or end is None:
+        raise InputError(
+            f"{where} is empty: expected a header row with a '{request.id_field}' column"
+            + chosen.others_hint()
+        )
     # iter_rows gives the rows from the sheet's first (row 1), even when the data starts lower,
     # and the columns from the first used one: the row number is the position plus one.
-    cells = chosen.iter_rows()
-    for line, header in enumerate(cells, 1):
-        if any(cell != "" for cell in header):
-            names = clean_names([_text(cell) for cell in header])
-            column = find_id_column(names, id_field, where)
-            return Sheet(chosen.name, cells, line, column, keep_columns(names, keep, where))
-    raise InputError(f"{where} is empty: expected a header row with a '{id_field}' column")
+    cells: Iterator[list[Cell]] = sheet.iter_rows()
+    header, found_in = _find_header(cells, where, chosen, request)
+    if header.headerless:
+        cells = itertools.chain([found_in], cells)
+    keep = keep_columns(header.names, request.keep, where) if request.keep else None
+    return Sheet(chosen, cells, header, end[0] + 1, keep)
+
+
+def _find_header(
+    cells: Iterator[list[Cell]], where: str, chosen: ChosenSheet, request: SheetRequest
+) -> tuple[Header, list[Cell]]:
+    """The sheet's header, and the row it was found in."""
+    wanted = Wanted(request.id_field, request.header_row, request.is_key)
+    search = HeaderSearch(wanted, where, unit="row", hint=chosen.others_hint())
+    number = 0
+    for number, row in enumerate(cells, 1):
+        found = search.offer(number, [(None, clean_names([_text(cell) for cell in row]))])
+        if found is not None:
+            return found, row
+        if search.full:
+            break
+    raise search.failure(number)
 
 
 def _text(cell: Cell) -> str:

@@ -21,8 +21,9 @@ Each case directory holds its input files (any name, binary allowed) and a ``cas
     substrings the logs must hold; for exit 2, the single error line must hold all of them;
 ``records``
     for runs that go on: every record expected in the ``-o`` file, each
-    ``{"line", "status", "kind"?, "message_contains"?, "profile_id"?}``; an ``invalid_input``
-    record must also be logged as an ``invalid_row`` event with its line.
+    ``{"line", "status", "kind"?, "message_contains"?, "profile_id"?, "input"?}`` (``input``:
+    the columns ``--keep-columns`` carried, exactly); an ``invalid_input`` record must also be
+    logged as an ``invalid_row`` event with its line.
 ``csv_rows``
     file name → the rows expected in a CSV the run wrote (``.csv`` results, ``--errors``),
     each ``{column: exact text}`` and found by its ``line`` column.
@@ -30,7 +31,9 @@ Each case directory holds its input files (any name, binary allowed) and a ``cas
 Every CSV a case writes is also checked for spreadsheet formulas: no cell may start with
 ``= + - @``, a tab or a carriage return (README "Output records").
 
-``--log-format json`` is appended to every run. Whatever the case, no traceback may appear.
+``--log-format json`` is appended to every run. ``--simulate`` serves the simulated API
+unpaced (no case is about pacing, which is tested on virtual time elsewhere): a case never
+waits on the API's 5/s window. Whatever the case, no traceback may appear.
 A usage, configuration or input error (exit 2) must be reported as exactly one line: one JSON
 event of level ``error`` (and no other error), or click's usage error, whose ``Error:`` line
 is one line.
@@ -38,17 +41,21 @@ is one line.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
 import shutil
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import jobs._simulator._cli
 from batch.engine import FORMULA_PREFIXES
+from jobs._simulator import SimulatorConfig, serve
 from tests.helpers import CliResult, read_jsonl, run_cli
 
 CORPUS = Path(__file__).parent
@@ -66,7 +73,7 @@ CASE_KEYS = {
     "records",
     "csv_rows",
 }
-RECORD_KEYS = {"line", "status", "kind", "message_contains", "profile_id"}
+RECORD_KEYS = {"line", "status", "kind", "message_contains", "profile_id", "input"}
 
 
 @dataclass(frozen=True)
@@ -185,6 +192,8 @@ def _check_records(expected: list[dict[str, Any]], path: Path) -> None:
             assert want["message_contains"] in str(error.get("message", "")), where
         if "profile_id" in want:
             assert got["profile_id"] == want["profile_id"], where
+        if "input" in want:
+            assert got.get("input") == want["input"], where
 
 
 def _check_csv_rows(expected: dict[str, list[dict[str, str]]], work: Path) -> None:
@@ -209,6 +218,19 @@ def _check_no_formula_cells(work: Path, inputs: set[str]) -> None:
                 assert not formulas, f"{path.name} row {number}: formula cells {formulas}"
 
 
+@pytest.fixture
+def unpaced_simulator(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--simulate`` serves a simulated API without its rate limit."""
+
+    @contextlib.asynccontextmanager
+    async def simulated_api() -> AsyncIterator[str]:
+        async with serve(SimulatorConfig(rate=None)) as api:
+            yield api.base_url
+
+    monkeypatch.setattr(jobs._simulator._cli, "simulated_api", simulated_api)
+
+
+@pytest.mark.usefixtures("unpaced_simulator")
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_corpus_case(case: Case, tmp_path: Path) -> None:
     if case.skip_as_root and os.geteuid() == 0:

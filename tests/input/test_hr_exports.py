@@ -249,6 +249,10 @@ def test_dry_run_info_report(tmp_path: Path) -> None:
         "encoding": "UTF-8 with BOM",
         "delimiter": "|",
         "sheet": None,
+        "sheet_hidden": False,
+        "header": None,
+        "header_row": 1,
+        "headerless": False,
         "id_column": "PROFILE_ID",
     }
 

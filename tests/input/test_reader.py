@@ -17,7 +17,7 @@ from batch.input._reader import Format, Row, guess_format, open_rows
 SAMPLES = Path(__file__).parents[2] / "sample_inputs"
 NO_ID = "no 'profile_id' value"
 UNBALANCED = "lines: unbalanced quote?)"
-NOT_UTF8 = "not valid UTF-8 (pass --encoding if the file is in another encoding, e.g. cp1252)"
+LONE_SURROGATE = "not valid Unicode (a lone surrogate)"
 
 
 def read(
@@ -201,13 +201,40 @@ def test_csv_bad_quoting_costs_only_its_record(tmp_path: Path) -> None:
     ]
 
 
-def test_csv_non_utf8_id_is_a_problem_and_reading_goes_on(tmp_path: Path) -> None:
+def test_csv_not_utf8_whose_encoding_cannot_be_told_is_refused_before_any_row(
+    tmp_path: Path,
+) -> None:
     data = b"profile_id,name\nid-\xff1,a\nid-2,b\xfe\xc3\nid-3,c\n"
-    assert read(write(tmp_path, "a.csv", data)) == [
-        Row(2, None, NOT_UTF8),
-        Row(3, "id-2", None),
-        Row(4, "id-3", None),
-    ]
+    message = failing(write(tmp_path, "a.csv", data))
+    assert message.startswith(f"cannot tell the encoding of '{tmp_path}/a.csv': it is not UTF-8")
+    assert "--encoding" in message
+
+
+@pytest.mark.parametrize("name", ["a.csv", "a.jsonl"])
+def test_a_byte_that_is_not_utf8_past_the_sample_stops_the_reading_at_its_line(
+    tmp_path: Path, name: str
+) -> None:
+    """The first 64 KiB decide the encoding; a later byte that is not UTF-8 is never read as
+    UTF-8 (nor replaced): the rows before its line are read, then the reading stops."""
+    head = "profile_id,name\n" if name == "a.csv" else ""
+    row = "id-{},x\n" if name == "a.csv" else '{{"profile_id": "id-{}"}}\n'
+    body = "".join(row.format(f"{i:08}") for i in range(5000)).encode()
+    assert len(body) > 1 << 16
+    bad = b"id-x,Ren\xe9e\n" if name == "a.csv" else b'{"profile_id": "id-x", "n": "\xe9"}\n'
+    path = write(tmp_path, name, head.encode() + body + bad + b"id-z,z\n")
+    got: list[Row] = []
+    with (
+        pytest.raises(InputError) as caught,
+        open_rows(path, fmt=None, id_field="profile_id") as rows,
+    ):
+        got.extend(rows)
+    line = 5000 + bool(head) + 1
+    assert len(got) == 5000
+    assert got[-1].line == line - 1
+    assert str(caught.value) == (
+        f"cannot read '{path}': line {line:,} is not valid UTF-8 (byte 0xE9); pass --encoding "
+        "with the file's encoding (e.g. --encoding cp1252)"
+    )
 
 
 def test_csv_nul_byte(tmp_path: Path) -> None:
@@ -261,7 +288,7 @@ JSONL = b"\n".join(
         b'{"profile_id": "  "}',
         b'{"profile_id": 7}',
         b'{"profile_id": {"id": "x"}}',
-        b'{"profile_id": "id-\xff"}',
+        b'{"profile_id": "id-\\udcff"}',
         b'{"profile_id": "id\\u0000"}',
         b"[" * 100_000,
         b'{"profile_id": "id-4"}',
@@ -278,7 +305,7 @@ JSONL_ROWS = [
     Row(10, None, NO_ID),
     Row(11, None, "'profile_id' is not a string"),
     Row(12, None, "'profile_id' is not a string"),
-    Row(13, None, NOT_UTF8),
+    Row(13, None, LONE_SURROGATE),
     Row(14, None, "contains a NUL byte"),
     Row(15, None, "not valid JSON"),
     Row(16, "id-4", None),
@@ -389,9 +416,15 @@ def test_stdin(data: bytes, fmt: Format | None, expected: list[Row]) -> None:
     [
         (b"\n", "standard input is empty: expected a header row with a 'profile_id' column"),
         (
-            b"id,\xffx\n1\n",
-            "standard input has no 'profile_id' column; columns found: id, \\udcffx"
+            b"id,x\n1\n",
+            "standard input has no 'profile_id' column; columns found: id, x"
             " (the format was guessed as CSV; pass --input-format if it is not)",
+        ),
+        (
+            b"id,\xffx\n1\n",
+            "cannot tell the encoding of standard input: it is not UTF-8, and its byte 0xFF "
+            "(line 1) is 'ÿ' in cp1252, 'я' in cp1251, 'ˇ' in mac-roman; pass --encoding with the "
+            "right one (e.g. --encoding cp1252)",
         ),
         (
             gzip.compress(b"profile_id\nid-1\n")[:12],

@@ -31,7 +31,7 @@ class Redactor:
     """A structlog processor that removes known secrets from every value of every event.
 
     It holds the API token for the whole run and the most recent
-    worker tokens (the engine never puts a result's fields in an event, so
+    secrets of the results (the engine never puts a result's fields in an event, so
     only a recent response could leak one; the bound keeps the cost per log
     line constant however long the run).
     """

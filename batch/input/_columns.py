@@ -6,7 +6,7 @@ several are found, the one that splits the header so that the ID column is found
 otherwise the message names them.
 
 The ID column is an exact match of the ID field first; otherwise the single column equal to it
-ignoring case, spaces, `_` and `-` (`Profile ID`, `profileId`, `PROFILE_ID`); two such columns
+ignoring case, spaces, `_` and `-` (`Record ID`, `recordId`, `RECORD_ID`); two such columns
 are refused (both named), and when none matches the message proposes the closest.
 """
 

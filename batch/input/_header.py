@@ -1,6 +1,6 @@
 """Finding the header: the first row (of the first `HEADER_SEARCH`) that holds the ID column.
 
-Exports put things above their column names: a title ("Workers export - 2026-12-03"), blank
+Exports put things above their column names: a title ("Staff export - 2026-12-03"), blank
 rows, a group header ("Identity" over two columns, "Contact" over three). Offered the input's
 rows from the top (`HeaderSearch.offer`), the search skips them until a row holds the ID
 column (as `batch.input._columns.find_id_column` matches it), and says how many it skipped.

@@ -1,8 +1,8 @@
 """From input rows to work items: validate keys, drop duplicates, record invalid rows.
 
-Rows are read in a worker thread a batch at a time, so a large gzip or a slow
+Rows are read in a thread a batch at a time, so a large gzip or a slow
 disk never blocks the event loop. `RowItems` is an async iterator object, not an
-async generator: a stop that cancels a worker while it waits for the next batch
+async generator: a stop that cancels a lane while it waits for the next batch
 loses nothing, because the batch lands in the object and the next call goes on
 from it (so what is left can still be counted for ``not_attempted``).
 """

@@ -38,5 +38,5 @@ def require_key(rows: Iterator[Row], seen: dict[str, int], label: str, name: str
     raise InputError(
         f"{label}: none of the first {records} records has a {name!r} key; keys found: "
         f"{shown}; pass --id-field NAME (a dotted name reaches into nested objects, "
-        "e.g. worker.profile_id)"
+        "e.g. person.id)"
     )

@@ -1,46 +1,61 @@
-"""One organization, one quota: the rolling window shared by every run that uses it.
+"""One quota, one window: the rolling window shared by every run that uses the same API token.
 
-The API's limit is per organization, shared by every token and process. Each run keeps its
-own pacer (the even spread, the cool-down, the adaptive rate); before a request actually
-starts, it also claims a start in the *shared* window: a log of the organization's starts
-in the last window, kept where every cooperating run sees it (`SharedQuota`):
+The API's limit covers every token and process of the account. Each run keeps its own pacer
+(the even spread, the cool-down); before a request actually starts, it also claims a start in
+the *shared* window, kept where every cooperating run sees it (`SharedQuota`):
 
-- ``local``: a file per (base URL, token) in ``$XDG_RUNTIME_DIR`` (else the user's cache
-  dir), mode 0600, updated under ``flock`` (``_quota_local``). One host, one clock:
-  CLOCK_MONOTONIC is system-wide on Linux and never steps.
-- ``redis://HOST:PORT/DB``: a sorted set in Redis, claimed by a Lua script that reads the
+- ``local``: a memory-mapped file per (base URL, token) in ``~/.cache/batch-quota/``, under
+  ``flock``, checked so that no other user can steer it (``_quota_local``, ``_quota_dir``).
+- an absolute directory path: the same, in a directory several Unix users name and share
+  through its group.
+- ``redis://HOST:PORT/DB``: sorted sets in Redis, claimed by a Lua script that reads the
   server's ``TIME``, so every host uses one clock (``_quota_redis``).
 - ``none``: no sharing; the run paces itself alone.
 
-A claim succeeds when the shared window holds fewer starts than the claimer's own current
-capacity (its pacer's whole requests per window), so runs at --rate 5 together start at most
-5 in any window, and a run whose pacer has come down after 429s yields to the others. A fresh
-429 seen by one run pauses every run (a shared cool-down). If the store fails, the run warns
-once and paces itself alone until the store answers again.
+With a store, the runs also share one controller (`batch.engine._controller`): what any run
+learns about other clients sets the rate of all, the listening gaps are the window's, and the
+cool-down after a fresh 429 pauses every run. A claim succeeds when the window has room at the
+claimer's capacity and no run that has waited longer is still coming back for it (so runs take
+turns). If the store fails, the run warns once and paces itself alone, with the controller's
+last state, until the store answers again.
 
 Why not `limits` or `pyrate-limiter` (both read): their Redis moving windows take the
 timestamp from the client (``time.time()``), so hosts with skewed clocks, or an NTP step on
 one, let a window admit more than the limit; they answer yes/no where a pacer needs "wait
-this long"; and neither shares the local, file-based store, which is the default here. The
-window is a dozen lines of Lua; the rest (availability, warnings, counts) is ours either way.
+this long"; and neither shares the local, file-based store, which is the default here.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import urllib.parse
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
-from batch.engine._errors import reason_of
+from batch.engine._controller import Controller, ControlState
+from batch.engine._errors import ConfigError, reason_of
+from batch.engine._log import Logger
 from batch.engine._pacer import window_for_rate
 from batch.engine._urls import redact_url
 
-__all__ = ["Claim", "QuotaStore", "SharedQuota", "parse_quota_store", "quota_key"]
+if TYPE_CHECKING:
+    from batch.engine._pacer import Pacer
+
+__all__ = [
+    "Answer",
+    "Ask",
+    "Claim",
+    "QuotaStore",
+    "SharedQuota",
+    "parse_quota_store",
+    "quota_key",
+]
 
 #: After a store failure, how long a run paces itself alone before it tries the store again.
 RETRY_STORE_AFTER = 5.0
@@ -57,16 +72,49 @@ SHARED_GUARD = 0.03
 
 
 @dataclass(frozen=True, slots=True)
+class Answer:
+    """How one of this run's starts was answered; ``at`` is its time on the store's clock."""
+
+    at: float
+    refused: bool
+    #: the start reclaimed a listening gap (the claim said so)
+    reclaim: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """One claim: the claimer's window and the answers it has to report since its last."""
+
+    capacity: int
+    window: float
+    guard: float = 0.0
+    #: seconds between listening gaps (0: none)
+    listen: float = 0.0
+    answers: tuple[Answer, ...] = ()
+    #: runs the shared controller on the reported answers (with the claimer's ceiling)
+    controller: Controller | None = None
+    #: the version of the shared controller state the claimer holds
+    version: int = -1
+
+
+@dataclass(frozen=True, slots=True)
 class Claim:
     """The store's answer: started (``wait`` 0.0), or wait ``wait`` seconds and ask again.
-    ``others`` counts the starts of other runs in the window when the claim was refused."""
+
+    ``others``: starts of other runs in the window when refused; ``at``: the store's clock;
+    ``reclaim``: this start reclaims a listening gap; ``state``: the shared controller state
+    when the claimer's copy (``Ask.version``) is not the current ``version``."""
 
     wait: float
     others: int = 0
+    at: float = 0.0
+    reclaim: bool = False
+    version: int = -1
+    state: ControlState | None = None
 
 
 class QuotaStore(Protocol):
-    async def claim(self, capacity: int, window: float, guard: float) -> Claim: ...
+    async def claim(self, ask: Ask) -> Claim: ...
 
     async def pause(self, seconds: float) -> None: ...
 
@@ -76,10 +124,13 @@ class QuotaStore(Protocol):
 
 
 def parse_quota_store(value: str) -> str:
-    """``local``, ``none`` or ``redis://[user:password@]HOST[:PORT][/DB]``; ValueError else."""
+    """``local``, ``none``, an absolute directory path, or ``redis://[user:password@]HOST
+    [:PORT][/DB]``; ValueError else."""
     spec = value.strip()
     if spec in ("local", "none"):
         return spec
+    if spec.startswith("/"):
+        return os.path.normpath(spec)
     parts = urllib.parse.urlsplit(spec)
     if parts.scheme in ("redis", "rediss"):
         try:
@@ -90,7 +141,8 @@ def parse_quota_store(value: str) -> str:
         if parts.hostname and port != -1 and (not db or db.isdigit()) and not parts.query:
             return spec
     raise ValueError(
-        f"{redact_url(spec)!r} is not a quota store: use local, none or redis://HOST:PORT/DB"
+        f"{redact_url(spec)!r} is not a quota store: use local, none, a directory "
+        "(/path, shared with its group) or redis://HOST:PORT/DB"
     )
 
 
@@ -101,20 +153,23 @@ def quota_key(base_url: str, token: str) -> str:
 
 
 class SharedQuota:
-    """A run's handle on the organization's shared window (or on none).
+    """A run's handle on the shared window (or on none).
 
-    ``async with quota.slot():`` waits for a start in it: a script's own calls to the API
-    count against the same organization limit.
+    The engine passes its ``pacer``: the store then runs its listening gaps and its
+    controller, shared with the other runs. ``async with quota.slot():`` waits for a start in
+    the window without one: a script's own calls to the API count against the same limit.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only: each is one thing a front end says
         self,
         spec: str,
         *,
         base_url: str,
         token: str,
         rate: float = 5.0,
-        logger: Any = None,
+        logger: Logger | None = None,
+        pacer: Pacer | None = None,
+        retry_after: float | None = None,
     ) -> None:
         self.spec = parse_quota_store(spec)
         self.name = redact_url(self.spec)
@@ -123,9 +178,25 @@ class SharedQuota:
         self.waited_on_others = 0
         self._key = quota_key(base_url, token)
         self._log = logger
+        self._pacer = pacer
+        self._retry_after = retry_after
         self._store: QuotaStore | None = None
         self._down_until = -1.0
         self._warned = False
+        self._version = -1
+        self._offset = 0.0  # the store's clock less this loop's
+        #: (this loop's clock, the store's, reclaim) of recent starts, to report answers by
+        self._started: deque[tuple[float, float, bool]] = deque(maxlen=4096)
+        self._place = None
+        if self.spec.startswith("/"):
+            from batch.engine._quota_dir import Unsafe, named_place  # noqa: PLC0415
+
+            try:
+                self._place = named_place(self.spec)
+            except Unsafe as exc:
+                raise ConfigError(f"the quota directory cannot be shared safely: {exc}") from None
+        if pacer is not None and self.shared:
+            pacer.shared = True
 
     async def __aenter__(self) -> SharedQuota:
         return self
@@ -139,21 +210,40 @@ class SharedQuota:
 
     def _open(self) -> QuotaStore | None:
         if self._store is None and self.shared:
-            if self.spec == "local":
-                from batch.engine._quota_local import LocalStore  # noqa: PLC0415
-
-                self._store = LocalStore(self._key, warn=self._warn)
-            else:
+            if self.spec.startswith("redis"):
                 from batch.engine._quota_redis import RedisStore  # noqa: PLC0415
 
                 self._store = RedisStore(self.spec, self._key)
+            else:
+                self._store = self._local()
         return self._store
 
+    def _local(self) -> QuotaStore:
+        from batch.engine._quota_dir import Unsafe, default_place, private_fallback  # noqa: PLC0415
+        from batch.engine._quota_local import LocalStore  # noqa: PLC0415
+
+        place = self._place or default_place()
+        store = LocalStore(self._key, warn=self._warn, place=place)
+        if self._place is None:
+            try:
+                store._map()
+            except Unsafe as exc:
+                fallback = private_fallback()
+                self._warn(
+                    "quota_state_unsafe",
+                    {"path": str(place.directory), "message": f"the shared quota's state "
+                     f"cannot be trusted: {exc}; this run keeps its state in {fallback.directory} "
+                     "instead (not shared with other runs); remove or fix that directory"},
+                )  # fmt: skip
+                store = LocalStore(self._key, warn=self._warn, place=fallback)
+        return store
+
+    # -- claims -------------------------------------------------------------------
     async def start(self, capacity: int, window: float) -> None:
         """Wait until the shared window has room for one more start, and take it."""
         waited = False
         while True:
-            claim = await self._ask("claim", capacity, window, SHARED_GUARD)
+            claim = await self._claim(capacity, window)
             if claim is None or claim.wait <= 0:
                 return
             if claim.others and not waited:
@@ -161,21 +251,78 @@ class SharedQuota:
                 self.waited_on_others += 1
             await anyio.sleep(claim.wait)
 
+    async def _claim(self, capacity: int, window: float) -> Claim | None:
+        store = self._open()
+        if store is None or not self._up():
+            return None
+        pacer = self._pacer
+        ask = Ask(capacity, window, SHARED_GUARD)
+        if pacer is not None:
+            mine = pacer.controller
+            answers, pacer.outbox[:] = self._answers(pacer.outbox), []
+            listen = mine.state.gap_every if mine.gap(anyio.current_time(), window) else 0.0
+            # The store runs the controller on its clock: a copy, on that clock.
+            rules = mine.copy(mine.state.shifted(self._offset)) if answers else None
+            ask = Ask(capacity, window, SHARED_GUARD, listen, answers, rules, self._version)
+        try:
+            claim = await store.claim(ask)
+        except Exception as exc:
+            self._failed(exc)
+            return None
+        now = anyio.current_time()
+        self._offset = claim.at - now
+        self._back()
+        if pacer is not None:
+            if claim.state is not None:
+                pacer.controller.state = claim.state.shifted(-self._offset)
+            self._version = claim.version
+        if claim.wait <= 0:
+            self._started.append((now, claim.at, claim.reclaim))
+        return claim
+
+    def _answers(self, outbox: list[tuple[float, bool]]) -> tuple[Answer, ...]:
+        """This run's answers, each at its start's time on the store's clock."""
+        found = []
+        started = self._started
+        for at, refused in outbox:
+            # The start is the latest claim made before it (the engine reads its clock right
+            # after the claim returns).
+            for local, remote, reclaim in reversed(started):
+                if local <= at + 1e-3:
+                    if at - local < 1.0:
+                        found.append(Answer(remote, refused, reclaim))
+                    break
+        return tuple(found)
+
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
-        """``async with quota.slot(): ...``: one start in the organization's window, at
-        ``rate`` (a script's own calls to other endpoints count against the same limit)."""
+        """``async with quota.slot(): ...``: one start in the shared window, at ``rate`` (a
+        script's own calls to other endpoints count against the same limit)."""
         await self.start(*window_for_rate(self.rate))
         yield
 
     async def pause(self, seconds: float) -> None:
         """A fresh 429: every run sharing the quota pauses for ``seconds``."""
-        await self._ask("pause", min(seconds, MAX_PAUSE))
+        store = self._open()
+        if store is None or not self._up():
+            return
+        try:
+            await store.pause(min(seconds, MAX_PAUSE))
+        except Exception as exc:
+            self._failed(exc)
 
     async def running(self) -> int | None:
         """Runs that claimed a start recently (this one included if it did); None if unknown."""
-        count = await self._ask("running")
-        return count if isinstance(count, int) else None
+        store = self._open()
+        if store is None or not self._up():
+            return None
+        try:
+            count = await store.running()
+        except Exception as exc:
+            self._failed(exc)
+            return None
+        self._back()
+        return count
 
     async def aclose(self) -> None:
         if self._store is not None:
@@ -184,28 +331,20 @@ class SharedQuota:
                     await self._store.aclose()
             self._store = None
 
-    async def _ask(self, what: str, *args: Any) -> Any:
-        store = self._open()
-        if store is None or anyio.current_time() < self._down_until:
-            return None
-        try:
-            answer = await getattr(store, what)(*args)
-        except (OSError, ConnectionError, TimeoutError) as exc:
-            self._unavailable(exc)
-            return None
-        except Exception as exc:
-            # redis-py's errors are not OSErrors; a store never stops a run.
-            if type(exc).__module__.split(".")[0] != "redis":
-                raise
-            self._unavailable(exc)
-            return None
-        if self._warned:
-            self._warned = False
-            self._info("quota_store_back", store=self.name)
-        return answer
+    # -- the store failing and coming back -----------------------------------------------
+    def _up(self) -> bool:
+        return anyio.current_time() >= self._down_until
 
-    def _unavailable(self, exc: BaseException) -> None:
-        self._down_until = anyio.current_time() + RETRY_STORE_AFTER
+    def _failed(self, exc: Exception) -> None:
+        # redis-py's errors are not OSErrors; a store never stops a run.
+        known = isinstance(exc, OSError | ConnectionError | TimeoutError)
+        if not known and type(exc).__module__.split(".")[0] != "redis":
+            raise exc
+        wait = RETRY_STORE_AFTER if self._retry_after is None else self._retry_after
+        self._down_until = anyio.current_time() + wait
+        if self._pacer is not None:
+            self._pacer.shared = False  # alone, from the controller's last state
+            self._pacer.outbox.clear()
         if not self._warned:
             self._warned = True
             self._warn(
@@ -218,13 +357,17 @@ class SharedQuota:
                 },
             )
 
-    def _warn(self, event: str, fields: dict[str, Any]) -> None:
+    def _back(self) -> None:
+        if self._pacer is not None:
+            self._pacer.shared = True
+        if self._warned:
+            self._warned = False
+            if self._log is not None:
+                self._log.info("quota_store_back", store=self.name)
+
+    def _warn(self, event: str, fields: dict[str, str]) -> None:
         if self._log is not None:
             self._log.warning(event, **fields)
-
-    def _info(self, event: str, **fields: Any) -> None:
-        if self._log is not None:
-            self._log.info(event, **fields)
 
 
 def _reason(exc: BaseException, spec: str) -> str:

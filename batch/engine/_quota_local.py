@@ -1,67 +1,91 @@
-"""The shared window of one host: a small JSON file per (base URL, token), under flock.
+"""The shared window of one host: fixed-size records in a memory-mapped file, under flock.
 
-Where: ``$XDG_RUNTIME_DIR/batch-quota/`` (a per-user tmpfs, emptied at logout), else
-``$XDG_CACHE_HOME`` or ``~/.cache`` ``/batch-quota/``; the directory 0700, the file 0600,
-so runs of other users never share it. The file holds the starts of the last window as
-(CLOCK_MONOTONIC time, "pid:handle"), a shared cool-down and the pids seen lately; it is read and
-rewritten under an exclusive ``flock`` held for a few microseconds (a JSON header line and
-the starts as doubles: see `_encode`).
+One file per (base URL, token) and host, in the place `_quota_dir` picks. It holds a header
+(the boot it belongs to, the shared cool-down, the controller's state and its version), a
+table of the runs using it (a random id, the pid, when each last claimed, since when each
+waits), and a ring of the latest starts (time, run, refused and reclaim flags). A claim locks
+the file for a few microseconds, reads and writes a few records, and unlocks: no rewrite of
+the whole state, so a shared start costs little more than the lock.
+
+Times are the event loop's clock, which is CLOCK_MONOTONIC (asyncio's ``loop.time()``): one
+clock for every process of the host, which never steps. (On a test's virtual clock, the store
+keeps that one, as the simulated API in the same loop does.) It restarts at boot, so the
+header names the boot and a file from another boot starts afresh.
 
 What can go wrong, and why it is harmless:
 - ``kill -9`` while holding the lock: the kernel drops the lock with the process; its starts
   age out of the window like any other (nothing is "held" across claims).
-- A corrupt, truncated or foreign file (a crash mid-write, someone's editor): replaced, with
-  one warning (``quota_state_replaced``); times in the future or cool-downs beyond a minute are
-  not believed.
-- Clock steps (NTP): CLOCK_MONOTONIC never steps, and is one clock for every process of the
-  host (system-wide on Linux). It restarts at boot, so the state records the boot id and a
-  file from an earlier boot starts afresh.
+- A corrupt, truncated or foreign file: started afresh, with one warning
+  (``quota_state_replaced``); times in the future or cool-downs beyond a minute are not
+  believed.
 - A process stopped (SIGSTOP) while holding the lock: the others give up after a second and
   pace themselves alone (the store is "unavailable"), then try again.
 """
 
 from __future__ import annotations
 
-import array
-import bisect
-import contextlib
 import errno
 import fcntl
-import itertools
-import json
 import math
+import mmap
 import os
 import secrets
+import socket
+import struct
 import time
-from collections.abc import Callable
-from pathlib import Path
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import anyio
 
-from batch.engine._quota import ALIVE_FOR, MAX_PAUSE, Claim
+from batch.engine._controller import NOISE_SAMPLE, STATE_FIELDS, WINDOW, ControlState
+from batch.engine._quota import ALIVE_FOR, MAX_PAUSE, Answer, Ask, Claim
+from batch.engine._quota_dir import Place, open_state
 
-__all__ = ["LocalStore", "state_dir"]
+__all__ = ["LocalStore"]
 
 #: How long a claim waits for the lock before the store counts as unavailable.
 LOCK_PATIENCE = 1.0
+#: Runs one file can hold at once, and starts it remembers (more than any window at 5/s).
+MEMBERS = 64
+RING = 1024
+#: A waiting run that has not come back by the time it was told (plus this) is not waited for.
+LATE = 0.1
+
+_MAGIC = b"bquota3\0"
+#: magic, boot, cool-down end, state version, reclaimed gap, ring head, ring count, waiting
+_HEADER = struct.Struct(f"=8s16sdQd3I{STATE_FIELDS}d")
+_MEMBER = struct.Struct("=QidddI")  # id, pid, last claim, waiting since (0: not), expected back
+_START = struct.Struct("=dHH")  # time, member slot, flags
+_MEMBER_AT = 512
+_RING_AT = _MEMBER_AT + MEMBERS * _MEMBER.size
+SIZE = _RING_AT + RING * _START.size
+REFUSED, RECLAIM = 1, 2
 
 
-def state_dir() -> Path:
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime and os.path.isdir(runtime):
-        return Path(runtime) / "batch-quota"
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(cache) / "batch-quota"
-
-
-def _boot_id() -> str:
+def _boot_id() -> bytes:
     try:
         with open("/proc/sys/kernel/random/boot_id") as handle:
-            return handle.read().strip()
-    except OSError:
+            return uuid.UUID(handle.read().strip()).bytes
+    except (OSError, ValueError):
         # No boot id (not Linux): the monotonic clock's start stands in for it.
-        return f"t{round(time.time() - time.monotonic())}"
+        return round(time.time() - time.monotonic()).to_bytes(16, "little", signed=True)
+
+
+class _Header:
+    """The header's fields, read at lock time and written back before the unlock."""
+
+    def __init__(self, values: tuple[Any, ...]) -> None:
+        (self.magic, self.boot, self.cool, self.version, self.reclaimed,
+         self.head, self.count, self.waiting, *state) = values  # fmt: skip
+        self.state = tuple(float(x) for x in state)
+
+    def pack_into(self, mm: mmap.mmap) -> None:
+        _HEADER.pack_into(
+            mm, 0, self.magic, self.boot, self.cool, self.version, self.reclaimed,
+            self.head, self.count, self.waiting, *self.state,
+        )  # fmt: skip
 
 
 class LocalStore:
@@ -70,218 +94,289 @@ class LocalStore:
         key: str,
         *,
         warn: Callable[[str, dict[str, Any]], None],
-        directory: Path | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        place: Place,
+        clock: Callable[[], float] = anyio.current_time,
     ) -> None:
-        self.path = (directory or state_dir()) / f"quota-{key}.json"
+        self.place = place
+        self.name = f"quota-{key}-{socket.gethostname()[:64].replace('/', '_')}"
+        self.path = place.directory / self.name
         self._warn = warn
         self._clock = clock
+        self._id = (
+            secrets.randbits(63) | 1
+        )  # this handle: a script's quota and its engine's are two
         self._pid = os.getpid()
-        # One member per handle: a script's own quota and its engine's are two users.
-        self._member = f"{self._pid}:{secrets.token_hex(3)}"
+        self._slot = -1
         self._boot = _boot_id()
         self._fd = -1
-        self._size = 0
+        self._mm: mmap.mmap | None = None
 
     # -- the file -----------------------------------------------------------
-    def _file(self) -> int:
-        if self._fd < 0:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            _forget_old(self.path.parent)
-            flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | os.O_CLOEXEC
-            self._fd = os.open(self.path, flags, 0o600)
-            if os.fstat(self._fd).st_mode & 0o077:
-                os.fchmod(self._fd, 0o600)
-        return self._fd
+    def _map(self) -> mmap.mmap:
+        if self._mm is None:
+            self._fd = open_state(self.place, self.name, SIZE)
+            if os.fstat(self._fd).st_size < SIZE:
+                os.ftruncate(self._fd, SIZE)
+            self._mm = mmap.mmap(self._fd, SIZE)
+        return self._mm
 
-    async def _locked(self, change: Callable[[dict[str, Any], float], Any]) -> Any:
-        fd = self._file()
+    async def _lock(self) -> mmap.mmap:
+        """The mapped file, locked (the caller unlocks with `_unlock`)."""
+        mm = self._map()
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return mm
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+                raise
         deadline = time.monotonic() + LOCK_PATIENCE
         while True:
+            await anyio.sleep(0.001)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return mm
             except OSError as exc:
                 if exc.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
                     raise
-                if time.monotonic() > deadline:
-                    raise TimeoutError(
-                        f"{self.path} stayed locked for {LOCK_PATIENCE:g}s"
-                    ) from None
-                await anyio.sleep(0.001)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.path} stayed locked for {LOCK_PATIENCE:g}s")
+
+    def _unlock(self) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def _header(self, mm: mmap.mmap, now: float) -> _Header:
+        header = _Header(_HEADER.unpack_from(mm, 0))
+        fresh = header.magic != _MAGIC or header.boot != self._boot
+        if not fresh and not (
+            header.count <= RING and header.head < RING and header.waiting <= MEMBERS
+        ):
+            fresh = True
+        if fresh:
+            if header.magic not in (_MAGIC, b"\0" * 8):
+                self._warn(
+                    "quota_state_replaced",
+                    {"path": str(self.path), "message": "the shared quota file was not one "
+                     "this program wrote (corrupt or foreign); it was started afresh"},
+                )  # fmt: skip
+            mm[:] = bytes(SIZE)
+            header = _Header(
+                (_MAGIC, self._boot, 0.0, 0, -math.inf, 0, 0, 0, *([0.0] * STATE_FIELDS))
+            )
+            self._slot = -1
+        if header.cool > now + MAX_PAUSE:
+            header.cool = 0.0  # not believed
+        return header
+
+    # -- the ring of starts -----------------------------------------------------
+    def _starts(self, mm: mmap.mmap, header: _Header) -> Iterator[tuple[int, float, int, int]]:
+        """(ring index, time, member slot, flags), newest first."""
+        for back in range(1, header.count + 1):
+            index = (header.head - back) % RING
+            t, member, flags = _START.unpack_from(mm, _RING_AT + index * _START.size)
+            yield index, t, member, flags
+
+    def _append(self, mm: mmap.mmap, header: _Header, now: float, flags: int) -> None:
+        _START.pack_into(mm, _RING_AT + header.head * _START.size, now, self._slot, flags)
+        header.head = (header.head + 1) % RING
+        header.count = min(RING, header.count + 1)
+
+    # -- the runs ------------------------------------------------------------
+    def _member(self, mm: mmap.mmap, index: int) -> tuple[int, int, float, float, float, int]:
+        return _MEMBER.unpack_from(mm, _MEMBER_AT + index * _MEMBER.size)
+
+    def _put_member(self, mm: mmap.mmap, index: int, *values: float) -> None:
+        _MEMBER.pack_into(mm, _MEMBER_AT + index * _MEMBER.size, *values)
+
+    def _join(self, mm: mmap.mmap, header: _Header, now: float) -> None:
+        """Take (or re-take) this handle's row in the table of runs."""
+        if self._slot >= 0 and self._member(mm, self._slot)[0] == self._id:
+            return
+        chosen = None
+        for index in range(MEMBERS):
+            ident, _, seen, waiting, _, _ = self._member(mm, index)
+            if ident == 0 or seen < now - ALIVE_FOR or seen > now + 1:
+                if waiting and header.waiting:
+                    header.waiting -= 1
+                chosen = index
+                break
+        if chosen is None:  # 64 runs claimed in the last 10 s: share the oldest row
+            chosen = min(range(MEMBERS), key=lambda i: self._member(mm, i)[2])
+        self._slot = chosen
+        self._put_member(mm, chosen, self._id, self._pid, now, 0.0, 0.0, 0)
+
+    # -- the store -----------------------------------------------------------
+    async def claim(self, ask: Ask) -> Claim:
+        mm = await self._lock()
         try:
             now = self._clock()
-            state = self._read(fd, now)
-            answer = change(state, now)
-            payload = _encode(state)
-            # Padded to the file's size rather than truncated to the payload's (the header says
-            # how many starts follow): a truncate per claim cost 0.4 ms on ext4.
-            os.pwrite(fd, payload.ljust(self._size, b"\0"), 0)
-            self._size = max(self._size, len(payload))
-            return answer
+            header = self._header(mm, now)
+            self._join(mm, header, now)
+            self._apply(mm, header, ask, now)
+            claim = self._claim(mm, header, ask, now)
+            header.pack_into(mm)
         finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+            self._unlock()
+        stale = header.version and header.version != ask.version
+        state = ControlState.from_tuple(header.state) if stale else None
+        return Claim(claim.wait, claim.others, now, claim.reclaim, header.version, state)
 
-    def _read(self, fd: int, now: float) -> dict[str, Any]:
-        raw = os.pread(fd, 1 << 20, 0)
-        self._size = len(raw)
-        fresh: dict[str, Any] = {"boot": self._boot, "cool": 0.0, "members": {}, "ids": []}
-        fresh.update(t=array.array("d"), m=array.array("l"))
-        if not raw:
-            return fresh
-        try:
-            state = _decode(raw)
-        except (ValueError, TypeError, KeyError) as exc:
-            self._warn(
-                "quota_state_replaced",
-                {"path": str(self.path), "message": f"the shared quota file was unreadable "
-                 f"({str(exc)[:80]}); it was replaced"},
-            )  # fmt: skip
-            return fresh
-        if state["boot"] != self._boot or len(state["ids"]) > 10_000:
-            return fresh  # written before the last boot: its clock is another one
-        # Nothing from the future (a corrupt or foreign value must not block the window).
-        t, m = state["t"], state["m"]
-        if t and t[-1] > now + 0.001:
-            keep = bisect.bisect_right(t, now + 0.001)
-            del t[keep:], m[keep:]
-        if state["cool"] > now + MAX_PAUSE:
-            state["cool"] = 0.0
-        state["members"] = {
-            pid: seen for pid, seen in state["members"].items() if now - ALIVE_FOR < seen <= now
-        }
-        return state
+    def _apply(self, mm: mmap.mmap, header: _Header, ask: Ask, now: float) -> None:
+        """Mark this run's refused starts, and feed what matters to the shared controller."""
+        if not ask.answers or ask.controller is None:
+            return
+        controller = ask.controller
+        if header.version:
+            controller.state = ControlState.from_tuple(header.state)
+        changed = False
+        for answer in ask.answers:
+            found = self._find(mm, header, answer)
+            if found is None:
+                continue
+            index, flags = found
+            if answer.refused:
+                flags |= REFUSED
+                t, member, _ = _START.unpack_from(mm, _RING_AT + index * _START.size)
+                _START.pack_into(mm, _RING_AT + index * _START.size, t, member, flags)
+            if answer.refused or flags & RECLAIM:
+                accepted, noise = self._window_before(mm, header, answer.at)
+                controller.answer(
+                    now, started=answer.at, refused=answer.refused, accepted=accepted,
+                    noise=noise, reclaim=bool(flags & RECLAIM),
+                )  # fmt: skip
+                changed = True
+        if changed:
+            header.state = controller.state.as_tuple()
+            header.version += 1
 
-    # -- the store ------------------------------------------------------------
-    async def claim(self, capacity: int, window: float, guard: float = 0.0) -> Claim:
-        """A start now if the window has room; another run's start occupies it ``guard``
-        longer than one of this handle's."""
+    def _find(self, mm: mmap.mmap, header: _Header, answer: Answer) -> tuple[int, int] | None:
+        for index, t, member, flags in self._starts(mm, header):
+            if t == answer.at and member == self._slot:
+                return index, flags
+            if t < answer.at - 10 * WINDOW:
+                break
+        return None
 
-        def change(state: dict[str, Any], now: float) -> Claim:
-            # Starts are appended under the lock on one monotonic clock, so ``t`` is sorted:
-            # the window is found by bisection, and only the few starts near its edge are
-            # looked at one by one (a claim costs microseconds at any rate).
-            t, m, ids, me = state["t"], state["m"], state["ids"], self._member
-            if me not in ids:
-                ids.append(me)
-            mine = ids.index(me)
-            gone = bisect.bisect_right(t, now - window - guard)
-            del t[:gone], m[:gone]
-            edge = bisect.bisect_right(t, now - window)  # before it: only others' are inside
-            leaves = [t[i] + window + guard for i in range(edge) if m[i] != mine]
-            inside = len(leaves) + len(t) - edge
-            state["members"][me] = now
-            others = len(leaves) + (len(t) - edge) - m[edge:].count(mine)
-            if now < state["cool"]:
-                return Claim(state["cool"] - now, others)
-            if inside < capacity:
-                t.append(now)
-                m.append(mine)
-                return Claim(0.0)
-            # The (inside - capacity + 1)-th start to leave: among the edge's and the oldest
-            # recent ones (a later start leaves at most `guard` before an earlier one).
-            k = inside - capacity
-            upto = bisect.bisect_right(t, t[min(edge + k, len(t) - 1)] + guard)
-            leaves += [t[i] + window + (0.0 if m[i] == mine else guard) for i in range(edge, upto)]
+    def _window_before(self, mm: mmap.mmap, header: _Header, at: float) -> tuple[int, float]:
+        accepted = seen = refused = 0
+        for _, t, _, flags in self._starts(mm, header):
+            if t > at:
+                continue
+            seen += 1
+            refused += bool(flags & REFUSED)
+            if at - WINDOW < t < at and not flags & REFUSED:
+                accepted += 1
+            if seen >= NOISE_SAMPLE and t <= at - WINDOW:
+                break
+        return accepted, refused / NOISE_SAMPLE
+
+    def _claim(self, mm: mmap.mmap, header: _Header, ask: Ask, now: float) -> Claim:
+        ident, pid, _, waiting, _, _ = self._member(mm, self._slot)
+        capacity, began, inside_gap = ask.capacity, -math.inf, False
+        if ask.listen > 0:  # one start fewer during a listening gap
+            began = math.floor(now / ask.listen) * ask.listen
+            inside_gap = now - began < ask.window
+            capacity -= inside_gap and capacity >= 2
+        leaves, others = self._window(mm, header, now, ask, capacity)
+        free = capacity - len(leaves)
+        ahead, soonest = (
+            self._ahead(mm, header, now, waiting or now) if header.waiting else (0, now)
+        )
+        if now >= header.cool and free > ahead:
+            # The reclaim: the first start after a gap that fills the window again.
+            reclaim = not inside_gap and began > header.reclaimed and len(leaves) >= capacity - 1
+            if reclaim:
+                header.reclaimed = began
+            self._append(mm, header, now, RECLAIM if reclaim else 0)
+            header.waiting = max(0, header.waiting - bool(waiting))  # a hint: `_ahead` recounts
+            self._put_member(mm, self._slot, ident, pid, now, 0.0, 0.0, 0)
+            return Claim(0.0, reclaim=reclaim)
+        if now < header.cool:
+            wait = header.cool - now
+        elif free > 0:  # room, but runs that waited longer come first
+            wait = min(max(soonest - now, 0.001), ask.window)
+        else:
             leaves.sort()
-            return Claim(max(leaves[k] - now, 1e-4), others)
+            wait = max(leaves[min(len(leaves) - 1, ahead - free)] - now, 1e-4)
+        header.waiting += not waiting
+        self._put_member(mm, self._slot, ident, pid, now, waiting or now, now + wait + LATE, 0)
+        return Claim(wait, others)
 
-        claim: Claim = await self._locked(change)
-        return claim
+    def _window(
+        self, mm: mmap.mmap, header: _Header, now: float, ask: Ask, capacity: int
+    ) -> tuple[list[float], int]:
+        """When each start still in the window leaves it (those not refused; another run's
+        ``guard`` later than this one's), and how many are other runs'. Fewer starts in the
+        ring than the capacity: the window cannot be full, nothing to read."""
+        leaves: list[float] = []
+        others = 0
+        if header.count < capacity:
+            return leaves, others
+        window, guard = ask.window, ask.guard
+        for _, t, member, flags in self._starts(mm, header):
+            if t <= now - window - guard:
+                break
+            if flags & REFUSED or t > now + 0.001:
+                continue
+            leave = t + window + (0.0 if member == self._slot else guard)
+            if leave > now:
+                leaves.append(leave)
+                others += member != self._slot
+        return leaves, others
+
+    def _ahead(self, mm: mmap.mmap, header: _Header, now: float, since: float) -> tuple[int, float]:
+        """Runs that have waited longer than ``since`` and are still coming back, and the
+        soonest any of them is due."""
+        ahead, soonest, waiting = 0, math.inf, 0
+        for index in range(MEMBERS):
+            ident, pid, seen, wait_since, expect, _ = self._member(mm, index)
+            if not ident or not wait_since:
+                continue
+            if expect < now:  # gone or late: not waited for, and no longer waiting
+                self._put_member(mm, index, ident, pid, seen, 0.0, 0.0, 0)
+                continue
+            waiting += 1
+            if index != self._slot and wait_since < since:
+                ahead += 1
+                soonest = min(soonest, expect - LATE)
+        header.waiting = waiting
+        return ahead, soonest
 
     async def pause(self, seconds: float) -> None:
-        def change(state: dict[str, Any], now: float) -> None:
-            state["cool"] = max(state["cool"], now + seconds)
-
-        await self._locked(change)
+        mm = await self._lock()
+        try:
+            now = self._clock()
+            header = self._header(mm, now)
+            header.cool = max(header.cool, now + seconds)
+            header.pack_into(mm)
+        finally:
+            self._unlock()
 
     async def running(self) -> int:
-        def change(state: dict[str, Any], now: float) -> int:
-            alive = {}
-            for member, seen in state["members"].items():
+        mm = await self._lock()
+        try:
+            now = self._clock()
+            header = self._header(mm, now)
+            count = 0
+            for index in range(MEMBERS):
+                ident, pid, seen, *_ = self._member(mm, index)
+                if not ident or not now - ALIVE_FOR < seen <= now + 1:
+                    continue
                 try:
-                    os.kill(int(member.split(":")[0]), 0)
-                except (ProcessLookupError, ValueError):
+                    os.kill(pid, 0)
+                except ProcessLookupError:
                     continue
                 except PermissionError:
                     pass
-                alive[member] = seen
-            state["members"] = alive
-            return len(alive)
-
-        count: int = await self._locked(change)
+                count += 1
+            header.pack_into(mm)
+        finally:
+            self._unlock()
         return count
 
     async def aclose(self) -> None:
+        if self._mm is not None:
+            self._mm.close()
+            self._mm = None
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
-
-
-def _forget_old(directory: Path, older_than: float = 86400.0) -> None:
-    """Remove the state of quotas unused for a day (one file per token and base URL)."""
-    limit = time.time() - older_than
-    try:
-        with os.scandir(directory) as entries:
-            for entry in entries:
-                if entry.name.startswith("quota-") and entry.stat().st_mtime < limit:
-                    with contextlib.suppress(OSError):
-                        os.unlink(entry.path)
-    except OSError:
-        pass
-
-
-_MAGIC = b"batch-quota 2\n"
-
-
-def _encode(state: dict[str, Any]) -> bytes:
-    """A JSON header line, then the start times (native doubles) and their runs (longs).
-
-    Binary because a claim reads and rewrites every start of the window: as JSON that cost
-    0.8 ms per claim with 350 starts of CPU alone; as arrays the cost hardly grows with them. The file is read only
-    by this code, on this host.
-    """
-    t: array.array[float] = state["t"]
-    m: array.array[int] = state["m"]
-    header = {k: state[k] for k in ("boot", "cool", "members", "ids")}
-    header["n"] = len(t)
-    return (
-        _MAGIC + json.dumps(header, separators=(",", ":")).encode() + b"\n"
-        + t.tobytes() + m.tobytes()
-    )  # fmt: skip
-
-
-def _decode(raw: bytes) -> dict[str, Any]:
-    """The state written by `_encode`; ValueError for anything else (a foreign or torn file)."""
-    if not raw.startswith(_MAGIC):
-        raise ValueError("not a batch quota state")
-    end = raw.index(b"\n", len(_MAGIC))
-    header = json.loads(raw[len(_MAGIC) : end])
-    if not isinstance(header, dict):
-        raise ValueError("bad header")
-    boot, cool, members, ids, n = (header[k] for k in ("boot", "cool", "members", "ids", "n"))
-    if not (
-        isinstance(boot, str)
-        and isinstance(cool, int | float)
-        and isinstance(members, dict)
-        and all(isinstance(seen, int | float) for seen in members.values())
-        and isinstance(ids, list)
-        and all(isinstance(member, str) for member in ids)
-        and isinstance(n, int)
-        and n >= 0
-    ):
-        raise ValueError("bad header")
-    t, m = array.array("d"), array.array("l")
-    body = raw[end + 1 : end + 1 + n * (t.itemsize + m.itemsize)]
-    if len(body) != n * (t.itemsize + m.itemsize):
-        raise ValueError("truncated")
-    t.frombytes(body[: n * t.itemsize])
-    m.frombytes(body[n * t.itemsize :])
-    if n and (
-        not (math.isfinite(t[0]) and math.isfinite(t[-1]))
-        or any(b < a for a, b in itertools.pairwise(t))
-        or min(m) < 0
-        or max(m) >= len(ids)
-    ):
-        raise ValueError("bad start entry")
-    return {"boot": boot, "cool": float(cool), "members": members, "ids": ids, "t": t, "m": m}

@@ -11,7 +11,7 @@ window, or both fall back on 429s.
 
 from __future__ import annotations
 
-from batch import SharedQuota
+from batch import SharedQuota, as_logger
 from jobs._worker_tokens import WORKER_TOKENS
 
 __all__ = ["organization_quota"]
@@ -27,10 +27,15 @@ def organization_quota(
 ) -> SharedQuota:
     """The shared quota of the organization that ``token`` belongs to, at ``base_url``.
 
-    ``store`` as the command line's --quota-store ("local", "redis://HOST:PORT/DB",
-    "none"); ``rate`` caps the script's own starts (``slot()``) like --rate. Use it as an
-    async context manager (it closes the store's file or connection).
+    ``store`` as the command line's --quota-store ("local", a shared directory,
+    "redis://HOST:PORT/DB", "none"); ``rate`` caps the script's own starts (``slot()``) like
+    --rate; ``logger`` as the library's (a `logging.Logger`, a structlog-style logger or
+    None). Use it as an async context manager (it closes the store's file or connection).
     """
     return SharedQuota(
-        store, base_url=base_url.strip().rstrip("/"), token=token.strip(), rate=rate, logger=logger
+        store,
+        base_url=base_url.strip().rstrip("/"),
+        token=token.strip(),
+        rate=rate,
+        logger=as_logger(logger),
     )

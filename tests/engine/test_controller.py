@@ -8,8 +8,8 @@ import pytest
 
 from batch.engine._controller import (
     STATE_FIELDS,
-    ControlState,
     Controller,
+    ControlState,
     Tuning,
     ceiling_for,
 )
@@ -24,9 +24,7 @@ def refused(ctl: Controller, now: float, accepted: int, *, started: float | None
 
 
 def gap(ctl: Controller, now: float, *, taken: bool, accepted: int = 4, noise: float = 0.0) -> str | None:  # fmt: skip
-    return ctl.answer(
-        now, started=now, refused=taken, accepted=accepted, noise=noise, reclaim=True
-    )
+    return ctl.answer(now, started=now, refused=taken, accepted=accepted, noise=noise, reclaim=True)
 
 
 # -- the ceiling ------------------------------------------------------------------

@@ -220,7 +220,9 @@ def test_at_the_limit_spurious_429s_do_not_drag_the_rate_down() -> None:
     # --rate 5 against 5/s with 5% random 429s (on admitted requests): each is held to for
     # a second, what is known stays: 300 IDs in about 75 s (before: 86.5 s; 61 s is the
     # ideal without 429s).
-    run = window_model.run(Pacer(5, limit=5), 400.0, items=300, latency=0.02, p_spurious=0.05, seed=3)
+    run = window_model.run(
+        Pacer(5, limit=5), 400.0, items=300, latency=0.02, p_spurious=0.05, seed=3
+    )
     assert run.finished is not None
     assert run.finished < 80.0
     assert run.counts["run_refused_window"] == 0

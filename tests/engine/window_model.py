@@ -72,7 +72,7 @@ class _Client:
     done: int = 0
 
 
-def run(  # noqa: PLR0913 - a scenario is many knobs; each one is a keyword
+def run(
     pacer: Pacer,
     seconds: float,
     *,

@@ -20,7 +20,7 @@ import structlog
 from batch._distribution import JOBS_GROUP, distribution
 from batch.cli._command import setting_option
 from batch.cli._logging import Redactor, configure_logging
-from batch.cli._report import compacted_line
+from batch.cli._summary import compacted_line
 from batch.engine import BatchError, ConfigError, Job, Logger
 from batch.output import compact, format_for, open_results, plan, written_by
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 import anyio.to_thread
 
-from batch.cli._outcome import EXIT_OK, EXIT_RECORD_ERRORS, RunOutcome
 from batch.cli._credentials import read_token
+from batch.cli._outcome import EXIT_OK, EXIT_RECORD_ERRORS, DryRunReport, Forecast, RunOutcome
 from batch.cli._settings import Settings
 from batch.engine import (
     BatchError,
@@ -34,7 +34,7 @@ FIRST_INVALID = 5
 
 
 async def dry_run(job: Job, s: Settings, rows: Rows, stats: Stats) -> RunOutcome:
-    """The report's figures, in the outcome (`batch.cli._report.print_dry_run` says them)."""
+    """The report's figures, in the outcome (`batch.cli._dry_report.print_dry_run` says them)."""
     if s.base_url:
         check_base_url(s.base_url, "--base-url")
     if s.output != "-" and not (s.resume or s.overwrite):
@@ -47,27 +47,28 @@ async def dry_run(job: Job, s: Settings, rows: Rows, stats: Stats) -> RunOutcome
     counted = await _count(items, job, planned, stats)
     would_send = counted.valid if s.limit is None else min(counted.valid, s.limit)
     existing = min(counted.existing, would_send)
-    report: dict[str, object] = {
-        **rows.info.as_report(),
-        "rows": stats.rows,
-        "blank": stats.blank,
-        "valid": counted.valid + stats.skipped,
-        "kept": stats.skipped,
-        "invalid": stats.invalid,
-        "duplicates": stats.duplicates,
-        "would_send": would_send,
-        "estimated_s": round(estimate_seconds(would_send, planned_rate(job, s.rate)), 1),
-        "estimated_rate": planned_rate(job, s.rate),
-        "first_invalid": [
-            {"line": r.line, "reason": r.error.message if r.error else ""} for r in counted.invalid
-        ],
-    }
-    if s.limit is not None:
-        report["limit"] = s.limit
-        report["beyond_limit"] = counted.valid - would_send
-    if planned is not None:
-        report.update(_compaction_forecast(planned, existing, would_send - existing, s))
-    report.update(await _quota_report(job, s))
+    rate = planned_rate(job, s.rate)
+    store, runs = await _quota(job, s)
+    report = DryRunReport(
+        understood=rows.info.as_report(),
+        rows=stats.rows,
+        blank=stats.blank,
+        valid=counted.valid + stats.skipped,
+        already_ok=stats.skipped,
+        invalid=stats.invalid,
+        duplicates=stats.duplicates,
+        would_send=would_send,
+        estimated_s=round(estimate_seconds(would_send, rate), 1),
+        estimated_rate=rate,
+        first_invalid=[(r.line, r.error.message if r.error else "") for r in counted.invalid],
+        limit=s.limit,
+        beyond_limit=counted.valid - would_send,
+        forecast=None
+        if planned is None
+        else _forecast(planned, existing, would_send - existing, s),
+        quota_store=store,
+        quota_runs=runs,
+    )
     code = EXIT_RECORD_ERRORS if stats.invalid else EXIT_OK
     return RunOutcome(stats, code, dry_run=report)
 
@@ -98,11 +99,12 @@ async def _count(items: RowItems, job: Job, planned: Plan | None, stats: Stats) 
     return counted
 
 
-async def _quota_report(job: Job, s: Settings) -> dict[str, object]:
-    """Whether the quota is shared, and with how many runs now (needs the token: the shared
-    state is keyed by it; without one, or with --simulate, the count is unknown)."""
+async def _quota(job: Job, s: Settings) -> tuple[str, int | None]:
+    """Where the quota is shared (its URL without credentials), and with how many runs now
+    (needs the token: the shared state is keyed by it; without one, or with --simulate, the
+    count is unknown)."""
     if s.quota_store == "none":
-        return {"quota_store": "none", "quota_runs": None}
+        return "none", None
     runs = None
     if not s.simulate:
         try:
@@ -113,7 +115,7 @@ async def _quota_report(job: Job, s: Settings) -> dict[str, object]:
             base_url = (s.base_url or job.default_base_url).strip().rstrip("/")
             async with SharedQuota(s.quota_store, base_url=base_url, token=token) as quota:
                 runs = await quota.running()
-    return {"quota_store": redact_url(s.quota_store), "quota_runs": runs}
+    return redact_url(s.quota_store), runs
 
 
 def _read_results_file(job: Job, s: Settings) -> tuple[set[str], Plan | None]:
@@ -144,16 +146,13 @@ async def _count_sent(
     return sent, existing
 
 
-def _compaction_forecast(planned: Plan, existing: int, new: int, s: Settings) -> dict[str, object]:
+def _forecast(planned: Plan, existing: int, new: int, s: Settings) -> Forecast:
     """Whether the run would end by compacting the results file, if every call succeeds:
     each ID it re-issues supersedes one record, each new ID adds a current one."""
     superseded = planned.dropped + planned.unreadable + existing
     current = planned.kept + new
-    return {
-        "compaction": "off" if s.keep_history else "yes" if superseded > current else "no",
-        "superseded_after": superseded,
-        "current_after": current,
-    }
+    compaction = "off" if s.keep_history else "yes" if superseded > current else "no"
+    return Forecast(compaction, superseded, current)
 
 
 def estimate_seconds(calls: int, rate: float) -> float:

@@ -18,12 +18,13 @@ from batch._distribution import JOBS_GROUP, distribution
 from batch.cli._checks import check_distinct, check_side_files
 from batch.cli._command import job_command
 from batch.cli._context import Run
+from batch.cli._dry_report import print_dry_run
 from batch.cli._logging import Redactor, configure_logging
 from batch.cli._metrics import write_metrics
-from batch.cli._report import print_dry_run, print_summary
 from batch.cli._run import EXIT_PIPE, execute
 from batch.cli._settings import Settings
 from batch.cli._signals import SIGNAL_EXIT, note_again, noting_signals
+from batch.cli._summary import print_summary
 from batch.engine import BatchError, Busy, ConfigError, Job, Logger, Stats, proxy_secrets
 
 __all__ = ["EXIT_INTERNAL", "main", "run"]

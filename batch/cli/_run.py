@@ -92,11 +92,13 @@ async def _execute(run: Run, interrupts: Interrupts) -> RunOutcome:
             if run.settings.dry_run:
                 return await dry_run(run.job, run.settings, rows, run.stats)
             access = api_access(run)
-            async with open_outputs(run, access.origin, interrupts) as outputs:
-                async with _engine(run, access) as engine:
-                    parts = await _parts(run, rows, outputs, engine)
-                    output_open = await _run_and_count(run, parts, interrupts)
-                    compacted = await _finish(run, parts, outputs.results, interrupts, output_open)
+            async with (
+                open_outputs(run, access.origin, interrupts) as outputs,
+                _engine(run, access) as engine,
+            ):
+                parts = await _parts(run, rows, outputs, engine)
+                output_open = await _run_and_count(run, parts, interrupts)
+                compacted = await _finish(run, parts, outputs.results, interrupts, output_open)
     except StoppedAtStart as stopped:
         return _interrupted_at_start(run, interrupts, write_metrics_file=stopped.write_metrics)
     outcome = _outcome(run.stats, engine, interrupts, output_open=output_open)

@@ -21,7 +21,8 @@ from batch.cli._context import Run
 from batch.cli._dry_report import print_dry_run
 from batch.cli._logging import Redactor, configure_logging
 from batch.cli._metrics import write_metrics
-from batch.cli._run import EXIT_PIPE, execute
+from batch.cli._outcome import EXIT_PIPE
+from batch.cli._run import execute
 from batch.cli._settings import Settings
 from batch.cli._signals import SIGNAL_EXIT, note_again, noting_signals
 from batch.cli._summary import print_summary

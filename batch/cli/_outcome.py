@@ -9,6 +9,7 @@ from batch.engine import Stats
 __all__ = [
     "EXIT_ABORTED",
     "EXIT_OK",
+    "EXIT_PIPE",
     "EXIT_RECORD_ERRORS",
     "DryRunReport",
     "Forecast",
@@ -16,6 +17,8 @@ __all__ = [
 ]
 
 EXIT_OK, EXIT_RECORD_ERRORS, EXIT_ABORTED = 0, 1, 3
+#: 128 + SIGPIPE, as a shell reports a program that wrote to a closed pipe
+EXIT_PIPE = 141
 
 
 @dataclass(frozen=True, slots=True)

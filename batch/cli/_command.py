@@ -16,7 +16,7 @@ from batch.engine import Job, QuietLogger, Stats
 
 __all__ = ["job_command", "setting_option"]
 
-_F = TypeVar("_F", bound=Callable[..., Any])
+_F = TypeVar("_F", bound=Callable[..., object])
 
 
 class _JobCommand(click.Command):

@@ -19,7 +19,7 @@ import structlog
 
 from batch._distribution import JOBS_GROUP, distribution
 from batch.cli._command import setting_option
-from batch.cli._logging import Redactor, configure_logging
+from batch.cli._logging import LogSetup, Redactor, configure_logging
 from batch.cli._summary import compacted_line
 from batch.engine import BatchError, ConfigError, Job, Logger
 from batch.output import compact, format_for, open_results, plan, written_by
@@ -90,7 +90,7 @@ Examples:
 def compact_command(
     file: str, job_name: str | None, dry_run: bool, wait: float, log_format: str
 ) -> None:
-    _, console = configure_logging(fmt=log_format, level="info", log_file=None, redactor=Redactor())
+    _, console = configure_logging(LogSetup(fmt=log_format), Redactor())
     log: Logger = structlog.get_logger("batch")
     try:
         line = _compact(file, job_name, dry_run=dry_run, wait=wait, log=log)

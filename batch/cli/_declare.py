@@ -68,7 +68,7 @@ class Declared:
         return kind(decls, **given)
 
 
-def option(
+def option(  # noqa: PLR0913 - keyword-only, one per part of a click option: each declaration names those it sets
     *decls: str,
     default: object = None,
     help: str | None = None,
@@ -109,5 +109,5 @@ def declared(settings: type[DataclassInstance], name: str) -> Declared:
     return found
 
 
-def _filled(value: Any, words: Mapping[str, object]) -> Any:
+def _filled(value: object, words: Mapping[str, object]) -> object:
     return value.format_map(words) if isinstance(value, str) else value

@@ -19,7 +19,7 @@ from batch.cli._checks import check_distinct, check_side_files
 from batch.cli._command import job_command
 from batch.cli._context import Run
 from batch.cli._dry_report import print_dry_run
-from batch.cli._logging import Redactor, configure_logging
+from batch.cli._logging import LogSetup, Redactor, configure_logging
 from batch.cli._metrics import write_metrics
 from batch.cli._outcome import EXIT_PIPE
 from batch.cli._run import execute
@@ -48,14 +48,14 @@ def run(job: Job, settings: Settings) -> int:
     except ConfigError as exc:  # checked first: --log-file may be the one that clashes
         clash = exc
     try:
-        stream, console = configure_logging(
+        setup = LogSetup(
             fmt=settings.log_format,
             level=settings.log_level,
             log_file=None if clash else settings.log_file,
-            redactor=redactor,
             quiet=settings.quiet,
             errors_file=settings.errors,
         )
+        stream, console = configure_logging(setup, redactor)
     except OSError as exc:
         click.echo(
             f"{_prog()}: cannot write --log-file {settings.log_file!r}: {exc.strerror}", err=True

@@ -125,10 +125,10 @@ def _read_results_file(job: Job, s: Settings) -> tuple[set[str], Plan | None]:
         return set(), None
     fmt = format_for(s.output)
     with open(s.output, "rb") as handle:
-        previous = read_previous(handle, fmt=fmt, job=job, keep=s.keep_columns)
+        previous = read_previous(handle, fmt=fmt, job=job, carried_columns=s.keep_columns)
     with open(s.output, "rb") as handle:
         planned = plan(handle, fmt=fmt, job=job, keep_keys=True)
-    return previous.keep(refresh_within=s.refresh_within), planned
+    return previous.still_ok(refresh_within=s.refresh_within), planned
 
 
 async def _count_sent(

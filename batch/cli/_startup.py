@@ -18,16 +18,17 @@ import anyio.to_thread
 from batch.cli._context import Run
 from batch.cli._settings import Settings
 from batch.cli._signals import Interrupts
-from batch.engine import InputError, Job, Logger
+from batch.engine import InputError, Logger
 from batch.input import Rows, open_rows
 from batch.output import (
+    AtomicFile,
     OutputFile,
-    ReplacedFile,
+    RunRecords,
     Start,
     Stopped,
     Writer,
-    open_for_resume,
     open_results,
+    read_back,
 )
 
 __all__ = ["Outputs", "open_input", "open_outputs"]
@@ -84,31 +85,30 @@ async def open_outputs(run: Run, origin: str, interrupts: Interrupts) -> AsyncIt
         results = await interrupts.before_any_call(
             lambda: _results_file(s, closing, log), write_metrics_if_cut=False
         )
+        records = RunRecords(job, origin, s.keep_columns)
         still_ok: set[str] = set()
         recorded_invalid: set[tuple[int, str]] = set()
         if s.resume:
             still_ok, recorded_invalid = await interrupts.before_any_call(
-                lambda: _read_results_file(job, s, results, log, origin)
+                lambda: _read_back(records, s, results, log)
             )
 
         def writer() -> Writer:
             return Writer(
-                job,
+                records,
                 results,
                 errors,
                 remember_secret=run.redactor.add,
                 recorded_invalid=recorded_invalid,
-                origin=origin,
-                keep=s.keep_columns,
             )
 
         yield Outputs(results, await anyio.to_thread.run_sync(writer), still_ok)
 
 
-async def _errors_file(s: Settings, closing: contextlib.ExitStack) -> ReplacedFile | None:
+async def _errors_file(s: Settings, closing: contextlib.ExitStack) -> AtomicFile | None:
     if not s.errors:
         return None
-    errors = await anyio.to_thread.run_sync(ReplacedFile, s.errors, "--errors")
+    errors = await anyio.to_thread.run_sync(AtomicFile, s.errors, "--errors")
     closing.callback(errors.discard)  # unless committed: the previous file stays
     return errors
 
@@ -120,21 +120,15 @@ async def _results_file(s: Settings, closing: contextlib.ExitStack, log: Logger)
     return results
 
 
-async def _read_results_file(
-    job: Job, s: Settings, results: OutputFile, log: Logger, origin: str
+async def _read_back(
+    records: RunRecords, s: Settings, results: OutputFile, log: Logger
 ) -> tuple[set[str], set[tuple[int, str]]]:
     """--resume: read the results file in a thread; a signal stops the read promptly."""
     stop = threading.Event()
     try:
         return await anyio.to_thread.run_sync(
-            lambda: open_for_resume(
-                results,
-                job,
-                refresh_within=s.refresh_within,
-                log=log,
-                stop=stop,
-                origin=origin,
-                keep_columns=s.keep_columns,
+            lambda: read_back(
+                results, records, refresh_within=s.refresh_within, log=log, stop=stop
             ),
             abandon_on_cancel=True,
         )

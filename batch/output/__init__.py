@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+from batch.output._atomic_file import AtomicFile
 from batch.output._compact import Compaction, Plan, compact, maybe_compact, plan, written_by
 from batch.output._file import OutputFile, Start, open_results, refuse_new
 from batch.output._origin import origin_of
-from batch.output._records import format_for
-from batch.output._replaced import ReplacedFile
-from batch.output._resume import Stopped, open_for_resume, read_previous
+from batch.output._records import RunRecords, format_for
+from batch.output._resume import ReadBack, Stopped, read_back, read_previous
 from batch.output._secrets import holds_secrets
 from batch.output._writer import Writer
 
 __all__ = [
+    "AtomicFile",
     "Compaction",
     "OutputFile",
     "Plan",
-    "ReplacedFile",
+    "ReadBack",
+    "RunRecords",
     "Start",
     "Stopped",
     "Writer",
@@ -23,10 +25,10 @@ __all__ = [
     "format_for",
     "holds_secrets",
     "maybe_compact",
-    "open_for_resume",
     "open_results",
     "origin_of",
     "plan",
+    "read_back",
     "read_previous",
     "refuse_new",
     "written_by",

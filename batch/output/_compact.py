@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from batch.engine import ConfigError, Job, Logger
+from batch.output._atomic_file import remove_stale_siblings, replace_atomically
 from batch.output._file import OutputFile
-from batch.output._private import make_private
-from batch.output._records import OPTIONAL, RecordFormat, format_for
-from batch.output._replaced import remove_stale_siblings, replace_atomically
-from batch.output._resume import Counts, scan
+from batch.output._permissions import make_private
+from batch.output._records import OPTIONAL, RecordFormat, RunRecords, format_for
+from batch.output._scan import Counts, scan
 
 __all__ = ["Compaction", "Plan", "compact", "maybe_compact", "plan", "written_by"]
 
@@ -152,7 +152,7 @@ def written_by(path: str, job: Job, *, peek: int = 1000) -> bool:
                 continue
             if fmt == "csv":
                 header = next(csv.reader([raw.decode("utf-8", "replace").rstrip("\r\n")]), [])
-                return RecordFormat("csv", job).accepts(header)
+                return RecordFormat("csv", RunRecords(job)).accepts(header)
             with contextlib.suppress(ValueError):
                 record = json.loads(raw)
                 if isinstance(record, dict) and record.get("status") in ("ok", "error"):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import stat
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -21,10 +20,11 @@ from typing import BinaryIO, Literal
 import anyio
 
 from batch.engine import Busy, ConfigError, count_lines
-from batch.output._private import make_private
-from batch.output._replaced import sync_folder
+from batch.output._atomic_file import sync_folder
+from batch.output._lock import open_locked
+from batch.output._permissions import make_private
 
-__all__ = ["OutputFile", "Start", "holder_pid", "open_results", "refuse_new"]
+__all__ = ["OutputFile", "Start", "open_results", "refuse_new"]
 
 FSYNC_INTERVAL = 1.0
 
@@ -42,7 +42,7 @@ class OutputFile:
     (`forget_previous`).
 
     It holds secrets: an existing file is tightened to 0600 before anything is
-    written, or refused (`batch.output._private`).
+    written, or refused (`batch.output._permissions`).
     """
 
     def __init__(
@@ -65,7 +65,7 @@ class OutputFile:
         if path == "-":
             self._stream = sys.stdout.buffer
             return
-        fd = _open_locked(path)
+        fd = open_locked(path)
         try:
             make_private(fd, path, warn)  # it holds tokens: never readable by others
             if start != "resume" and os.fstat(fd).st_size:
@@ -166,12 +166,9 @@ class OutputFile:
                     return size
                 newline = chunk.rfind(b"\n")
                 if newline >= 0:
-                    keep = start + newline + 1
-                    break
+                    return start + newline + 1
                 position = start
-            else:
-                keep = 0
-        return keep
+        return 0
 
     def truncate(self, end: int) -> None:
         os.ftruncate(self._fd, end)
@@ -194,7 +191,7 @@ class OutputFile:
         return self._dirty and self._clock() - self._last_sync >= FSYNC_INTERVAL
 
     def sync(self) -> None:
-        """fsync what was written (blocking: the writer calls it from a worker thread)."""
+        """fsync what was written (blocking: the writer calls it in a thread of its own)."""
         if self._fd >= 0 and self._dirty:
             os.fsync(self._fd)
             self._dirty = False
@@ -209,48 +206,6 @@ class OutputFile:
         elif self._stream is not None:
             with contextlib.suppress(OSError, ValueError):
                 self._stream.flush()
-
-
-def _open_locked(path: str) -> int:
-    """Open ``path`` and take its lock (Busy if another run holds it).
-
-    The file may be replaced between the open and the lock (a compaction or an
-    --overwrite renames a new file over it, then lets the lock go): the lock
-    then guards a file that is no longer the results file, so open it again.
-    """
-    for _ in range(10):
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            raise ConfigError(f"cannot write {path!r}: {exc.strerror}") from None
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise ConfigError(f"cannot write {path!r}: not a regular file")
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                pid = holder_pid(fd)
-                who = f"another run (pid {pid})" if pid else "another run"
-                raise Busy(
-                    f"{path!r} is being written by {who}; try again later, pass --wait SECONDS "
-                    "to wait for it, or choose another --output"
-                ) from None
-            if _same_file(fd, path):
-                return fd
-        except BaseException:
-            os.close(fd)
-            raise
-        os.close(fd)
-    raise Busy(f"{path!r} keeps being replaced by another run; try again later")
-
-
-def _same_file(fd: int, path: str) -> bool:
-    try:
-        named = os.stat(path)
-    except OSError:
-        return False
-    mine = os.fstat(fd)
-    return (mine.st_dev, mine.st_ino) == (named.st_dev, named.st_ino)
 
 
 def refuse_new(path: str) -> str | None:
@@ -274,22 +229,6 @@ def _count_records(path: str) -> int:
     with open(path, "rb") as handle:
         lines = count_lines(iter(lambda: handle.read(1 << 20), b""))
     return max(lines - 1, 0) if path.lower().endswith(".csv") else lines
-
-
-def holder_pid(fd: int) -> int | None:
-    """The pid holding an flock on the file behind ``fd``, from /proc/locks (Linux), if any."""
-    info = os.fstat(fd)
-    inode = f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}"
-    try:
-        with open("/proc/locks", encoding="ascii") as locks:
-            for line in locks:
-                parts = line.split()
-                # "1: FLOCK  ADVISORY  WRITE 12345 08:01:1234567 0 EOF"
-                if len(parts) >= 6 and parts[1] == "FLOCK" and parts[5] == inode:
-                    return int(parts[4]) if parts[4].isdigit() else None
-    except OSError:
-        return None
-    return None
 
 
 async def open_results(

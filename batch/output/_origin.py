@@ -1,12 +1,13 @@
-"""Where a results file's tokens came from: an API root and an organization, or a simulator.
+"""Where a results file's records came from: an API root and the API token used, or a simulator.
 
 Every record carries ``origin``: a keyed hash of (base URL, token), 16 hex
-digits, or ``simulated``. It says which API and organization issued the
-token without holding either secret: the token cannot be recovered from it,
+digits, or ``simulated``. It tells records of one API and token from those of
+another without holding either secret: the token cannot be recovered from it,
 and the same pair always gives the same origin, so ``--resume`` can refuse to
-mix tokens of another API, another organization or the simulator into a file.
-Files written before records carried it are accepted as they are. A loopback
-API (a local simulator or test server) is one origin whatever its port.
+mix records of another API, another token (another organization's, or this one's
+token since rotated) or the simulator into a file. Files written before
+records carried it are accepted as they are. A loopback API (a local simulator
+or test server) is one origin whatever its port.
 """
 
 from __future__ import annotations
@@ -49,6 +50,6 @@ def describe_mismatch(path: str, found: str, this: str) -> str:
         )
     return (
         f"--resume: {path!r} holds tokens from another API or organization, or made with "
-        f"an organization token that has since changed (rotated?) (origin {found} in the "
+        f"an API token that has since changed (rotated?) (origin {found} in the "
         f"file, {this} for this base URL and token); {tail}"
     )

@@ -13,11 +13,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Any
+from dataclasses import dataclass
+from typing import TypeAlias
 
 from batch.engine import Job, Result, error_fields, neutralise
 
-__all__ = ["RecordFormat", "format_for"]
+__all__ = ["OPTIONAL", "JsonObject", "RecordFormat", "RunRecords", "format_for"]
+
+#: a record as JSON: its values are written out (``json``, ``str()``), never looked into
+JsonObject: TypeAlias = dict[str, object]
 
 
 #: Built once: json.dumps() with non-default options builds a new encoder on every call.
@@ -42,47 +46,56 @@ def format_for(path: str) -> str:
     return "csv" if path.lower().endswith(".csv") else "jsonl"
 
 
+@dataclass(frozen=True, slots=True)
+class RunRecords:
+    """What every record of a run holds besides its result, and what a results file it
+    resumes must match: the job's fields, the ``origin`` stamp (`batch.output._origin`;
+    None: not stamped) and the input columns carried along (--keep-columns)."""
+
+    job: Job
+    origin: str | None = None
+    carried_columns: tuple[str, ...] = ()
+
+
 class RecordFormat:
-    """Turns results into lines of one format, for one job's fields."""
+    """Turns results into lines of one format, for one run's records."""
 
     def __init__(
         self,
         fmt: str,
-        job: Job,
+        records: RunRecords,
         *,
         errors: bool = False,
-        origin: str | None = None,
-        columns: list[str] | None = None,
-        keep: tuple[str, ...] = (),
+        header: list[str] | None = None,
     ) -> None:
-        """``errors``: the --errors file's layout, without the success fields; its CSV
-        puts the key first, so that the file is valid input for a re-run. ``origin``:
-        stamped on every results record (`batch.output._origin`). ``columns``: the
-        header of an existing CSV file, whose layout appended rows must keep. ``keep``:
-        the input columns carried on (--keep-columns): CSV columns after the fixed ones,
-        an ``input`` object in JSONL."""
+        """``errors``: the --errors file's layout, without the success fields and the
+        origin; its CSV puts the key first, so that the file is valid input for a re-run.
+        ``header``: the header of an existing CSV file, whose layout appended rows must
+        keep. The carried input columns are CSV columns after the fixed ones, an ``input``
+        object in JSONL."""
         if fmt not in ("csv", "jsonl"):
             raise ValueError(f"unknown record format {fmt!r}")
+        job = records.job
         self.fmt = fmt
         self.key_name = job.key_name
         self.fields: tuple[str, ...] = () if errors else tuple(job.fields)
         self.request_id_name = job.request_id_field
-        self.origin = None if errors else origin
+        self.origin = None if errors else records.origin
         failure = [f"error_{name}" for name in error_fields(job.request_id_field)]
-        #: the job's own columns (the layout without kept input columns)
+        #: the job's own columns (the layout without carried input columns)
         self.fixed = (
             [job.key_name, "attempts", "line", *failure]
             if errors
             else [job.key_name, "status", *job.fields, "attempts", "line", *failure, *OPTIONAL]
         )
-        self.keep = keep
-        self.columns = list(columns) if columns else [*self.fixed, *keep]
+        self.carried = records.carried_columns
+        self.columns = list(header) if header else [*self.fixed, *self.carried]
         #: CSV columns written as they are (the key only when valid); the others are neutralised
         self._exact_and_key = frozenset(
             {*_EXACT, f"error_{job.request_id_field}", *self.fields, job.key_name}
         )
 
-    def kept_in(self, header: list[str]) -> tuple[str, ...] | None:
+    def carried_in(self, header: list[str]) -> tuple[str, ...] | None:
         """The input columns a CSV header carries after the job's own (--keep-columns), or
         None when it is not this job's layout. Columns added since a file was written
         (`OPTIONAL`) may be missing: files of earlier versions stay readable, and rows are
@@ -99,11 +112,11 @@ class RecordFormat:
         return tuple(header[own:])
 
     def accepts(self, header: list[str]) -> bool:
-        """Whether a CSV header is this job's layout (see `kept_in`)."""
-        return self.kept_in(header) is not None
+        """Whether a CSV header is this job's layout (see `carried_in`)."""
+        return self.carried_in(header) is not None
 
-    def record(self, result: Result) -> dict[str, Any]:
-        out: dict[str, Any] = {self.key_name: result.key, "status": result.status}
+    def record(self, result: Result) -> JsonObject:
+        out: JsonObject = {self.key_name: result.key, "status": result.status}
         for name in self.fields:
             if name in result.data:
                 out[name] = result.data[name]
@@ -114,7 +127,7 @@ class RecordFormat:
             out["error"] = result.error.as_dict(self.request_id_name)
         if self.origin is not None:
             out["origin"] = self.origin
-        if self.keep:
+        if self.carried:
             out["input"] = dict(result.columns or {})
         return out
 
@@ -138,7 +151,7 @@ class RecordFormat:
         return _csv_line([v if c in exact else neutralise(v) for c, v in cells])
 
 
-def flatten(record: dict[str, Any]) -> dict[str, str]:
+def flatten(record: JsonObject) -> dict[str, str]:
     """``error.kind`` → ``error_kind`` etc., every value as one line of text.
 
     Line breaks are escaped (``\\n``) so that a record is always one physical

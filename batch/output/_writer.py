@@ -3,7 +3,7 @@
 The command line's consumer of the engine's results calls `Writer.write` for
 each; it writes one line with one ``write()`` (the durability promise), moves
 the once-a-second ``fsync`` off the event loop, and at the end puts the errors
-file in place (`batch.output._replaced`).
+file in place (`batch.output._atomic_file`).
 """
 
 from __future__ import annotations
@@ -11,15 +11,15 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
-from collections.abc import Callable, Container, Hashable
+from collections.abc import Callable, Container, Hashable, Iterable, Iterator
 from pathlib import Path
 
 import anyio.to_thread
 
-from batch.engine import Job, Result, original
+from batch.engine import Result, original
+from batch.output._atomic_file import AtomicFile
 from batch.output._file import OutputFile
-from batch.output._records import RecordFormat, format_for
-from batch.output._replaced import ReplacedFile
+from batch.output._records import RecordFormat, RunRecords, format_for
 
 __all__ = ["Writer"]
 
@@ -31,33 +31,30 @@ def _csv_header(out: OutputFile) -> list[str] | None:
 
 
 class Writer:
-    """Writes results to ``out`` and failures to ``errors`` (if any).
+    """Writes results to ``out`` and failures to ``errors`` (if any), as ``records`` says.
 
     ``recorded_invalid`` holds the (line, value) of invalid rows the results
-    file already has (--resume): they go to the errors file only. ``keep``: the
-    input columns each record carries (--keep-columns).
+    file already has (--resume): they go to the errors file only.
     """
 
     def __init__(
         self,
-        job: Job,
+        records: RunRecords,
         out: OutputFile,
-        errors: ReplacedFile | None,
+        errors: AtomicFile | None,
         *,
         remember_secret: Callable[[str], None],
         recorded_invalid: Container[tuple[int, str]] = frozenset(),
-        origin: str | None = None,
-        keep: tuple[str, ...] = (),
     ) -> None:
-        self._job = job
+        self._job = records.job
         self._out = out
         fmt = format_for(out.path)
-        # Appending to a CSV written by an earlier version: keep its layout.
+        # Appending to a CSV written by an earlier version: write rows in its layout.
         header = _csv_header(out) if fmt == "csv" and out.size else None
-        self._fmt = RecordFormat(fmt, job, origin=origin, columns=header, keep=keep)
+        self._fmt = RecordFormat(fmt, records, header=header)
         self._errors = errors
         self._errors_fmt = RecordFormat(
-            format_for(str(errors.path)) if errors else "csv", job, errors=True, keep=keep
+            format_for(str(errors.path)) if errors else "csv", records, errors=True
         )
         self._remember_secret = remember_secret
         self._recorded_invalid = recorded_invalid
@@ -70,7 +67,7 @@ class Writer:
             errors.write(self._errors_fmt.header())
 
     async def write(self, result: Result) -> None:
-        """Keep one result (raises OSError when it cannot: a full disk)."""
+        """Write one result (raises OSError when it cannot: a full disk)."""
         self.write_now(result)
         if self._out.sync_due():
             await anyio.to_thread.run_sync(self._out.sync)
@@ -114,27 +111,36 @@ class Writer:
             raise
 
     def _carry_over(self, previous: Path) -> None:
+        """Copy the records of the ``previous`` errors file for keys this run did not get to
+        (a file that cannot be read, or is in another layout, carries nothing over)."""
         assert self._errors is not None
         with (
             contextlib.suppress(OSError),
             open(previous, encoding="utf-8", errors="surrogateescape", newline="") as handle,
         ):
             if self._errors_fmt.fmt == "csv":
-                rows = csv.reader(handle)
-                header = next(rows, None)
-                if header != self._errors_fmt.columns:
-                    return
-                for fields in rows:
-                    # An invalid row's value was neutralised for spreadsheets: compare it as read.
-                    if fields and not self._seen(original(fields[0]) or fields[0]):
-                        self._errors.write(self._errors_fmt.raw_line(fields))
-                return
-            for line in handle:
-                with contextlib.suppress(ValueError):
-                    record = json.loads(line)
-                    key = record.get(self._job.key_name) if isinstance(record, dict) else None
-                    if isinstance(key, str) and not self._seen(key):
-                        self._errors.write(line if line.endswith("\n") else line + "\n")
+                lines = self._carried_csv(handle)
+            else:
+                lines = self._carried_jsonl(handle)
+            for line in lines:
+                self._errors.write(line)
+
+    def _carried_csv(self, handle: Iterable[str]) -> Iterator[str]:
+        rows = csv.reader(handle)
+        if next(rows, None) != self._errors_fmt.columns:
+            return
+        for fields in rows:
+            # An invalid row's value was neutralised for spreadsheets: compare it as read.
+            if fields and not self._seen(original(fields[0]) or fields[0]):
+                yield self._errors_fmt.raw_line(fields)
+
+    def _carried_jsonl(self, handle: Iterable[str]) -> Iterator[str]:
+        for line in handle:
+            with contextlib.suppress(ValueError):
+                record = json.loads(line)
+                key = record.get(self._job.key_name) if isinstance(record, dict) else None
+                if isinstance(key, str) and not self._seen(key):
+                    yield line if line.endswith("\n") else line + "\n"
 
     def _seen(self, key: str) -> bool:
         if key in self._written:

@@ -14,7 +14,7 @@ import trustme
 
 from batch.engine import ConfigError
 from batch.output._file import OutputFile
-from batch.output._private import decide, make_private
+from batch.output._permissions import decide, make_private
 from tests.conftest import StartSim
 from tests.helpers import ENV, new_ids, read_jsonl, run_cli, write_csv
 

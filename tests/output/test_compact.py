@@ -201,14 +201,14 @@ def test_compact_names_an_unknown_job(tmp_path: Path) -> None:
 def test_a_lock_taken_on_a_file_renamed_over_meanwhile_is_not_kept(tmp_path: Path) -> None:
     """A run waiting for the lock while a compaction renames the new file in must lock
     and append to the new file, not to the replaced one."""
-    from batch.output._file import _same_file
+    from batch.output._lock import same_file
 
     path = write_jsonl(tmp_path / "tokens.jsonl", [ok(A, 1)])
     fd = os.open(path, os.O_RDWR)
     try:
-        assert _same_file(fd, str(path))
+        assert same_file(fd, str(path))
         write_jsonl(tmp_path / "new.jsonl", [ok(A, 2)]).replace(path)
-        assert not _same_file(fd, str(path))
+        assert not same_file(fd, str(path))
     finally:
         os.close(fd)
     out = OutputFile(str(path), start="resume")

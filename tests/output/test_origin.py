@@ -66,7 +66,7 @@ def test_another_organization_or_api_is_refused(sim: StartSim, tmp_path: Path) -
     other_org = _real_run(api.base_url, src, out, "--resume", token="another-org-token-99")
     assert other_org.exit_code == 2
     assert "another API or organization" in other_org.stderr
-    assert "organization token that has since changed" in other_org.stderr  # a rotation
+    assert "API token that has since changed (rotated?)" in other_org.stderr
     assert "another-org-token-99" not in other_org.stderr
     staging = _real_run(api.base_url.replace("/rest/v2", "/staging/rest/v2"), src, out, "--resume")
     assert staging.exit_code == 2

@@ -14,7 +14,7 @@ import pytest
 
 from batch.engine import Failure, Item, QuietLogger, Result, Stats, neutralise, original
 from batch.input import KeyFilter
-from batch.output._records import RecordFormat
+from batch.output._records import RecordFormat, RunRecords
 from jobs import WORKER_TOKENS
 from tests.conftest import StartSim
 from tests.helpers import ENV, new_ids, read_jsonl, run_cli
@@ -50,13 +50,13 @@ def test_a_message_quoting_a_value_is_not_quoted_twice() -> None:
 
 
 def _cells(line: str) -> dict[str, str]:
-    header = RecordFormat("csv", WORKER_TOKENS).columns
+    header = RecordFormat("csv", RunRecords(WORKER_TOKENS)).columns
     return dict(zip(header, next(csv.reader(io.StringIO(line))), strict=True))
 
 
 def test_api_values_and_valid_ids_are_written_exactly() -> None:
     """A base64url token may start with '-': a program reading the CSV must get it as issued."""
-    fmt = RecordFormat("csv", WORKER_TOKENS)
+    fmt = RecordFormat("csv", RunRecords(WORKER_TOKENS))
     pid = "3f2504e0-4f89-11d3-9a0c-0305e82c3301"
     ok = Result(pid, 2, "ok", 1, data={"token": "-tok=+@", "expires_at": "2026-11-30T00:00:00Z"})
     assert _cells(fmt.line(ok))["token"] == "-tok=+@"
@@ -70,14 +70,14 @@ def test_api_values_and_valid_ids_are_written_exactly() -> None:
 
 
 def test_jsonl_is_not_changed() -> None:
-    fmt = RecordFormat("jsonl", WORKER_TOKENS)
+    fmt = RecordFormat("jsonl", RunRecords(WORKER_TOKENS))
     invalid = Result("=1+1", 4, "error", 0, error=Failure("invalid_input", "-x"))
     assert '"profile_id": "=1+1"' in fmt.line(invalid)
     assert '"message": "-x"' in fmt.line(invalid)
 
 
 def test_errors_csv_columns_are_neutralised_too() -> None:
-    fmt = RecordFormat("csv", WORKER_TOKENS, errors=True)
+    fmt = RecordFormat("csv", RunRecords(WORKER_TOKENS), errors=True)
     line = fmt.line(Result("@SUM(1)", 2, "error", 0, error=Failure("invalid_input", "x")))
     assert line.startswith("'@SUM(1),0,2,invalid_input,")
 

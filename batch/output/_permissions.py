@@ -1,4 +1,4 @@
-"""Files that will hold secrets (tokens) are readable by their owner only, or not written.
+"""File permissions: files that will hold secrets are their owner's only, or not written.
 
 A results file that already exists may have been made by hand, copied, or
 restored with a looser mode. Before the first record goes in, the file must be

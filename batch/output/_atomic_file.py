@@ -1,4 +1,5 @@
-"""Files replaced whole when a run ends: written to a private sibling, renamed over the target.
+"""A file replaced atomically when a run ends (the errors file): written to a private sibling,
+renamed over it.
 
 A reader of the target always sees a whole file: the previous one until the
 rename, the new one after it. A run killed before the rename leaves the
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from batch.engine import ConfigError
 
-__all__ = ["ReplacedFile", "remove_stale_siblings", "replace_atomically", "sync_folder"]
+__all__ = ["AtomicFile", "remove_stale_siblings", "replace_atomically", "sync_folder"]
 
 
 def _sibling_prefix(path: Path) -> str:
@@ -63,8 +64,9 @@ def sync_folder(path: str | Path) -> None:
             os.close(fd)
 
 
-class ReplacedFile:
-    """Lines written to ``.NAME.PID.tmp`` beside ``path`` (mode 0600), put in place by `commit`."""
+class AtomicFile:
+    """Lines written to ``.NAME.PID.tmp`` beside ``path`` (mode 0600), put in place by `commit`;
+    `discard` leaves the file that was there. ``option`` names it in messages (``--errors``)."""
 
     def __init__(self, path: str, option: str) -> None:
         self.path = Path(path)

@@ -187,6 +187,26 @@ async def test_a_token_that_is_not_a_str_is_a_type_error() -> None:
         open_worker_tokens(ids(1), token=None)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"token": TOKEN, "concurency": 4}, "got an unexpected keyword argument 'concurency'"),
+        ({}, "missing 1 required keyword-only argument: 'token'"),
+    ],
+)
+def test_a_misspelt_or_missing_option_is_a_type_error_at_the_call(
+    options: dict[str, Any], message: str
+) -> None:
+    for form in (open_worker_tokens, create_worker_tokens, create_worker_tokens_sync):
+        with pytest.raises(TypeError, match=f"^{form.__name__}\\(\\) {message}$"):
+            form(ids(1), **options)
+
+
+def test_the_sync_form_takes_no_session() -> None:
+    with pytest.raises(TypeError, match="unexpected keyword argument 'session'"):
+        create_worker_tokens_sync(ids(1), token=TOKEN, session=None)  # type: ignore[call-arg]
+
+
 def test_non_string_items_are_invalid_input_with_a_reason(sim: StartSim) -> None:
     api = sim(rate=None)
     good, other = ids(2)

@@ -23,6 +23,7 @@ from batch.input import Rows, open_rows
 from batch.output import (
     AtomicFile,
     OutputFile,
+    ReadBack,
     RunRecords,
     Start,
     Stopped,
@@ -86,12 +87,9 @@ async def open_outputs(run: Run, origin: str, interrupts: Interrupts) -> AsyncIt
             lambda: _results_file(s, closing, log), write_metrics_if_cut=False
         )
         records = RunRecords(job, origin, s.keep_columns)
-        still_ok: set[str] = set()
-        recorded_invalid: set[tuple[int, str]] = set()
+        read = ReadBack(set(), set())
         if s.resume:
-            still_ok, recorded_invalid = await interrupts.before_any_call(
-                lambda: _read_back(records, s, results, log)
-            )
+            read = await interrupts.before_any_call(lambda: _read_back(records, s, results, log))
 
         def writer() -> Writer:
             return Writer(
@@ -99,10 +97,10 @@ async def open_outputs(run: Run, origin: str, interrupts: Interrupts) -> AsyncIt
                 results,
                 errors,
                 remember_secret=run.redactor.add,
-                recorded_invalid=recorded_invalid,
+                recorded_invalid=read.invalid_rows,
             )
 
-        yield Outputs(results, await anyio.to_thread.run_sync(writer), still_ok)
+        yield Outputs(results, await anyio.to_thread.run_sync(writer), read.still_ok)
 
 
 async def _errors_file(s: Settings, closing: contextlib.ExitStack) -> AtomicFile | None:
@@ -122,7 +120,7 @@ async def _results_file(s: Settings, closing: contextlib.ExitStack, log: Logger)
 
 async def _read_back(
     records: RunRecords, s: Settings, results: OutputFile, log: Logger
-) -> tuple[set[str], set[tuple[int, str]]]:
+) -> ReadBack:
     """--resume: read the results file in a thread; a signal stops the read promptly."""
     stop = threading.Event()
     try:
@@ -136,7 +134,7 @@ async def _read_back(
         stop.set()
         raise
     except Stopped:
-        return set(), set()
+        return ReadBack(set(), set())
 
 
 def _warner(log: Logger) -> Callable[[str, dict[str, object]], None]:

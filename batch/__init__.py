@@ -10,13 +10,14 @@ module in jobs/) needs, and nothing of the internals.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from batch._distribution import user_agent
 from batch.engine import (
     Abort,
     Backoff,
     BatchError,
+    Call,
     Cause,
     ConfigError,
     EngineOptions,
@@ -48,6 +49,7 @@ __all__ = [
     "Abort",
     "Backoff",
     "BatchError",
+    "Call",
     "Cause",
     "ConfigError",
     "Engine",
@@ -75,7 +77,8 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> type[Engine]:
     if name == "Engine":  # imported on first use: see batch.engine
-        return importlib.import_module("batch.engine").Engine
+        engine: type[Engine] = importlib.import_module("batch.engine").Engine
+        return engine
     raise AttributeError(f"module 'batch' has no attribute {name!r}")

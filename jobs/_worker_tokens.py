@@ -7,7 +7,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from batch import Failure, InvalidResponse, Request, Response
+from batch import Call, Failure, InvalidResponse, Request, Response
 from jobs._deel import UUID
 
 __all__ = ["WORKER_TOKENS", "WorkerTokens"]
@@ -60,12 +60,12 @@ Examples:
         # 70 bytes per distinct ID in the de-duplication set instead of 110.
         return int(key.replace("-", ""), 16)
 
-    def build_request(self, key: str, token: str) -> Request:
+    def build_request(self, key: str, call: Call) -> Request:
         return Request(
             "POST",
             "/workers/session",
             {"data": {"profile_id": key}},
-            {"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            {"Authorization": f"Bearer {call.token}", "Accept": "application/json"},
         )
 
     def parse_success(self, response: Response) -> dict[str, Any]:

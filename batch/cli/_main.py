@@ -26,7 +26,15 @@ from batch.cli._run import execute
 from batch.cli._settings import Settings
 from batch.cli._signals import SIGNAL_EXIT, note_again, noting_signals
 from batch.cli._summary import print_summary
-from batch.engine import BatchError, Busy, ConfigError, Job, Logger, Stats, proxy_secrets
+from batch.engine import (
+    BatchError,
+    ConfigError,
+    HeldByAnotherRun,
+    Job,
+    Logger,
+    Stats,
+    proxy_secrets,
+)
 
 __all__ = ["EXIT_INTERNAL", "main", "run"]
 
@@ -104,7 +112,7 @@ def _run_noting(run: Run, console: bool, stream: TextIO, received: list[signal.S
             and not (settings.output == "-" and sys.stdout.isatty())
         )
         outcome = anyio.run(lambda: execute(dataclasses.replace(run, progress_bar=bar), received))
-    except Busy as exc:  # the run that holds the file owns the metrics too
+    except HeldByAnotherRun as exc:  # the run that holds the file owns the metrics too
         return _user_error(exc, log, console, settings)
     except BatchError as exc:
         return _failed_early(settings, _user_error(exc, log, console, settings), log)

@@ -7,10 +7,9 @@ cli layers build on it, never the other way round.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from batch.engine._cells import FORMULA_PREFIXES, neutralise, original
-from batch.engine._errors import BatchError, Busy, ConfigError, InputError
+from batch.engine._errors import BatchError, Busy, ConfigError, HeldByAnotherRun, InputError
 from batch.engine._lines import count_lines
 from batch.engine._log import Logger, QuietLogger, StdlibLogger, as_logger
 from batch.engine._options import EngineOptions, check_base_url, token_problem
@@ -19,8 +18,10 @@ from batch.engine._policy import Backoff
 from batch.engine._proxy import ProxyChoice, choose_proxy, parse_proxy, proxy_secrets
 from batch.engine._quota import SharedQuota, parse_quota_store
 from batch.engine._results import Abort, Cause, Results
+from batch.engine._spreadsheet_formulas import FORMULA_PREFIXES, neutralise, original
 from batch.engine._stats import Stats
 from batch.engine._types import (
+    Call,
     ErrorKind,
     Failure,
     InvalidResponse,
@@ -42,12 +43,14 @@ __all__ = [
     "Backoff",
     "BatchError",
     "Busy",
+    "Call",
     "Cause",
     "ConfigError",
     "Engine",
     "EngineOptions",
     "ErrorKind",
     "Failure",
+    "HeldByAnotherRun",
     "InputError",
     "InvalidResponse",
     "Item",
@@ -79,9 +82,10 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> type[Engine]:
     # Imported on first use: the pool brings aiohttp (about 23 MiB and 0.1 s), which
     # reading and validating a file (--dry-run) does not need.
     if name == "Engine":
-        return importlib.import_module("batch.engine._engine").Engine
+        engine: type[Engine] = importlib.import_module("batch.engine._engine").Engine
+        return engine
     raise AttributeError(f"module 'batch.engine' has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""The worker pool: N workers pull items, pace and retry their requests, hand out results.
+"""The pool: N lanes pull items, pace and retry their requests, hand out results.
 
 One `Engine` runs one batch (see `Engine.results`). It never configures
 logging nor installs signal handlers (the command line does); `stop()` is how
@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import os
 import random
 import ssl
 from collections.abc import AsyncIterator, Callable
-from types import SimpleNamespace
 
 import aiohttp
 import anyio
 from anyio.abc import TaskGroup
 
 from batch.engine._errors import BatchError
+from batch.engine._give_up import GiveUpClock
 from batch.engine._judge import fatal_abort, judge
 from batch.engine._log import Logger, QuietLogger
 from batch.engine._options import EngineOptions
@@ -29,9 +28,10 @@ from batch.engine._policy import Verdict
 from batch.engine._proxy import ProxyChoice, choose_proxy
 from batch.engine._quota import SharedQuota
 from batch.engine._results import Abort, Cause, Results, Sender
+from batch.engine._session import open_session
 from batch.engine._stats import Stats
-from batch.engine._transport import send
-from batch.engine._types import Failure, Item, Job, Result
+from batch.engine._transport import Endpoint, send
+from batch.engine._types import Call, Failure, Item, Job, Request, Response, Result
 from batch.engine._work import Attempt, Phase, Work, cut_short, stopped_between_attempts
 
 __all__ = ["Engine"]
@@ -49,7 +49,7 @@ class Engine:
                 ...  # write it, yield it, count it
 
     ``items`` yields `Item`s to process and ready-made `Result`s (the input's
-    invalid rows), which pass through in order. Workers pull from ``items``
+    invalid rows), which pass through in order. Lanes pull from ``items``
     directly and wait while the consumer is behind (the stream holds at most
     ``concurrency`` results), so nothing is read far ahead of what is kept.
 
@@ -58,7 +58,7 @@ class Engine:
     never configures logging, installs signal handlers or touches a file.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only seams a caller may inject, each optional
         self,
         job: Job,
         options: EngineOptions,
@@ -75,7 +75,6 @@ class Engine:
         self.stats = stats or Stats()
         #: why the run stopped before its end, if it did (the first reason only)
         self.abort: Abort | None = None
-        self.stop_reason: str | None = None
         self._session = session
         self._ssl = ssl_context
         self._log: Logger = logger if logger is not None else QuietLogger()
@@ -104,14 +103,15 @@ class Engine:
         self._items: AsyncIterator[Item | Result] | None = None
         self._exhausted = False
         self._tg: TaskGroup | None = None
-        #: when the API started failing with nothing good in between (--give-up-after)
-        self._failing_since: float | None = None
+        #: how long nothing but transient failures came back (give_up_after)
+        self._give_up = GiveUpClock(options.give_up_after)
         #: whether the API itself has answered yet (see judge's api_seen)
         self._api_seen = False
         #: the proxy of the run (or direct) and why; ConfigError for a malformed variable
         self.route: ProxyChoice = choose_proxy(
             options.base_url, options.proxy, os.environ, options.proxy_source
         )
+        self._endpoint = Endpoint(options.base_url, options.timeout, self.route)
 
     # -- control ------------------------------------------------------------
     @property
@@ -123,11 +123,13 @@ class Engine:
         return None if self.abort is None else self.abort.message
 
     def stop(self, reason: str, *, grace: float | None = None) -> None:
-        """Stop taking items: waits end now, requests in flight are cut off after ``grace``."""
+        """Stop taking items: waits end now, requests in flight are cut off after ``grace``.
+
+        ``reason`` is the caller's words for why; the engine keeps only an abort's
+        (`abort`), which is what the caller reports."""
         grace = self.options.grace if grace is None else grace
         first = not self._stopping
         self._stopping = True
-        self.stop_reason = self.stop_reason or reason
         for work in list(self._active):
             if grace <= 0 or work.phase is Phase.WAIT:
                 work.scope.cancel()
@@ -144,13 +146,7 @@ class Engine:
     def not_kept(self, result: Result) -> None:
         """The consumer could not keep ``result`` (a full disk, a closed pipe): it counts
         as not attempted, not as done. The consumer decides whether to stop the run."""
-        if result.error is None:
-            self.stats.ok -= 1
-        elif result.error.kind == "invalid_input":
-            self.stats.invalid -= 1
-        else:
-            self.stats.failed -= 1
-        self.stats.not_attempted += 1
+        self.stats.not_kept(result)
 
     async def _cut_off_after(self, grace: float) -> None:
         await anyio.sleep(grace)
@@ -185,61 +181,35 @@ class Engine:
     async def _run(self, items: AsyncIterator[Item | Result], send: Sender) -> None:
         self.stats.started_at = self._clock()
         self._items = items
-        own_session = self._session is None
-        session = self._session or aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(
-                limit=self.options.concurrency,
-                # A context made now honours SSL_CERT_FILE / SSL_CERT_DIR as they are
-                # (aiohttp's default one is built once, at import). Verification is on.
-                ssl=self._ssl_context(),
-            ),
-            headers={"User-Agent": self.options.user_agent},
-            trace_configs=[self._left_trace()],
-        )
-        try:
-            async with send:
-                # The outer group only holds the cut-off timer of stop(); it is
-                # cancelled once the workers are done, so a pending timer never
-                # keeps a finished run alive.
-                async with anyio.create_task_group() as outer:
-                    self._tg = outer
-                    async with anyio.create_task_group() as workers:
-                        for _ in range(self.options.concurrency):
-                            workers.start_soon(self._worker, session, send)
-                    outer.cancel_scope.cancel()
-                self.stats.elapsed_s = self._clock() - self.stats.started_at
-        finally:
-            self._tg = None
-            if self._quota is not None:
-                await self._quota.aclose()
-            if own_session:
-                with anyio.CancelScope(shield=True):  # closed even when the run is cancelled
-                    await session.close()
+        async with self._open_session() as session:
+            try:
+                async with send:
+                    # The outer group only holds the cut-off timer of stop(); it is
+                    # cancelled once the lanes are done, so a pending timer never
+                    # keeps a finished run alive.
+                    async with anyio.create_task_group() as outer:
+                        self._tg = outer
+                        async with anyio.create_task_group() as lanes:
+                            for _ in range(self.options.concurrency):
+                                lanes.start_soon(self._lane, session, send)
+                        outer.cancel_scope.cancel()
+                    self.stats.elapsed_s = self._clock() - self.stats.started_at
+            finally:
+                self._tg = None
+                if self._quota is not None:
+                    await self._quota.aclose()
 
-    def _left_trace(self) -> aiohttp.TraceConfig:
-        """Tell the pacer when each request actually went on the wire (`Pacer.sent`)."""
+    def _open_session(self) -> contextlib.AbstractAsyncContextManager[aiohttp.ClientSession]:
+        """The caller's session as it is (the caller closes it), or one of the run's own."""
+        if self._session is not None:
+            return contextlib.nullcontext(self._session)
+        return open_session(self.options, self._ssl, self._sent)
 
-        async def left(
-            _session: aiohttp.ClientSession,
-            context: SimpleNamespace,
-            _params: aiohttp.TraceRequestHeadersSentParams,
-        ) -> None:
-            slot = context.trace_request_ctx
-            if isinstance(slot, float):
-                self._pacer.pacer.sent(slot, self._clock())
+    def _sent(self, slot: float) -> None:
+        """A request went on the wire: the pacer's window holds its start from now."""
+        self._pacer.pacer.sent(slot, self._clock())
 
-        trace = aiohttp.TraceConfig()
-        trace.on_request_headers_sent.append(left)
-        return trace
-
-    def _ssl_context(self) -> ssl.SSLContext | bool:
-        if self._ssl is not None:
-            return self._ssl
-        if self.options.base_url.startswith("https:"):
-            return ssl.create_default_context()
-        return True  # plain http on loopback: no context to build (20 ms)
-
-    async def _worker(self, session: aiohttp.ClientSession, send: Sender) -> None:
+    async def _lane(self, session: aiohttp.ClientSession, send: Sender) -> None:
         while not (self._stopping or self._exhausted):
             # One cancel scope per item covers pulling it, waiting for a start
             # slot or a retry, and the requests: stop() cancels it at once
@@ -262,23 +232,20 @@ class Engine:
                 result = work.result if not work.scope.cancelled_caught else cut_short(work)
                 if result is None:
                     self.stats.not_attempted += 1
-            if result is not None:
-                self._count(result)
-                try:
-                    try:
-                        send.send_nowait(result)  # no checkpoint when there is room: cheaper
-                    except anyio.WouldBlock:
-                        await send.send(result)
-                except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                    return  # the consumer left: nobody wants more
+            if result is not None and not await self._hand_out(result, send):
+                return  # the consumer left: nobody wants more
 
-    def _count(self, result: Result) -> None:
-        if result.error is None:
-            self.stats.ok += 1
-        elif result.error.kind == "invalid_input":
-            self.stats.invalid += 1
-        else:
-            self.stats.failed += 1
+    async def _hand_out(self, result: Result, send: Sender) -> bool:
+        """Count ``result`` and pass it on; False if the consumer has gone."""
+        self.stats.count(result)
+        try:
+            try:
+                send.send_nowait(result)  # no checkpoint when there is room: cheaper
+            except anyio.WouldBlock:
+                await send.send(result)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            return False
+        return True
 
     async def _next_item(self) -> Item | Result | None:
         assert self._items is not None
@@ -294,58 +261,28 @@ class Engine:
                 self.fail(Abort(Cause.INPUT, str(exc), exit_code=exc.exit_code))
             return None
 
-    # -- one item -----------------------------------------------------------
+    # -- one item: the retry loop -------------------------------------------
     async def _process(self, session: aiohttp.ClientSession, work: Work) -> Result | None:
-        opts, item = self.options, work.item
+        """Attempt ``work``'s item until an answer settles it: its result, or None when
+        it is left for --resume (a fatal answer, or a stop before any request)."""
+        item = work.item
         assert item is not None
-        # --max-attempts counts answers other than 429: a 429 under the rolling window says
+        # max_attempts counts answers other than 429: a 429 under the rolling window says
         # "nothing was done, try later", nothing about this ID. `attempts` (the record's)
-        # counts every request sent; give_up_after ends a run that gets only 429s.
+        # counts every request sent; the give-up clock ends a run that gets only 429s.
         counted = 0
-        while counted < opts.max_attempts:
-            if self._stopping:
+        while counted < self.options.max_attempts and not self._stopping:
+            slots = await self._start_slot(work, counted)
+            if slots is None:
                 break
-            if work.last is not None:
-                work.phase = Phase.WAIT
-                await anyio.sleep(self._retry_delay(work.last, counted))
-                if self._stopping:
-                    break
-            started = self._pacer.try_start()
-            if started is None:
-                work.phase = Phase.WAIT
-                started = await self._pacer.acquire()
-            slot = started  # as the pacer's window holds it, until the request leaves
-            if self._quota is not None and not self._stopping:
-                # The organization's window, shared with the other runs: claimed last, just
-                # before the request starts, so the shared log holds real start times.
-                work.phase = Phase.WAIT
-                await self._quota.start(*self._pacer.pacer.limits)
-                self.stats.waited_on_others = self._quota.waited_on_others
-                started = self._clock()
-            if self._stopping:
-                break
-            work.attempts += 1
-            if work.attempts > 1:
-                self.stats.retries += 1
-            work.phase = Phase.FLY
-            work.last = last = await self._attempt(session, item, started, slot)
-            work.phase = Phase.WAIT
-            limited = last.failure is not None and last.failure.http_status == 429
-            work.rate_limited += limited
+            last = await self._fly(session, work, *slots)
+            limited = _rate_limited(last)
             counted += not limited
             if last.verdict is Verdict.OK:
-                return Result(
-                    item.key,
-                    item.line,
-                    "ok",
-                    work.attempts,
-                    data=last.data or {},
-                    columns=item.columns,
-                    rate_limited=work.rate_limited,
-                )
+                return work.succeeded(last.data or {})
             if last.verdict is not Verdict.RETRY or last.failure is None:
                 break
-            if counted < opts.max_attempts and not self._stopping:
+            if counted < self.options.max_attempts and not self._stopping:
                 # 429s are counted and drive rate_changed; one line each would drown a terminal.
                 level = self._log.debug if limited else self._log.info
                 level(
@@ -355,100 +292,124 @@ class Engine:
                     attempt=work.attempts,
                     **last.failure.as_dict(self.job.request_id_field),
                 )
-        if work.last is None or work.last.failure is None or work.last.verdict is Verdict.FATAL:
+        return self._settled(work, counted)
+
+    async def _start_slot(self, work: Work, counted: int) -> tuple[float, float] | None:
+        """Wait for the next attempt's turn: the retry delay, the pacer, the shared quota.
+        Its start time and its slot in the pacer's window; None if the run stopped."""
+        if work.last is not None:
+            work.phase = Phase.WAIT
+            await anyio.sleep(self._retry_delay(work.last, counted))
+            if self._stopping:
+                return None
+        started = self._pacer.try_start()
+        if started is None:
+            work.phase = Phase.WAIT
+            started = await self._pacer.acquire()
+        slot = started  # as the pacer's window holds it, until the request leaves
+        if self._quota is not None and not self._stopping:
+            # The API's window, shared with the other runs: claimed last, just before
+            # the request starts, so the shared log holds real start times.
+            work.phase = Phase.WAIT
+            await self._quota.start(*self._pacer.pacer.limits)
+            self.stats.waited_on_others = self._quota.waited_on_others
+            started = self._clock()
+        if self._stopping:
+            return None
+        return started, slot
+
+    async def _fly(
+        self, session: aiohttp.ClientSession, work: Work, started: float, slot: float
+    ) -> Attempt:
+        """One request for ``work``'s item, counted on ``work``."""
+        assert work.item is not None
+        work.attempts += 1
+        if work.attempts > 1:
+            self.stats.retries += 1
+        work.phase = Phase.FLY
+        work.last = last = await self._attempt(session, work, started, slot)
+        work.phase = Phase.WAIT
+        work.rate_limited += _rate_limited(last)
+        return last
+
+    def _settled(self, work: Work, counted: int) -> Result | None:
+        """The error record of an item the retry loop left without success, or None."""
+        item, last = work.item, work.last
+        assert item is not None
+        if last is None or last.failure is None or last.verdict is Verdict.FATAL:
             return None  # a fatal answer says nothing about this key: --resume redoes it
-        if work.last.verdict is Verdict.RETRY and counted < opts.max_attempts:
-            failure = stopped_between_attempts(work)  # not a failure of the API's making
-        else:
-            failure = work.last.failure
-            self._log.warning(
-                "record_failed",
-                key=item.key,
-                line=item.line,
-                attempts=work.attempts,
-                rate_limited=work.rate_limited,
-                **failure.as_dict(self.job.request_id_field),
-            )
-        return work.failed(failure)
+        if last.verdict is Verdict.RETRY and counted < self.options.max_attempts:
+            return work.failed(stopped_between_attempts(work))  # not of the API's making
+        self._log.warning(
+            "record_failed",
+            key=item.key,
+            line=item.line,
+            attempts=work.attempts,
+            rate_limited=work.rate_limited,
+            **last.failure.as_dict(self.job.request_id_field),
+        )
+        return work.failed(last.failure)
 
     def _retry_delay(self, last: Attempt, counted: int) -> float:
         """After a 429: none (the pacer's cool-down and window pace the retry) unless the
         server asks for one; after any other failure: the backoff of that attempt."""
-        if last.failure is not None and last.failure.http_status == 429:
+        if _rate_limited(last):
             return min(last.retry_after or 0.0, self.options.backoff.retry_after_cap)
         return self.options.backoff.delay(counted, last.retry_after, self._rand)
 
+    # -- one request --------------------------------------------------------
     async def _attempt(
-        self, session: aiohttp.ClientSession, item: Item, started: float, slot: float
+        self, session: aiohttp.ClientSession, work: Work, started: float, slot: float
     ) -> Attempt:
         """Send one request, judge the outcome, and act on what it says about the API."""
-        request = self.job.build_request(item.key, self.options.token)
+        item = work.item
+        assert item is not None
+        request = self.job.build_request(item.key, Call(self.options.token, work.idempotency_key))
         self.stats.note_start(started)
-        outcome = await send(
-            session,
-            self.options.base_url,
-            request,
-            self.options.timeout,
-            self.route,
-            trace_ctx=slot,
-        )
+        outcome = await send(session, self._endpoint, request, trace_ctx=slot)
         now = self._clock()
         self.stats.latency.add(now - started)
         status = None if isinstance(outcome, Failure) else outcome.status
-        paused_until = self._pacer.pacer.paused_until
-        self._pacer.response(started, rate_limited=status == 429)
-        self.stats.settled_rate = self._pacer.pacer.rate
-        if self._quota is not None and self._pacer.pacer.paused_until > paused_until:
-            # A fresh 429 pauses every run that shares the quota, not only this one.
-            await self._quota.pause(self._pacer.pacer.paused_until - now)
+        await self._paced(started, now, rate_limited=status == 429)
         if status is not None:
             self._log.debug(
                 "response", key=item.key, status=status, elapsed_ms=round((now - started) * 1000, 1)
             )
         attempt = judge(self.job, outcome, api_seen=self._api_seen)
-        if status is not None and (
-            attempt.verdict is Verdict.OK or self.job.speaks_api(outcome)  # type: ignore[arg-type]
+        if isinstance(outcome, Response) and (
+            attempt.verdict is Verdict.OK or self.job.speaks_api(outcome)
         ):
             self._api_seen = True
-        if attempt.verdict is Verdict.OK:
-            self._failing_since = None
-        elif status == 429 and attempt.failure is not None:
-            self.stats.rate_limited += 1
-            # Busy, not down; but a run that gets nothing else for give_up_after (the
-            # organization's quota taken by another integration) stops as for a failing API.
-            self._transient(attempt.failure, now)
-        elif attempt.verdict is Verdict.RETRY and attempt.failure is not None:
-            self._transient(attempt.failure, now)
-        elif attempt.verdict is Verdict.FATAL and attempt.failure is not None:
-            url = self.options.base_url.rstrip("/") + request.path
-            self.fail(fatal_abort(attempt.failure, self.job, self.options, url))
-        else:
-            self._failing_since = None  # a permanent answer is still an answer
+        self._heed(attempt, now, request, rate_limited=status == 429)
         return attempt
 
-    def _transient(self, failure: Failure, now: float) -> None:
-        """Give up when nothing but transient failures came back for ``give_up_after``:
-        measured from the first failure after the last good answer, so time spent
-        idle (a quiet input) never counts as failing time."""
-        limit = self.options.give_up_after
-        if self._failing_since is None:
-            self._failing_since = now
-            return
-        failing = now - self._failing_since
-        if limit > 0 and failing >= limit and self.abort is None:
-            if failure.http_status == 429:
-                message = (
-                    f"the API refused every request with 429 (rate limit) for "
-                    f"{math.floor(failing)}s: the organization's quota is taken, "
-                    "by another run or integration; try again later"
-                )
-            else:
-                status = f" HTTP {failure.http_status}" if failure.http_status else ""
-                message = (
-                    f"the API kept failing for {math.floor(failing)}s "
-                    f"(last: {failure.kind}{status}: {failure.message}); try again later"
-                )
-            self.fail(Abort(Cause.FAILING, message))
+    async def _paced(self, started: float, now: float, *, rate_limited: bool) -> None:
+        """Tell the pacer how the request started at ``started`` was answered."""
+        paused_until = self._pacer.pacer.paused_until
+        self._pacer.response(started, rate_limited=rate_limited)
+        self.stats.settled_rate = self._pacer.pacer.rate
+        if self._quota is not None and self._pacer.pacer.paused_until > paused_until:
+            # A fresh 429 pauses every run that shares the quota, not only this one.
+            await self._quota.pause(self._pacer.pacer.paused_until - now)
+
+    def _heed(self, attempt: Attempt, now: float, request: Request, *, rate_limited: bool) -> None:
+        """Act on what an attempt says about the API: up, failing, or refusing the run."""
+        failure = attempt.failure
+        if attempt.verdict is Verdict.OK or failure is None:
+            self._give_up.answered()
+        elif attempt.verdict is Verdict.FATAL:
+            url = self._endpoint.url(request)
+            self.fail(fatal_abort(failure, self.job, self.options, url))
+        elif attempt.verdict is Verdict.RETRY:
+            if rate_limited:
+                # Busy, not down; but a run that gets nothing else for give_up_after (the
+                # quota taken by another run or integration) stops as for a failing API.
+                self.stats.rate_limited += 1
+            abort = self._give_up.failed(failure, now)
+            if abort is not None and self.abort is None:
+                self.fail(abort)
+        else:
+            self._give_up.answered()  # a permanent answer is still an answer
 
     def _rate_changed(self, change: RateChange) -> None:
         self._log.info(
@@ -457,6 +418,10 @@ class Engine:
             new=round(change.new, 2),
             reason=change.reason,
         )
+
+
+def _rate_limited(attempt: Attempt) -> bool:
+    return attempt.failure is not None and attempt.failure.http_status == 429
 
 
 def _loop_clock() -> Callable[[], float]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["BatchError", "Busy", "ConfigError", "InputError", "reason_of"]
+__all__ = ["BatchError", "Busy", "ConfigError", "HeldByAnotherRun", "InputError", "reason_of"]
 
 
 class BatchError(Exception):
@@ -24,13 +24,18 @@ class ConfigError(BatchError):
     """An option, the environment or a credential is unusable; found before any call."""
 
 
-class Busy(ConfigError):
+class HeldByAnotherRun(BatchError):
     """Another run holds the results file: this one leaves everything (metrics too) to it.
 
-    Exit 75 (sysexits EX_TEMPFAIL): nothing was done, try later; not 2, which says
-    the command itself is wrong."""
+    Not a `ConfigError`: the command is right, its file is taken for now. Exit 75
+    (sysexits EX_TEMPFAIL): nothing was done, try later; not 2, which says the command
+    itself is wrong."""
 
     exit_code = 75
+
+
+#: The former name, kept while batch.output and batch.cli still raise and catch it by it.
+Busy = HeldByAnotherRun
 
 
 def reason_of(exc: BaseException) -> str:

@@ -33,19 +33,10 @@ def judge(job: Job, outcome: Response | Failure, *, api_seen: bool = True) -> At
     that cannot be reached: a wrong setting before, a blip after (retried).
     """
     if isinstance(outcome, Failure):
-        if isinstance(outcome, TlsFailure | ProxyRefused):
-            # A certificate, or a proxy's policy or credentials, will not fix themselves.
-            return Attempt(Verdict.FATAL, failure=outcome)
-        if isinstance(outcome, ProxyUnreachable) and not api_seen:
-            return Attempt(Verdict.FATAL, failure=outcome)
-        return Attempt(Verdict.RETRY, failure=outcome)
+        return _no_answer(outcome, api_seen=api_seen)
     verdict = classify_status(outcome.status)
     if verdict is Verdict.OK:
-        try:
-            return Attempt(Verdict.OK, data=job.parse_success(outcome))
-        except InvalidResponse as exc:
-            failure = Failure("invalid_response", str(exc), http_status=outcome.status)
-            return Attempt(Verdict.RETRY, failure=failure)
+        return _success(job, outcome)
     retry_after = parse_retry_after(outcome.headers.get("Retry-After"))
     failure = job.describe_error(outcome)
     if outcome.status in NOT_HERE and not job.speaks_api(outcome):
@@ -54,6 +45,25 @@ def judge(job: Job, outcome: Response | Failure, *, api_seen: bool = True) -> At
             return Attempt(Verdict.FATAL, failure=missing)
         verdict = Verdict.RETRY
     return Attempt(verdict, failure=failure, retry_after=retry_after)
+
+
+def _no_answer(failure: Failure, *, api_seen: bool) -> Attempt:
+    """No answer came (network, timeout, TLS, proxy): retried unless it cannot fix itself."""
+    if isinstance(failure, TlsFailure | ProxyRefused):
+        # A certificate, or a proxy's policy or credentials, will not fix themselves.
+        return Attempt(Verdict.FATAL, failure=failure)
+    if isinstance(failure, ProxyUnreachable) and not api_seen:
+        return Attempt(Verdict.FATAL, failure=failure)
+    return Attempt(Verdict.RETRY, failure=failure)
+
+
+def _success(job: Job, response: Response) -> Attempt:
+    """A 2xx: OK with the job's fields, or a retry if its body breaks the schema."""
+    try:
+        return Attempt(Verdict.OK, data=job.parse_success(response))
+    except InvalidResponse as exc:
+        failure = Failure("invalid_response", str(exc), http_status=response.status)
+        return Attempt(Verdict.RETRY, failure=failure)
 
 
 def fatal_abort(failure: Failure, job: Job, options: EngineOptions, url: str) -> Abort:

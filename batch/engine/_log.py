@@ -18,16 +18,16 @@ class Logger(Protocol):
     library `logging.Logger` becomes one through `StdlibLogger` (see `as_logger`).
     """
 
-    def debug(self, event: str, /, **fields: Any) -> Any: ...
-    def info(self, event: str, /, **fields: Any) -> Any: ...
-    def warning(self, event: str, /, **fields: Any) -> Any: ...
-    def error(self, event: str, /, **fields: Any) -> Any: ...
+    def debug(self, event: str, /, **fields: object) -> object: ...
+    def info(self, event: str, /, **fields: object) -> object: ...
+    def warning(self, event: str, /, **fields: object) -> object: ...
+    def error(self, event: str, /, **fields: object) -> object: ...
 
 
 class QuietLogger:
     """A logger that drops every event: for callers that must not print (a library, a dry run)."""
 
-    def debug(self, event: str, /, **fields: Any) -> None:
+    def debug(self, event: str, /, **fields: object) -> None:
         return None
 
     info = warning = error = debug
@@ -44,26 +44,27 @@ class StdlibLogger:
     text still carries every field.)
     """
 
+    # LoggerAdapter is generic in what it wraps (typeshed); any logger or adapter will do.
     def __init__(self, logger: logging.Logger | logging.LoggerAdapter[Any]) -> None:
         self.logger = logger
 
-    def _log(self, level: int, event: str, fields: Mapping[str, Any]) -> None:
+    def _log(self, level: int, event: str, fields: Mapping[str, object]) -> None:
         if self.logger.isEnabledFor(level):
             text = " ".join([event, *(f"{k}={_value(v)}" for k, v in fields.items())])
             extra = {"event": event, "fields": dict(fields)}
             # stacklevel: the record names the engine's line that logged, not this one
             self.logger.log(level, "%s", text, extra=extra, stacklevel=3)
 
-    def debug(self, event: str, /, **fields: Any) -> None:
+    def debug(self, event: str, /, **fields: object) -> None:
         self._log(logging.DEBUG, event, fields)
 
-    def info(self, event: str, /, **fields: Any) -> None:
+    def info(self, event: str, /, **fields: object) -> None:
         self._log(logging.INFO, event, fields)
 
-    def warning(self, event: str, /, **fields: Any) -> None:
+    def warning(self, event: str, /, **fields: object) -> None:
         self._log(logging.WARNING, event, fields)
 
-    def error(self, event: str, /, **fields: Any) -> None:
+    def error(self, event: str, /, **fields: object) -> None:
         self._log(logging.ERROR, event, fields)
 
 
@@ -76,7 +77,7 @@ def as_logger(logger: object) -> Logger:
     if isinstance(logger, logging.Logger | logging.LoggerAdapter):
         return StdlibLogger(logger)
     if all(callable(getattr(logger, level, None)) for level in _LEVELS):
-        return logger  # type: ignore[return-value]  # duck-typed: structlog's are `Any`
+        return logger  # type: ignore[return-value]  # duck-typed: structlog leaves them untyped
     raise TypeError(
         "logger must be a logging.Logger, a structlog-style logger "
         f"(debug/info/warning/error methods) or None, not {type(logger).__name__}"

@@ -36,7 +36,7 @@ class EngineOptions:
     token: str
     #: starts per rolling second, never more (see batch.engine._pacer)
     rate: float = 5.0
-    #: requests in flight at most (and workers)
+    #: requests in flight at most (and the pool's lanes)
     concurrency: int = 8
     #: attempts per key, the first included
     max_attempts: int = 5
@@ -59,7 +59,7 @@ class EngineOptions:
     proxy: str | None = field(default=None, repr=False)
     #: where an explicit proxy came from, named in messages ("set by <proxy_source>")
     proxy_source: str = "the proxy setting"
-    #: where the organization's rolling window is shared with other runs: "none" (this run
+    #: where the API's rolling window is shared with other runs: "none" (this run
     #: paces itself alone), "local" (every run on this host with the same base URL and
     #: token) or "redis://HOST:PORT/DB" (every run using that Redis); see _quota.py
     quota: str = "none"

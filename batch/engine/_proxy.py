@@ -128,6 +128,11 @@ def choose_proxy(
         if not explicit.strip():
             return ProxyChoice(None, source)
         return ProxyChoice(parse_proxy(explicit, source), source)
+    return _from_environment(base_url, environ)
+
+
+def _from_environment(base_url: str, environ: Mapping[str, str]) -> ProxyChoice:
+    """The proxy the environment sets for ``base_url``, as curl reads it (see above)."""
     parts = urllib.parse.urlsplit(base_url)
     scheme = parts.scheme.lower()
     found = _first_set(environ, f"{scheme}_proxy", "all_proxy")

@@ -6,7 +6,8 @@ import math
 import random
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+
+from batch.engine._types import Result
 
 __all__ = ["OUTCOMES", "WINDOW_S", "LatencySample", "Stats"]
 
@@ -88,10 +89,27 @@ class Stats:
     blank: int = 0
     #: the pacer's rate after the last answer (None before any)
     settled_rate: float | None = None
-    #: where the organization's quota was shared ("none", "local", "redis://host:port/db")
+    #: where the API's quota was shared with other runs ("none", "local", "redis://host:port/db")
     quota_store: str = "none"
     #: starts that waited because other runs had taken the shared window
     waited_on_others: int = 0
+
+    def count(self, result: Result) -> None:
+        """A result handed out: ``ok``, ``invalid`` (an input row) or ``failed``."""
+        self._add(result, 1)
+
+    def not_kept(self, result: Result) -> None:
+        """A result handed out that the consumer could not keep: not attempted after all."""
+        self._add(result, -1)
+        self.not_attempted += 1
+
+    def _add(self, result: Result, n: int) -> None:
+        if result.error is None:
+            self.ok += n
+        elif result.error.kind == "invalid_input":
+            self.invalid += n
+        else:
+            self.failed += n
 
     def by_outcome(self) -> dict[str, int]:
         """What became of the input's IDs and rows, by outcome (the metrics' ``records``)."""
@@ -102,7 +120,7 @@ class Stats:
         done = self.by_outcome()
         return sum(done.values()) - done["not_attempted"] + self.blank
 
-    def as_summary(self) -> dict[str, Any]:
+    def as_summary(self) -> dict[str, int | float | str]:
         return {
             "ok": self.ok,
             "failed": self.failed,

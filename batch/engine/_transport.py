@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-import ssl
 import urllib.parse
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import aiohttp
 
@@ -13,7 +13,15 @@ from batch.engine._errors import reason_of
 from batch.engine._proxy import ProxyChoice
 from batch.engine._types import Failure, Request, Response
 
-__all__ = ["MAX_BODY", "ProxyRefused", "ProxyUnreachable", "TlsFailure", "send"]
+__all__ = [
+    "MAX_BODY",
+    "Endpoint",
+    "ProxyRefused",
+    "ProxyUnreachable",
+    "TlsFailure",
+    "failure_of",
+    "send",
+]
 
 #: Bodies are read up to this many bytes; the rest is not read (the connection is dropped).
 #: The API's answers are a few hundred bytes; a proxy's error page a few KiB.
@@ -39,17 +47,29 @@ class ProxyUnreachable(Failure):
 DIRECT = ProxyChoice(None, "no proxy set")
 
 
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where a run's requests go and how: the API root, the route (a proxy, or direct)
+    and the time one attempt may take."""
+
+    base_url: str
+    timeout: float
+    route: ProxyChoice = DIRECT
+
+    def url(self, request: Request) -> str:
+        return self.base_url.rstrip("/") + request.path
+
+
 async def send(
     session: aiohttp.ClientSession,
-    base_url: str,
+    endpoint: Endpoint,
     request: Request,
-    timeout: float,
-    route: ProxyChoice = DIRECT,
     *,
     trace_ctx: object = None,
 ) -> Response | Failure:
-    url = base_url.rstrip("/") + request.path
-    proxy = route.proxy
+    """Send ``request``: the answer (its body read up to `MAX_BODY`), or why there is none."""
+    url = endpoint.url(request)
+    proxy = endpoint.route.proxy
     authorization = proxy.authorization if proxy else None
     try:
         async with session.request(
@@ -57,7 +77,7 @@ async def send(
             url,
             json=request.json,
             headers=request.headers,
-            timeout=aiohttp.ClientTimeout(total=timeout),
+            timeout=aiohttp.ClientTimeout(total=endpoint.timeout),
             allow_redirects=False,
             trace_request_ctx=trace_ctx,
             # Credentials travel only in this header, on the CONNECT to the proxy (for an
@@ -65,71 +85,105 @@ async def send(
             proxy=proxy.url if proxy else None,
             proxy_headers={"Proxy-Authorization": authorization} if authorization else None,
         ) as response:
-            body = await response.content.read(MAX_BODY + 1)
-            while len(body) <= MAX_BODY and (
-                more := await response.content.read(MAX_BODY + 1 - len(body))
-            ):
-                body += more
-            if len(body) > MAX_BODY:
-                response.close()  # the rest is not read: a server may send without end
-                body = body[:MAX_BODY]
+            received_at = datetime.now(UTC)
+            body = await _read_body(response)
             if proxy and response.status == 407:  # plain http through the proxy
-                return _proxy_refused(route, url, 407, response.reason)
-            return Response(response.status, response.headers, body)
-    except TimeoutError:
-        return Failure("timeout", f"no complete answer within {timeout:g}s")
-    except aiohttp.ClientConnectorCertificateError as exc:
-        reason = reason_of(exc.certificate_error)
-        if proxy and exc.host == urllib.parse.urlsplit(proxy.url).hostname:
-            return TlsFailure(
-                "network",
-                f"TLS certificate of the proxy {proxy.url} is not trusted ({reason}); "
-                f"nothing was sent. Fix the trust store (SSL_CERT_FILE) or {route.reason}",
-            )
-        inspecting = (
-            f"; if the proxy {proxy.url} inspects TLS, its CA certificate belongs in SSL_CERT_FILE"
-            if proxy
-            else ""
-        )
-        return TlsFailure(
-            "network",
-            f"TLS certificate of {exc.host} is not trusted ({reason}); "
-            f"nothing was sent. Fix the trust store (SSL_CERT_FILE) or the base URL{inspecting}",
-        )
-    except aiohttp.ClientSSLError as exc:
+                return _proxy_refused(endpoint.route, url, 407, response.reason)
+            return Response(response.status, response.headers, body, received_at)
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        return failure_of(exc, endpoint, url)
+
+
+async def _read_body(response: aiohttp.ClientResponse) -> bytes:
+    """The body up to `MAX_BODY`; the rest is not read (a server may send without end)."""
+    body = await response.content.read(MAX_BODY + 1)
+    while len(body) <= MAX_BODY and (more := await response.content.read(MAX_BODY + 1 - len(body))):
+        body += more
+    if len(body) > MAX_BODY:
+        response.close()
+        body = body[:MAX_BODY]
+    return body
+
+
+# -- what went wrong, as a Failure ----------------------------------------------------
+
+
+def failure_of(  # noqa: PLR0911 - one return per exception class, in the order that picks between subclasses
+    exc: TimeoutError | aiohttp.ClientError | OSError, endpoint: Endpoint, url: str
+) -> Failure:
+    """The failure an exception of `send` for ``url`` means. The first match wins, most specific
+    first: aiohttp's exceptions subclass each other (a certificate error is an SSL error
+    and a connector error; a proxy connection error is a connector error; its timeouts
+    are TimeoutErrors and ClientErrors)."""
+    if isinstance(exc, TimeoutError):
+        return Failure("timeout", f"no complete answer within {endpoint.timeout:g}s")
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return _untrusted(exc, endpoint.route)
+    if isinstance(exc, aiohttp.ClientSSLError):
         return TlsFailure("network", f"TLS handshake with {exc.host} failed; nothing was sent")
-    except aiohttp.ClientProxyConnectionError as exc:
-        assert proxy is not None
-        return ProxyUnreachable(
-            "network",
-            f"cannot connect to the proxy {proxy.url} ({_os_reason(exc.os_error)}; "
-            f"set by {route.reason}); nothing was sent",
-        )
-    except aiohttp.ClientHttpProxyError as exc:
-        if exc.status >= 500:  # the proxy is there but could not open the way on
-            return Failure(
-                "network",
-                f"the proxy {proxy.url if proxy else ''} could not reach the API at "
-                f"{_target(url)} ({exc.status} {exc.message})",
-            )
-        return _proxy_refused(route, url, exc.status, exc.message)
-    except aiohttp.ServerDisconnectedError:
-        if proxy:
-            return Failure(
-                "network",
-                f"the connection through the proxy {proxy.url} closed without an answer",
-            )
-        return Failure("network", "the server closed the connection without answering")
-    except aiohttp.ClientConnectorError as exc:
+    if isinstance(exc, aiohttp.ClientProxyConnectionError):
+        return _proxy_unreachable(exc, endpoint.route)
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        return _proxy_error(exc, endpoint.route, url)
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return _disconnected(endpoint.route)
+    if isinstance(exc, aiohttp.ClientConnectorError):
         return Failure(
             "network", f"cannot connect to {exc.host}:{exc.port} ({reason_of(exc.os_error)})"
         )
-    except aiohttp.ClientPayloadError:
+    if isinstance(exc, aiohttp.ClientPayloadError):
         return Failure("network", "the connection broke while the answer was being read")
-    except aiohttp.ClientError as exc:
-        return Failure("network", f"{type(exc).__name__}: {reason_of(exc)}")
-    except (ConnectionError, ssl.SSLError, OSError) as exc:
-        return Failure("network", f"{type(exc).__name__}: {reason_of(exc)}")
+    return Failure("network", f"{type(exc).__name__}: {reason_of(exc)}")
+
+
+def _untrusted(exc: aiohttp.ClientConnectorCertificateError, route: ProxyChoice) -> Failure:
+    reason = reason_of(exc.certificate_error)
+    proxy = route.proxy
+    if proxy and exc.host == urllib.parse.urlsplit(proxy.url).hostname:
+        return TlsFailure(
+            "network",
+            f"TLS certificate of the proxy {proxy.url} is not trusted ({reason}); "
+            f"nothing was sent. Fix the trust store (SSL_CERT_FILE) or {route.reason}",
+        )
+    inspecting = (
+        f"; if the proxy {proxy.url} inspects TLS, its CA certificate belongs in SSL_CERT_FILE"
+        if proxy
+        else ""
+    )
+    return TlsFailure(
+        "network",
+        f"TLS certificate of {exc.host} is not trusted ({reason}); "
+        f"nothing was sent. Fix the trust store (SSL_CERT_FILE) or the base URL{inspecting}",
+    )
+
+
+def _proxy_unreachable(exc: aiohttp.ClientProxyConnectionError, route: ProxyChoice) -> Failure:
+    assert route.proxy is not None
+    return ProxyUnreachable(
+        "network",
+        f"cannot connect to the proxy {route.proxy.url} ({_os_reason(exc.os_error)}; "
+        f"set by {route.reason}); nothing was sent",
+    )
+
+
+def _proxy_error(exc: aiohttp.ClientHttpProxyError, route: ProxyChoice, url: str) -> Failure:
+    if exc.status >= 500:  # the proxy is there but could not open the way on
+        proxy = route.proxy
+        return Failure(
+            "network",
+            f"the proxy {proxy.url if proxy else ''} could not reach the API at "
+            f"{_target(url)} ({exc.status} {exc.message})",
+        )
+    return _proxy_refused(route, url, exc.status, exc.message)
+
+
+def _disconnected(route: ProxyChoice) -> Failure:
+    if route.proxy:
+        return Failure(
+            "network",
+            f"the connection through the proxy {route.proxy.url} closed without an answer",
+        )
+    return Failure("network", "the server closed the connection without answering")
 
 
 def _proxy_refused(route: ProxyChoice, url: str, status: int, reason: str | None) -> Failure:

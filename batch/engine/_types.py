@@ -4,19 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol, TypeAlias
 
 __all__ = [
+    "Call",
     "ErrorKind",
     "Failure",
     "InvalidResponse",
     "Item",
+    "JSONValue",
     "Job",
     "Request",
     "Response",
     "Result",
+    "SuccessFields",
     "error_fields",
 ]
+
+#: A value as JSON has it: what a request body is made of.
+JSONValue: TypeAlias = "str | int | float | bool | list[JSONValue] | dict[str, JSONValue] | None"
+
+#: A job's success fields (`Job.parse_success`): JSON values of the types the job
+#: documents. `Any`, not `JSONValue`: callers read them as those types (a token is a str).
+SuccessFields: TypeAlias = dict[str, Any]
 
 ErrorKind = Literal["http", "network", "timeout", "invalid_input", "invalid_response", "aborted"]
 
@@ -34,17 +45,29 @@ class Item:
     key: str
     line: int
     #: input columns carried into the record (--keep-columns), passed through untouched
-    columns: Mapping[str, Any] | None = field(default=None, compare=False)
+    columns: Mapping[str, object] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """One HTTP request a job wants sent; ``path`` is appended to the base URL."""
+    """One HTTP request a job wants sent; ``path`` is appended to the base URL (a job puts
+    the key in it where its API wants it, quoted). ``json`` None: the request has no body."""
 
     method: str
     path: str
-    json: Any
+    json: JSONValue | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """What the engine gives a job to build one item's request with."""
+
+    #: the API credential of the run
+    token: str
+    #: names this item's operation in this run, the same on every attempt of it and new in
+    #: every run: for an API that replays the answer to a repeated key (``Idempotency-Key``)
+    idempotency_key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +77,8 @@ class Response:
     status: int
     headers: Mapping[str, str]
     body: bytes
+    #: when the answer's headers arrived, on the wall clock (UTC)
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC), compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +91,8 @@ class Failure:
     #: the API's id for the request, if it sent one (for its support desk)
     request_id: str | None = None
 
-    def as_dict(self, request_id_name: str = "request_id") -> dict[str, Any]:
-        out: dict[str, Any] = {"kind": self.kind}
+    def as_dict(self, request_id_name: str = "request_id") -> dict[str, str | int]:
+        out: dict[str, str | int] = {"kind": self.kind}
         if self.http_status is not None:
             out["http_status"] = self.http_status
         out["message"] = self.message
@@ -92,10 +117,10 @@ class Result:
     line: int
     status: Literal["ok", "error"]
     attempts: int
-    data: dict[str, Any] = field(default_factory=dict)
+    data: SuccessFields = field(default_factory=dict)
     error: Failure | None = None
     #: the item's input columns (--keep-columns), never logged
-    columns: Mapping[str, Any] | None = None
+    columns: Mapping[str, object] | None = None
     #: how many of ``attempts`` were answered 429 (they do not count against max_attempts)
     rate_limited: int = 0
 
@@ -107,7 +132,7 @@ class Result:
 class Job(Protocol):
     """What a module in jobs/ provides. The engine knows nothing else about the API."""
 
-    #: command name, e.g. "worker-tokens"
+    #: command name, e.g. "fetch-users"
     name: str
     #: one-line help for the command
     summary: str
@@ -141,11 +166,12 @@ class Job(Protocol):
         """A small stand-in for ``key`` in the de-duplication set (memory grows with it)."""
         ...
 
-    def build_request(self, key: str, token: str) -> Request:
-        """The request creating the result for ``key``."""
+    def build_request(self, key: str, call: Call) -> Request:
+        """The request creating the result for ``key`` (``call``: the credential, and the
+        idempotency key of this item in this run)."""
         ...
 
-    def parse_success(self, response: Response) -> dict[str, Any]:
+    def parse_success(self, response: Response) -> SuccessFields:
         """Validate a 2xx body; return the record's success fields or raise InvalidResponse."""
         ...
 

@@ -1,15 +1,15 @@
-"""One item's way through a worker, and the record of one that a stop cut short."""
+"""One item's way through a lane of the pool, and the record of one a stop cut short."""
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from typing import Any
+import uuid
+from dataclasses import dataclass, field
 
 import anyio
 
 from batch.engine._policy import Verdict
-from batch.engine._types import Failure, Item, Result
+from batch.engine._types import Failure, Item, Result, SuccessFields
 
 __all__ = ["Attempt", "Phase", "Work", "cut_short", "stopped_between_attempts"]
 
@@ -17,7 +17,7 @@ __all__ = ["Attempt", "Phase", "Work", "cut_short", "stopped_between_attempts"]
 @dataclass(slots=True)
 class Attempt:
     verdict: Verdict
-    data: dict[str, Any] | None = None
+    data: SuccessFields | None = None
     failure: Failure | None = None
     retry_after: float | None = None
 
@@ -29,7 +29,7 @@ class Phase(enum.Enum):
 
 @dataclass(slots=True, eq=False)  # eq=False: hashed by identity, kept in a set
 class Work:
-    """One item on its way through a worker: what a cut-off needs to know."""
+    """One item on its way through a lane: what a cut-off needs to know."""
 
     scope: anyio.CancelScope
     item: Item | None = None
@@ -38,6 +38,21 @@ class Work:
     rate_limited: int = 0  # of which answered 429
     last: Attempt | None = None
     result: Result | None = None
+    #: this item's idempotency key in this run (see `Call`), made at its first attempt
+    idempotency_key: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def succeeded(self, data: SuccessFields) -> Result:
+        """The success record of this item: the job's fields, its attempts and 429s."""
+        assert self.item is not None
+        return Result(
+            self.item.key,
+            self.item.line,
+            "ok",
+            self.attempts,
+            data=data,
+            columns=self.item.columns,
+            rate_limited=self.rate_limited,
+        )
 
     def failed(self, failure: Failure) -> Result:
         """The error record of this item: its attempts, 429s and input columns."""

@@ -3,27 +3,36 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import errno
 import signal
 import ssl
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import anyio
 import click
 
 from jobs._simulator import SimulatedApi, SimulatorConfig, is_loopback, serve
+from jobs._simulator._config import REJECT_ALL_MESSAGE
 
 __all__ = ["simulate_api", "simulated_api"]
 
 _PROBABILITY = click.FloatRange(0.0, 1.0)
+
+_DATE = click.DateTime(formats=["%Y-%m-%d"])
 
 _EPILOG = """\b
 Example: serve it, then point deel-batch at it from another shell:
   deel-batch simulate-api --port 8080 --rate 5 --p-503-html 0.05
   DEEL_API_TOKEN=anything deel-batch worker-tokens ids.csv \\
       --base-url http://127.0.0.1:8080/rest/v2
-Any non-empty bearer token is accepted.
+Any non-empty bearer token is accepted. One server keeps its tokens
+across runs, so mint, revoke and mint again show the whole lifecycle
+(docs/simulator.md).
 """
 
 
@@ -46,7 +55,36 @@ def _profile_ids(_ctx: click.Context, _param: click.Parameter, values: tuple[str
         raise click.BadParameter(f"not a profile ID (UUID): {exc}") from None
 
 
-@click.command(name="simulate-api", epilog=_EPILOG)
+def _id_files(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> set[str]:
+    """The IDs of each file, one a line; blank lines and lines starting with # are skipped."""
+    found: set[str] = set()
+    for name in values:
+        try:
+            lines = Path(name).read_text(encoding="utf-8-sig").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise click.BadParameter(f"cannot read {name}: {exc}") from None
+        for number, line in enumerate(lines, start=1):
+            value = line.strip()
+            if not value or value.startswith("#"):
+                continue
+            try:
+                found.add(str(uuid.UUID(value)))
+            except ValueError:
+                raise click.BadParameter(
+                    f"{name} line {number}: {value[:40]!r} is not a profile ID (UUID)"
+                ) from None
+    return found
+
+
+def _day(_ctx: click.Context, _param: click.Parameter, value: dt.datetime | None) -> dt.date | None:
+    return None if value is None else value.date()
+
+
+# -h as under `deel-batch`, also when the command runs alone (python -c, a test's runner):
+# click keeps the first help option it builds for a command, whichever context asked.
+@click.command(
+    name="simulate-api", epilog=_EPILOG, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.option(
     "--host",
     default="127.0.0.1",
@@ -104,6 +142,24 @@ def _profile_ids(_ctx: click.Context, _param: click.Parameter, values: tuple[str
     help="Probability of a 201 whose body breaks the schema.",
 )
 @click.option(
+    "--p-mint-then-timeout",
+    type=_PROBABILITY,
+    default=0.0,
+    help="Probability of minting the token, then holding the answer for --stall-seconds.",
+)
+@click.option(
+    "--p-mint-then-reset",
+    type=_PROBABILITY,
+    default=0.0,
+    help="Probability of minting the token, then closing the connection before its body ends.",
+)
+@click.option(
+    "--p-broken-chunked-201",
+    type=_PROBABILITY,
+    default=0.0,
+    help="Probability of minting the token, then cutting its chunked 201 body off.",
+)
+@click.option(
     "--stall-seconds",
     type=click.FloatRange(min=0),
     default=3600.0,
@@ -119,6 +175,38 @@ def _profile_ids(_ctx: click.Context, _param: click.Parameter, values: tuple[str
     help="Answer 404 for this profile ID (repeatable).",
 )
 @click.option(
+    "--unknown-ids",
+    "unknown_files",
+    multiple=True,
+    metavar="FILE",
+    callback=_id_files,
+    help="Answer 404 for every ID in FILE, one a line (repeatable).",
+)
+@click.option(
+    "--no-prior-tokens",
+    is_flag=True,
+    help="An ID this server never minted for has no token to revoke (DELETE: 404).",
+)
+@click.option(
+    "--reject-all",
+    is_flag=True,
+    help="Answer every request with the same 400, as an API that changed would.",
+)
+@click.option(
+    "--deprecated-since",
+    type=_DATE,
+    callback=_day,
+    metavar="DATE",
+    help="Answer as a version deprecated since DATE (YYYY-MM-DD): Deprecation and Sunset headers.",
+)
+@click.option(
+    "--sunset",
+    type=_DATE,
+    callback=_day,
+    metavar="DATE",
+    help="The Sunset date sent (default: a year after --deprecated-since).",
+)
+@click.option(
     "--revoke-after",
     type=click.IntRange(min=0),
     default=None,
@@ -128,7 +216,7 @@ def _profile_ids(_ctx: click.Context, _param: click.Parameter, values: tuple[str
     "--retry-after",
     metavar="VALUE",
     default=None,
-    help="Send Retry-After: VALUE on 429 and 503, as given (the real API sends none).",
+    help="Send Retry-After: VALUE on rate-limited 429s and on 503s, as given (the real API sends none).",
 )
 @click.option("--seed", type=int, default=None, help="Seed for the random faults.")
 @click.option(
@@ -137,47 +225,76 @@ def _profile_ids(_ctx: click.Context, _param: click.Parameter, values: tuple[str
     help="Serve HTTPS with this certificate chain (e.g. from python -m trustme); needs --tls-key.",
 )
 @click.option("--tls-key", metavar="PEM", help="The private key of --tls-cert.")
-def simulate_api(
-    *,
-    host: str,
-    port: int,
-    rate: float,
-    latency: float,
-    p_500: float,
-    p_503_html: float,
-    p_429: float,
-    p_drop: float,
-    p_stall: float,
-    p_malformed: float,
-    stall_seconds: float,
-    unknown: set[str],
-    revoke_after: int | None,
-    retry_after: str | None,
-    seed: int | None,
-    tls_cert: str | None,
-    tls_key: str | None,
-) -> None:
-    """Serve the simulated Deel API (POST /rest/v2/workers/session) until Ctrl-C or SIGTERM.
+def simulate_api(**options: Any) -> None:  # Any: click passes one keyword per option
+    """Serve the simulated Deel API until Ctrl-C or SIGTERM: POST /rest/v2/workers/session
+    mints a worker token, DELETE /rest/v2/workers/ID/session revokes it.
 
     It enforces the provider's rate limit on a rolling 1-second window (429 with no
-    rate-limit headers) and injects the faults real servers show, at the given rates.
+    rate-limit headers), keeps one active token per worker, answers X-Version and
+    Idempotency-Key as Deel documents, and injects the faults real servers show, at the
+    given rates.
     """
-    config = SimulatorConfig(
-        rate=rate or None,
-        latency=latency,
-        p_500=p_500,
-        p_503_html=p_503_html,
-        p_429=p_429,
-        p_drop=p_drop,
-        p_stall=p_stall,
-        p_malformed=p_malformed,
-        stall_seconds=stall_seconds,
-        unknown_profiles=unknown,
-        revoke_after=revoke_after,
-        retry_after=retry_after,
-        seed=seed,
-    )
-    anyio.run(_serve_until_signalled, config, host, port, _tls(tls_cert, tls_key))
+    given = _Options(**options)
+    tls = _tls(given.tls_cert, given.tls_key)
+    anyio.run(_serve_until_signalled, given.config(), given.host, given.port, tls)
+
+
+@dataclass(frozen=True)
+class _Options:
+    """The options of `simulate-api`, as click parsed them."""
+
+    host: str
+    port: int
+    rate: float
+    latency: float
+    p_500: float
+    p_503_html: float
+    p_429: float
+    p_drop: float
+    p_stall: float
+    p_malformed: float
+    p_mint_then_timeout: float
+    p_mint_then_reset: float
+    p_broken_chunked_201: float
+    stall_seconds: float
+    unknown: set[str]
+    unknown_files: set[str]
+    no_prior_tokens: bool
+    reject_all: bool
+    deprecated_since: dt.date | None
+    sunset: dt.date | None
+    revoke_after: int | None
+    retry_after: str | None
+    seed: int | None
+    tls_cert: str | None
+    tls_key: str | None
+
+    def config(self) -> SimulatorConfig:
+        since, sunset = self.deprecated_since, self.sunset
+        if since is not None and sunset is not None and sunset < since:
+            raise click.BadParameter("it comes before --deprecated-since", param_hint="--sunset")
+        return SimulatorConfig(
+            rate=self.rate or None,
+            latency=self.latency,
+            p_500=self.p_500,
+            p_503_html=self.p_503_html,
+            p_429=self.p_429,
+            p_drop=self.p_drop,
+            p_stall=self.p_stall,
+            p_malformed=self.p_malformed,
+            stall_seconds=self.stall_seconds,
+            unknown_profiles=self.unknown | self.unknown_files,
+            revoke_after=self.revoke_after,
+            retry_after=self.retry_after,
+            seed=self.seed,
+            p_mint_then_timeout=self.p_mint_then_timeout,
+            p_mint_then_reset=self.p_mint_then_reset,
+            p_broken_chunked_201=self.p_broken_chunked_201,
+            reject_all=REJECT_ALL_MESSAGE if self.reject_all else None,
+            tokens_predate=not self.no_prior_tokens,
+            deprecated_since=since,
+            sunset=sunset,
+        )
 
 
 def _tls(cert: str | None, key: str | None) -> ssl.SSLContext | None:
@@ -216,6 +333,7 @@ def _summary(api: SimulatedApi) -> str:
     injected = sum(stats.injected.values())
     return (
         f"simulated Deel API stopped: {stats.requests} requests, {stats.created} tokens, "
+        f"{stats.revocations} revoked, {stats.replays} replayed, "
         f"{stats.window_429} rate-limited, {injected} faults injected"
     )
 

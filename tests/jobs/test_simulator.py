@@ -10,9 +10,7 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import anyio
@@ -23,29 +21,11 @@ from jobs._simulator import FAULTS, SimulatedApi, SimulatorConfig, is_loopback, 
 from jobs._simulator._cli import simulate_api
 from jobs._simulator._faults import MALFORMED_VARIANTS, RATE_LIMIT_BODY
 from tests.conftest import on_virtual_time
+from tests.jobs.simclient import ORG_TOKEN, PID, Answer, assert_container, assert_valid_201
 
 pytestmark = pytest.mark.anyio
 
-PID = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
-ORG_TOKEN = "org-token"
 REPO = Path(__file__).resolve().parents[2]
-CONTAINER_REQUEST_KEYS = {"method", "url", "status", "api_req_id", "docs", "source", "code"}
-
-
-class Answer:
-    def __init__(self, status: int, headers: Any, body: bytes) -> None:
-        self.status = status
-        self.headers = headers
-        self.body = body
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
 
 
 async def post(
@@ -68,31 +48,6 @@ async def post(
         timeout=aiohttp.ClientTimeout(total=timeout),
     ) as resp:
         return Answer(resp.status, resp.headers, await resp.read())
-
-
-def assert_container(answer: Answer, status: int) -> dict[str, Any]:
-    assert answer.status == status
-    assert answer.headers["Content-Type"].startswith("application/json")
-    body: dict[str, Any] = answer.json()
-    assert set(body) == {"request", "errors"}
-    request = body["request"]
-    assert set(request) == CONTAINER_REQUEST_KEYS
-    assert request["method"] == "POST"
-    assert request["url"] == "/rest/v2/workers/session"
-    assert request["status"] == status == request["code"]
-    assert str(uuid.UUID(request["api_req_id"])) == request["api_req_id"]
-    assert answer.headers["x-request-id"] == request["api_req_id"]
-    assert isinstance(body["errors"][0]["message"], str)
-    return body
-
-
-def assert_valid_201(answer: Answer) -> tuple[str, dt.datetime]:
-    assert answer.status == 201
-    assert answer.headers["Content-Type"].startswith("application/json")
-    data = answer.json()["data"]
-    assert isinstance(data["token"], str)
-    assert data["expires_at"].endswith("Z")
-    return data["token"], dt.datetime.fromisoformat(data["expires_at"])
 
 
 async def test_created_token_matches_schema_and_expires_in_24h(
@@ -438,6 +393,16 @@ async def test_unknown_fault_name_is_refused() -> None:
         "403",
         "404",
         "400",
+    } | {  # added for the lifecycle, idempotency and fault issues (25, 26, 29)
+        "301",
+        "302",
+        "307",
+        "mint_then_timeout",
+        "mint_then_reset",
+        "broken_chunked_201",
+        "token_surrogate",
+        "token_crlf",
+        "duplicate_keys",
     }
 
 

@@ -68,7 +68,7 @@ class Declared:
         return kind(decls, **given)
 
 
-def option(  # noqa: PLR0913, RUF100 - keyword-only, one per part of a click option, named where declared
+def option(  # noqa: PLR0913 - keyword-only, one per part of a click option, named where declared
     *decls: str,
     default: object = None,
     help: str | None = None,

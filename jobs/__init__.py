@@ -1,37 +1,35 @@
-"""API jobs for the batch engine, and the simulated Deel API they are tested against."""
+"""API jobs for the batch engine, and the simulated Deel API they are tested against.
+
+``__all__`` is the one list of what ``jobs`` exports. The library and the simulator bring
+the engine and aiohttp, so their names are imported on first use (`__getattr__`): the
+command line's --dry-run stays small (see batch/engine/__init__.py). A name of the library
+needs nothing more here than its line in ``__all__``.
+"""
+
+# ruff: noqa: F405 - the names of __all__ come from the star import below, for a type checker
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from batch import Logger, Stats
 from jobs._worker_tokens import WORKER_TOKENS, WorkerTokens
 
-if TYPE_CHECKING:
-    from jobs._library import (
-        Failed,
-        Failure,
-        Issued,
-        RunAborted,
-        RunInterrupted,
-        WorkerToken,
-        WorkerTokenResults,
-        create_worker_tokens,
-        create_worker_tokens_sync,
-        open_worker_tokens,
-        organization_quota,
-    )
+if TYPE_CHECKING:  # what a type checker sees of the names imported on first use
+    from jobs._library import *  # noqa: F403 - the library's own __all__, every name below
     from jobs._simulator._cli import simulated_api
 
 __all__ = [
     "WORKER_TOKENS",
+    "AsyncRunOptions",
     "Failed",
     "Failure",
     "Issued",
     "Logger",
     "RunAborted",
     "RunInterrupted",
+    "RunOptions",
     "Stats",
     "WorkerToken",
     "WorkerTokenResults",
@@ -43,25 +41,12 @@ __all__ = [
     "simulated_api",
 ]
 
-#: The library brings the engine and aiohttp; imported on first use so that the
-#: command line's --dry-run stays small (see batch/engine/__init__.py).
-_LAZY = {
-    "Failed": "jobs._library",
-    "Failure": "jobs._library",
-    "Issued": "jobs._library",
-    "RunAborted": "jobs._library",
-    "RunInterrupted": "jobs._library",
-    "WorkerToken": "jobs._library",
-    "WorkerTokenResults": "jobs._library",
-    "create_worker_tokens": "jobs._library",
-    "create_worker_tokens_sync": "jobs._library",
-    "open_worker_tokens": "jobs._library",
-    "organization_quota": "jobs._library",
-    "simulated_api": "jobs._simulator._cli",
-}
+#: The module of each name of ``__all__`` imported on first use that is not the library's.
+_ELSEWHERE = {"simulated_api": "jobs._simulator._cli"}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
+def __getattr__(name: str) -> object:
+    if name in __all__:
+        module = importlib.import_module(_ELSEWHERE.get(name, "jobs._library"))
+        return getattr(module, name)
     raise AttributeError(f"module 'jobs' has no attribute {name!r}")

@@ -23,7 +23,8 @@ class WorkerTokens:
     help = """Create a worker access token for each profile ID in INPUT.
 
 \b
-INPUT is a .csv, .jsonl or .ndjson file (optionally .gz) or - for standard input.
+INPUT is a .csv, .tsv, .jsonl/.ndjson or .json file (each optionally .gz), an
+.xlsx/.xlsm/.ods workbook, or - for standard input.
 The organization token comes from DEEL_API_TOKEN or --token-file.
 
 \b

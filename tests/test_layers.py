@@ -121,12 +121,14 @@ def test_every_exported_name_resolves(package: str) -> None:
 #: What a migration script may import from ``jobs``; a change here is a change of the library.
 JOBS_API = {
     "WORKER_TOKENS",
+    "AsyncRunOptions",
     "Failed",
     "Failure",
     "Issued",
     "Logger",
     "RunAborted",
     "RunInterrupted",
+    "RunOptions",
     "Stats",
     "WorkerToken",
     "WorkerTokenResults",

@@ -18,9 +18,9 @@ import click
 import structlog
 
 from batch._distribution import JOBS_GROUP, distribution
-from batch.cli._command import log_format_option, wait_option
-from batch.cli._logging import Redactor, configure_logging
-from batch.cli._report import compacted_line
+from batch.cli._command import setting_option
+from batch.cli._logging import LogSetup, Redactor, configure_logging
+from batch.cli._summary import compacted_line
 from batch.engine import BatchError, ConfigError, Job, Logger
 from batch.output import compact, format_for, open_results, plan, written_by
 
@@ -85,12 +85,12 @@ Examples:
     help="The job that wrote FILE, when its layout fits several installed jobs.",
 )
 @click.option("--dry-run", is_flag=True, help="Say what would be kept and dropped; change nothing.")
-@wait_option("FILE")
-@log_format_option
+@setting_option("wait", help="When another run holds FILE, wait this long for it (else exit 75).")
+@setting_option("log_format")
 def compact_command(
     file: str, job_name: str | None, dry_run: bool, wait: float, log_format: str
 ) -> None:
-    _, console = configure_logging(fmt=log_format, level="info", log_file=None, redactor=Redactor())
+    _, console = configure_logging(LogSetup(fmt=log_format), Redactor())
     log: Logger = structlog.get_logger("batch")
     try:
         line = _compact(file, job_name, dry_run=dry_run, wait=wait, log=log)

@@ -19,10 +19,10 @@ changes, and why:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, MutableMapping
-from typing import Any
+from collections.abc import Callable
 
 import structlog
+from structlog.typing import EventDict, WrappedLogger
 
 __all__ = [
     "SHOWN",
@@ -47,6 +47,8 @@ _CAPPED = {
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 _COLORS = {"warning": "\x1b[33m", "error": "\x1b[31;1m", "critical": "\x1b[31;1m"}
 _DIM, _RESET = "\x1b[2m", "\x1b[0m"
+#: an event's fields, as structlog hands them over (its values are ``Any``)
+Fields = EventDict
 
 
 def human_duration(seconds: float) -> str:
@@ -74,9 +76,7 @@ def plural(count: int, word: str, many: str | None = None) -> str:
     return f"{count:,} {many}"
 
 
-def quiet_filter(
-    _logger: Any, method: str, event_dict: MutableMapping[str, Any]
-) -> MutableMapping[str, Any]:
+def quiet_filter(_logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
     """--quiet: errors, and the summary event (JSON mode: the one line a cron job keeps)."""
     if _LEVELS.get(method, 20) < _LEVELS["error"] and event_dict.get("event") not in SUMMARY_EVENTS:
         raise structlog.DropEvent
@@ -92,9 +92,7 @@ class ConsoleFilter:
         self._seen: dict[str, int] = {}
         self._rate_warned = False
 
-    def __call__(
-        self, _logger: Any, method: str, event_dict: MutableMapping[str, Any]
-    ) -> MutableMapping[str, Any]:
+    def __call__(self, _logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
         event = event_dict.get("event")
         if event in SUMMARY_EVENTS:
             raise structlog.DropEvent
@@ -130,9 +128,7 @@ class TerminalEcho:
         self._write = write
         self._render = PeopleRenderer(colors=True)
 
-    def __call__(
-        self, logger: Any, method: str, event_dict: MutableMapping[str, Any]
-    ) -> MutableMapping[str, Any]:
+    def __call__(self, logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
         if event_dict.get("event") in self.EVENTS:
             self._write(self._render(logger, method, event_dict) + "\n")
         return event_dict
@@ -144,7 +140,7 @@ class PeopleRenderer:
     def __init__(self, *, colors: bool) -> None:
         self._colors = colors
 
-    def __call__(self, _logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> str:
+    def __call__(self, _logger: WrappedLogger, method: str, event_dict: EventDict) -> str:
         fields = dict(event_dict)
         event = str(fields.pop("event", ""))
         level = str(fields.pop("level", method))
@@ -163,7 +159,7 @@ class PeopleRenderer:
         return f"{line}\n{exc}" if exc else line
 
 
-def _generic(event: str, fields: dict[str, Any]) -> str:
+def _generic(event: str, fields: Fields) -> str:
     message = fields.pop("message", None)
     head = event.replace("_", " ")
     if message:
@@ -172,12 +168,12 @@ def _generic(event: str, fields: dict[str, Any]) -> str:
     return f"{head}: {rest}" if rest else head
 
 
-def _where(fields: dict[str, Any]) -> str:
+def _where(fields: Fields) -> str:
     line = fields.get("line")
     return f"line {line}: " if line is not None else ""
 
 
-def _failure(fields: dict[str, Any]) -> str:
+def _failure(fields: Fields) -> str:
     status = fields.get("http_status")
     kind = str(fields.get("kind", "error"))
     if status is not None:
@@ -189,7 +185,7 @@ def _failure(fields: dict[str, Any]) -> str:
     return text
 
 
-def _run_started(f: dict[str, Any]) -> str:
+def _run_started(f: Fields) -> str:
     output = "standard output" if f.get("output") == "-" else f.get("output")
     source = "standard input" if f.get("input") == "-" else f.get("input")
     if f.get("read"):
@@ -202,7 +198,7 @@ def _run_started(f: dict[str, Any]) -> str:
     )
 
 
-def _resume(f: dict[str, Any]) -> str:
+def _resume(f: Fields) -> str:
     text = (
         f"--resume: {plural(int(f.get('records', 0)), 'record')} in {f.get('path')}; "
         f"{int(f.get('kept', 0)):,} ok kept"
@@ -214,20 +210,20 @@ def _resume(f: dict[str, Any]) -> str:
     return text
 
 
-def _invalid_row(f: dict[str, Any]) -> str:
+def _invalid_row(f: Fields) -> str:
     return f"{_where(f)}not sent: {f.get('reason')}"
 
 
-def _record_failed(f: dict[str, Any]) -> str:
+def _record_failed(f: Fields) -> str:
     attempts = plural(int(f.get("attempts", 0)), "attempt")
     return f"{_where(f)}{f.get('key')} failed after {attempts}: {_failure(f)}"
 
 
-def _retrying(f: dict[str, Any]) -> str:
+def _retrying(f: Fields) -> str:
     return f"{_where(f)}{f.get('key')}: attempt {f.get('attempt')} failed ({_failure(f)}); retrying"
 
 
-def _rate_changed(f: dict[str, Any]) -> str:
+def _rate_changed(f: Fields) -> str:
     if f.get("reason") == "rate_limited":
         return (
             f"the API answers 429 (too many requests): slowing down from {f.get('old', 0):g}/s "
@@ -236,7 +232,7 @@ def _rate_changed(f: dict[str, Any]) -> str:
     return f"rate now {f.get('new', 0):g}/s (was {f.get('old', 0):g}/s)"
 
 
-def _progress(f: dict[str, Any]) -> str:
+def _progress(f: Fields) -> str:
     total = f.get("total")
     done = f"{int(f.get('done', 0)):,}" + (f"/{int(total):,}" if total is not None else "")
     text = (
@@ -248,19 +244,19 @@ def _progress(f: dict[str, Any]) -> str:
     return text
 
 
-def _response(f: dict[str, Any]) -> str:
+def _response(f: Fields) -> str:
     return f"{f.get('key')}: HTTP {f.get('status')} in {f.get('elapsed_ms')} ms"
 
 
-def _duplicate(f: dict[str, Any]) -> str:
+def _duplicate(f: Fields) -> str:
     return f"{_where(f)}{f.get('key')} again: processed once"
 
 
-def _aborted(f: dict[str, Any]) -> str:
+def _aborted(f: Fields) -> str:
     return f"stopping: {f.get('reason')}"
 
 
-_SENTENCES: dict[str, Callable[[dict[str, Any]], str]] = {
+_SENTENCES: dict[str, Callable[[Fields], str]] = {
     "run_started": _run_started,
     "resume": _resume,
     "invalid_row": _invalid_row,

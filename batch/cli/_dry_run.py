@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Container, Hashable
-from typing import Any
+from dataclasses import dataclass, field
 
 import anyio.to_thread
 
-from batch.cli._outcome import EXIT_OK, EXIT_RECORD_ERRORS, RunOutcome
-from batch.cli._settings import Settings, read_token
+from batch.cli._credentials import read_token
+from batch.cli._outcome import EXIT_OK, EXIT_RECORD_ERRORS, DryRunReport, Forecast, RunOutcome
+from batch.cli._settings import Settings
 from batch.engine import (
     BatchError,
     ConfigError,
@@ -19,6 +20,7 @@ from batch.engine import (
     Result,
     SharedQuota,
     Stats,
+    check_base_url,
     redact_url,
     window_for_rate,
 )
@@ -27,61 +29,82 @@ from batch.output import Plan, format_for, plan, read_previous, refuse_new
 
 __all__ = ["dry_run", "estimate_seconds", "planned_rate", "rate_above_documented"]
 
+#: how many invalid rows the report shows one by one
+FIRST_INVALID = 5
 
-async def dry_run(job: Job, s: Settings, rows: Any, stats: Stats, log: Any) -> RunOutcome:
-    """The report's figures, in the outcome (`batch.cli._report.print_dry_run` says them)."""
-    invalid: list[Result] = []
 
-    def collect(result: Result) -> None:
-        stats.invalid += 1
-        if len(invalid) < 5:
-            invalid.append(result)
-
+async def dry_run(job: Job, s: Settings, rows: Rows, stats: Stats) -> RunOutcome:
+    """The report's figures, in the outcome (`batch.cli._dry_report.print_dry_run` says them)."""
+    if s.base_url:
+        check_base_url(s.base_url, "--base-url")
     if s.output != "-" and not (s.resume or s.overwrite):
         # What the real run would say: a results file that holds records is not overwritten.
         refusal = await anyio.to_thread.run_sync(refuse_new, s.output)
         if refusal is not None:
             raise ConfigError(refusal)
-    skip, planned = await anyio.to_thread.run_sync(_read_results_file, job, s)
-    items = RowItems(rows, job, stats=stats, log=QuietLogger(), skip_keys=skip)
-    existing = 0  # of the IDs it would send, those the results file already has a record of
-    if planned is not None and planned.keys is not None:
-        valid, existing = await _count_sent(items, job, planned.keys, collect)
-    else:
-        valid = await items.count_rest(collect, strict=True) or 0
-    would_send = valid if s.limit is None else min(valid, s.limit)
-    existing = min(existing, would_send)
-    understood = rows.info.as_report() if isinstance(rows, Rows) else {}
-    report = {
-        **understood,
-        "rows": stats.rows,
-        "blank": stats.blank,
-        "valid": valid + stats.skipped,
-        "kept": stats.skipped,
-        "invalid": stats.invalid,
-        "duplicates": stats.duplicates,
-        "would_send": would_send,
-        "estimated_s": round(estimate_seconds(would_send, planned_rate(job, s.rate)), 1),
-        "estimated_rate": planned_rate(job, s.rate),
-        "first_invalid": [
-            {"line": r.line, "reason": r.error.message if r.error else ""} for r in invalid
-        ],
-    }
-    if s.limit is not None:
-        report["limit"] = s.limit
-        report["beyond_limit"] = valid - would_send
-    if planned is not None:
-        report.update(_compaction_forecast(planned, existing, would_send - existing, s))
-    report.update(await _quota_report(job, s))
+    still_ok, planned = await anyio.to_thread.run_sync(_read_results_file, job, s)
+    items = RowItems(rows, job, stats=stats, log=QuietLogger(), skip_keys=still_ok)
+    counted = await _count(items, job, planned, stats)
+    would_send = counted.valid if s.limit is None else min(counted.valid, s.limit)
+    existing = min(counted.existing, would_send)
+    rate = planned_rate(job, s.rate)
+    store, runs = await _quota(job, s)
+    report = DryRunReport(
+        understood=rows.info.as_report(),
+        rows=stats.rows,
+        blank=stats.blank,
+        valid=counted.valid + stats.skipped,
+        already_ok=stats.skipped,
+        invalid=stats.invalid,
+        duplicates=stats.duplicates,
+        would_send=would_send,
+        estimated_s=round(estimate_seconds(would_send, rate), 1),
+        estimated_rate=rate,
+        first_invalid=[(r.line, r.error.message if r.error else "") for r in counted.invalid],
+        limit=s.limit,
+        beyond_limit=counted.valid - would_send,
+        forecast=None
+        if planned is None
+        else _forecast(planned, existing, would_send - existing, s),
+        quota_store=store,
+        quota_runs=runs,
+    )
     code = EXIT_RECORD_ERRORS if stats.invalid else EXIT_OK
     return RunOutcome(stats, code, dry_run=report)
 
 
-async def _quota_report(job: Job, s: Settings) -> dict[str, Any]:
-    """Whether the quota is shared, and with how many runs now (needs the token: the shared
-    state is keyed by it; without one, or with --simulate, the count is unknown)."""
+@dataclass(slots=True)
+class _Counted:
+    #: the valid IDs the run would send (before --limit)
+    valid: int = 0
+    #: of those, the IDs the results file already has a record of
+    existing: int = 0
+    #: the first invalid rows, for the report
+    invalid: list[Result] = field(default_factory=list)
+
+
+async def _count(items: RowItems, job: Job, planned: Plan | None, stats: Stats) -> _Counted:
+    """Read every item: the IDs that would be sent, and the invalid rows."""
+    counted = _Counted()
+
+    def collect(result: Result) -> None:
+        stats.invalid += 1
+        if len(counted.invalid) < FIRST_INVALID:
+            counted.invalid.append(result)
+
+    if planned is not None and planned.keys is not None:
+        counted.valid, counted.existing = await _count_sent(items, job, planned.keys, collect)
+    else:
+        counted.valid = await items.count_rest(collect, strict=True) or 0
+    return counted
+
+
+async def _quota(job: Job, s: Settings) -> tuple[str, int | None]:
+    """Where the quota is shared (its URL without credentials), and with how many runs now
+    (needs the token: the shared state is keyed by it; without one, or with --simulate, the
+    count is unknown)."""
     if s.quota_store == "none":
-        return {"quota_store": "none", "quota_runs": None}
+        return "none", None
     runs = None
     if not s.simulate:
         try:
@@ -92,12 +115,12 @@ async def _quota_report(job: Job, s: Settings) -> dict[str, Any]:
             base_url = (s.base_url or job.default_base_url).strip().rstrip("/")
             async with SharedQuota(s.quota_store, base_url=base_url, token=token) as quota:
                 runs = await quota.running()
-    return {"quota_store": redact_url(s.quota_store), "quota_runs": runs}
+    return redact_url(s.quota_store), runs
 
 
 def _read_results_file(job: Job, s: Settings) -> tuple[set[str], Plan | None]:
-    """For --dry-run --resume: the IDs the results file would keep, and what compacting it
-    would do now (it is read, not changed)."""
+    """For --dry-run --resume: the IDs still ok in the results file (not sent again), and
+    what compacting it would do now (it is read, not changed)."""
     if not (s.resume and s.output != "-" and os.path.isfile(s.output)):
         return set(), None
     fmt = format_for(s.output)
@@ -123,16 +146,13 @@ async def _count_sent(
     return sent, existing
 
 
-def _compaction_forecast(planned: Plan, existing: int, new: int, s: Settings) -> dict[str, Any]:
+def _forecast(planned: Plan, existing: int, new: int, s: Settings) -> Forecast:
     """Whether the run would end by compacting the results file, if every call succeeds:
     each ID it re-issues supersedes one record, each new ID adds a current one."""
     superseded = planned.dropped + planned.unreadable + existing
     current = planned.kept + new
-    return {
-        "compaction": "off" if s.keep_history else "yes" if superseded > current else "no",
-        "superseded_after": superseded,
-        "current_after": current,
-    }
+    compaction = "off" if s.keep_history else "yes" if superseded > current else "no"
+    return Forecast(compaction, superseded, current)
 
 
 def estimate_seconds(calls: int, rate: float) -> float:

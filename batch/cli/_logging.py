@@ -6,15 +6,16 @@ import logging
 import os
 import sys
 from collections import deque
-from collections.abc import MutableMapping
-from typing import Any, TextIO, cast
+from dataclasses import dataclass
+from typing import TextIO, cast
 
 import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
 
 from batch.cli._console import ConsoleFilter, PeopleRenderer, TerminalEcho, quiet_filter
 from batch.cli._stderr import CurrentStderr
 
-__all__ = ["REDACTED", "Redactor", "configure_logging"]
+__all__ = ["REDACTED", "LogSetup", "Redactor", "configure_logging"]
 
 REDACTED = "[redacted]"
 #: Keys whose values are never logged, whatever they hold.
@@ -30,10 +31,10 @@ LEVELS = {
 class Redactor:
     """A structlog processor that removes known secrets from every value of every event.
 
-    It holds the API token for the whole run and the most recent
-    secrets of the results (the engine never puts a result's fields in an event, so
-    only a recent response could leak one; the bound keeps the cost per log
-    line constant however long the run).
+    It holds the API token for the whole run and the secrets of the most recent
+    results (the engine never puts a result's fields in an event, so only a recent
+    response could leak one; the bound keeps the cost per log line constant however
+    long the run).
     """
 
     def __init__(self, recent: int = 1024) -> None:
@@ -54,7 +55,7 @@ class Redactor:
                 text = text.replace(secret, REDACTED)
         return text
 
-    def _clean(self, value: Any) -> Any:
+    def _clean(self, value: object) -> object:
         if isinstance(value, str):
             return self.scrub(value)
         if isinstance(value, dict):
@@ -68,9 +69,7 @@ class Redactor:
             return value
         return self.scrub(repr(value))
 
-    def __call__(
-        self, _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
-    ) -> MutableMapping[str, Any]:
+    def __call__(self, _logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
         for key, value in list(event_dict.items()):
             if key.lower() in SECRET_KEYS:
                 event_dict[key] = REDACTED
@@ -79,20 +78,25 @@ class Redactor:
         return event_dict
 
 
-def configure_logging(
-    *,
-    fmt: str,
-    level: str,
-    log_file: str | None,
-    redactor: Redactor,
-    quiet: bool = False,
-    errors_file: str | None = None,
-) -> tuple[TextIO, bool]:
+@dataclass(frozen=True, slots=True)
+class LogSetup:
+    """How the command line logs: --log-format, --log-level, --log-file and --quiet; in
+    console mode the errors file is named where failed records stop being shown."""
+
+    fmt: str = "auto"
+    level: str = "info"
+    log_file: str | None = None
+    quiet: bool = False
+    errors_file: str | None = None
+
+
+def configure_logging(setup: LogSetup, redactor: Redactor) -> tuple[TextIO, bool]:
     """Configure structlog for the CLI. Returns the log stream and whether it is a console one.
 
     Console mode reads as sentences for people (`batch.cli._console`); JSON mode keeps
-    every event and field. ``quiet``: errors and the summary only, in both.
+    every event and field. --quiet: errors and the summary only, in both.
     """
+    fmt, level, log_file, quiet = setup.fmt, setup.level, setup.log_file, setup.quiet
     if log_file:
         fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
         stream: TextIO = os.fdopen(fd, "a", encoding="utf-8", buffering=1)
@@ -100,7 +104,7 @@ def configure_logging(
         # Looked up at each write, so lines print above a live progress bar.
         stream = cast(TextIO, CurrentStderr())
     console = fmt == "console" or (fmt == "auto" and stream.isatty())
-    processors: list[Any] = [
+    processors: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -112,7 +116,7 @@ def configure_logging(
     elif log_file and sys.stderr.isatty():
         processors.append(TerminalEcho(CurrentStderr().write))
     if console:
-        processors.append(ConsoleFilter(debug=level == "debug", errors_file=errors_file))
+        processors.append(ConsoleFilter(debug=level == "debug", errors_file=setup.errors_file))
         processors.append(PeopleRenderer(colors=stream.isatty()))
     else:
         processors.append(structlog.processors.JSONRenderer())

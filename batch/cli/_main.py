@@ -2,26 +2,39 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import signal
 import sys
 from importlib import metadata
-from typing import Any, TextIO
+from typing import TextIO
 
 import anyio
 import click
 import structlog
 
-from batch._distribution import JOBS_GROUP, distribution, metric_prefix
+from batch._distribution import JOBS_GROUP, distribution
+from batch.cli._checks import check_distinct, check_side_files
 from batch.cli._command import job_command
-from batch.cli._logging import Redactor, configure_logging
+from batch.cli._context import Run
+from batch.cli._dry_report import print_dry_run
+from batch.cli._logging import LogSetup, Redactor, configure_logging
 from batch.cli._metrics import write_metrics
-from batch.cli._report import print_dry_run, print_summary
-from batch.cli._run import EXIT_PIPE, execute
-from batch.cli._settings import Settings, check_distinct, check_side_files
+from batch.cli._outcome import EXIT_PIPE
+from batch.cli._run import execute
+from batch.cli._settings import Settings
 from batch.cli._signals import SIGNAL_EXIT, note_again, noting_signals
-from batch.engine import BatchError, Busy, ConfigError, Job, Stats, proxy_secrets
+from batch.cli._summary import print_summary
+from batch.engine import (
+    BatchError,
+    ConfigError,
+    HeldByAnotherRun,
+    Job,
+    Logger,
+    Stats,
+    proxy_secrets,
+)
 
 __all__ = ["EXIT_INTERNAL", "main", "run"]
 
@@ -43,14 +56,14 @@ def run(job: Job, settings: Settings) -> int:
     except ConfigError as exc:  # checked first: --log-file may be the one that clashes
         clash = exc
     try:
-        stream, console = configure_logging(
+        setup = LogSetup(
             fmt=settings.log_format,
             level=settings.log_level,
             log_file=None if clash else settings.log_file,
-            redactor=redactor,
             quiet=settings.quiet,
             errors_file=settings.errors,
         )
+        stream, console = configure_logging(setup, redactor)
     except OSError as exc:
         click.echo(
             f"{_prog()}: cannot write --log-file {settings.log_file!r}: {exc.strerror}", err=True
@@ -58,7 +71,7 @@ def run(job: Job, settings: Settings) -> int:
         return 2
     try:
         if clash is not None:
-            return _user_error(clash, structlog.get_logger("batch"), console, None)
+            return _user_error(clash, _logger(), console, None)
         code = _run_logged(job, settings, redactor, console, stream)
     finally:
         if settings.log_file and not clash:
@@ -79,24 +92,16 @@ def run(job: Job, settings: Settings) -> int:
 def _run_logged(
     job: Job, settings: Settings, redactor: Redactor, console: bool, stream: TextIO
 ) -> int:
-    log = structlog.get_logger("batch")
+    run = Run(job, settings, _logger(), redactor)
     # Until the run's own receiver is up (and after it is gone) a signal is only noted:
     # the run reads the note as soon as it starts, and stops before any call.
     received: list[signal.Signals] = []
     with noting_signals(received):
-        return _run_noting(job, settings, redactor, console, stream, log=log, received=received)
+        return _run_noting(run, console, stream, received)
 
 
-def _run_noting(
-    job: Job,
-    settings: Settings,
-    redactor: Redactor,
-    console: bool,
-    stream: TextIO,
-    *,
-    log: Any,
-    received: list[signal.Signals],
-) -> int:
+def _run_noting(run: Run, console: bool, stream: TextIO, received: list[signal.Signals]) -> int:
+    settings, log = run.settings, run.log
     human = _human_stream(settings, console, stream)
     try:
         bar = (
@@ -106,12 +111,8 @@ def _run_noting(
             # records on the same terminal would be written into the bar's line
             and not (settings.output == "-" and sys.stdout.isatty())
         )
-        outcome = anyio.run(
-            lambda: execute(
-                job, settings, redactor=redactor, log=log, received=received, progress_bar=bar
-            )
-        )
-    except Busy as exc:  # the run that holds the file owns the metrics too
+        outcome = anyio.run(lambda: execute(dataclasses.replace(run, progress_bar=bar), received))
+    except HeldByAnotherRun as exc:  # the run that holds the file owns the metrics too
         return _user_error(exc, log, console, settings)
     except BatchError as exc:
         return _failed_early(settings, _user_error(exc, log, console, settings), log)
@@ -146,31 +147,29 @@ def _human_stream(settings: Settings, console: bool, stream: TextIO) -> TextIO |
     return stream if console else None
 
 
-def _user_error(exc: BatchError, log: Any, console: bool, settings: Settings | None) -> int:
+def _user_error(exc: BatchError, log: Logger, console: bool, settings: Settings | None) -> int:
+    """Tell the user once: a JSON event for machines, a plain line for a person, or both
+    when the log goes to a file (the event there, the line on the terminal)."""
     event = "usage_error" if exc.exit_code == 2 else "error"
-    _say(log.error, event, str(exc), console, settings, exit_code=exc.exit_code)
+    log_file = bool(settings and settings.log_file)
+    if not console or log_file:
+        log.error(event, message=str(exc), exit_code=exc.exit_code)
+    if console or log_file:
+        click.echo(f"{_prog()}: {exc}", err=True)
     return exc.exit_code
 
 
-def _say(
-    emit: Any, event: str, line: str, console: bool, settings: Settings | None, **fields: Any
-) -> None:
-    """Tell the user once: a JSON event for machines, a plain line for a person, or both
-    when the log goes to a file (the event there, the line on the terminal)."""
-    log_file = bool(settings and settings.log_file)
-    if not console or log_file:
-        emit(event, message=line, **fields)
-    if console or log_file:
-        click.echo(f"{_prog()}: {line}", err=True)
-
-
-def _failed_early(settings: Settings, code: int, log: Any) -> int:
+def _failed_early(settings: Settings, code: int, log: Logger) -> int:
     """Monitoring must see a run that never got going too (exit 2, 70, 130)."""
     if settings.metrics_file and not settings.dry_run:
-        write_metrics(
-            settings.metrics_file, metric_prefix(), Stats(), elapsed_s=None, exit_code=code, log=log
-        )
+        write_metrics(settings.metrics_file, Stats(), elapsed_s=None, exit_code=code, log=log)
     return code
+
+
+def _logger() -> Logger:
+    """The command line's logger: structlog's, configured by `configure_logging`."""
+    log: Logger = structlog.get_logger("batch")
+    return log
 
 
 def _prog() -> str:

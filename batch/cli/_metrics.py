@@ -5,27 +5,22 @@ from __future__ import annotations
 import os
 import re
 import time
-from typing import Any
 
-from batch.engine import Stats
+from batch._distribution import metric_prefix
+from batch.engine import Logger, Stats
 
 __all__ = ["foreign_to_metrics", "write_metrics"]
 
 
 def write_metrics(
-    path: str,
-    prefix: str,
-    stats: Stats,
-    *,
-    elapsed_s: float | None,
-    exit_code: int | None,
-    log: Any,
+    path: str, stats: Stats, *, elapsed_s: float | None, exit_code: int | None, log: Logger
 ) -> None:
     """Write the run's figures to a temporary file and rename it over ``path`` (atomic).
 
     ``exit_code`` None means the run is still going. The time of the last ``ok``
     record is carried over from the previous file when this run had none, so an
-    alert on its age keeps working through runs that fail.
+    alert on its age keeps working through runs that fail. Each name starts with the
+    distribution's prefix (`batch._distribution.metric_prefix`).
     """
     if foreign_to_metrics(path):
         log.warning(
@@ -37,6 +32,7 @@ def write_metrics(
     # Imported here: prometheus_client is only needed when a metrics file is asked for.
     from prometheus_client import CollectorRegistry, Gauge, write_to_textfile  # noqa: PLC0415
 
+    prefix = metric_prefix()
     registry = CollectorRegistry()
 
     def gauge(name: str, help_text: str, value: float) -> None:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.to_thread
 
 from batch.cli._metrics import write_metrics
-from batch.engine import Stats
+from batch.cli._settings import Settings
+from batch.engine import Logger, Stats
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 __all__ = ["Reporter"]
 
@@ -19,27 +23,18 @@ class Reporter:
     """Ticks every ``interval`` seconds: a progress event (or the bar) and the metrics file."""
 
     def __init__(
-        self,
-        stats: Stats,
-        *,
-        log: Any,
-        interval: float,
-        bar: bool,
-        total: int | None,
-        events: bool = True,
-        metrics_file: str | None,
-        metric_prefix: str,
+        self, stats: Stats, log: Logger, settings: Settings, *, bar: bool, total: int | None
     ) -> None:
         self.stats = stats
         self._log = log
-        self._interval = interval
-        self._events = events
+        self._interval = settings.progress_interval
+        # With a bar, the events go only to a log file (the bar says the same on screen).
+        self._events = not bar or settings.log_file is not None
         self._total = total
-        self._metrics_file = metrics_file
-        self._prefix = metric_prefix
+        self._metrics_file = settings.metrics_file
         self._last = (time.monotonic(), 0)
         self._last_rate = 0.0  # requests per second over the last second or more
-        self._progress: Any = None
+        self._progress: Progress | None = None
         if bar:
             # Imported only when shown: rich and prometheus_client cost start-up time
             # and memory that a cron run without them does not need to pay.
@@ -117,7 +112,7 @@ class Reporter:
         stats = self.stats
         done = stats.rows_done()
         rate = self._rate()
-        event: dict[str, Any] = {
+        event: dict[str, object] = {
             "done": done,
             "total": self._total,
             "ok": stats.ok,
@@ -139,7 +134,6 @@ class Reporter:
         if self._metrics_file:
             write_metrics(
                 self._metrics_file,
-                self._prefix,
                 self.stats,
                 elapsed_s=elapsed_s,
                 exit_code=exit_code,

@@ -1,227 +1,250 @@
-"""What the command line was asked to do, checked before any call."""
+"""What the command line was asked to do: each setting declared once, with its option.
+
+A setting is a field of `Settings`; the field's metadata holds its command-line form
+(`batch.cli._declare`: name, type, default, help, check). `batch.cli._command` builds
+each job's command from these fields, in their order, and the run reads
+``settings.<name>`` where the option acts. So a new option is one field here, plus the
+code that uses it (and its line in docs/options.md).
+"""
 
 from __future__ import annotations
 
-import os
-import re
-import stat
-import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
-from batch.cli._metrics import foreign_to_metrics
-from batch.engine import (
-    ConfigError,
-    Job,
-    check_base_url,
-    error_fields,
-    is_loopback,
-    token_problem,
-)
-from batch.output import holds_secrets
+import click
 
-__all__ = [
-    "Settings",
-    "check_base_url",
-    "check_distinct",
-    "check_keep_columns",
-    "check_side_files",
-    "is_loopback",
-    "parse_duration",
-    "read_token",
-    "refuse_secrets_on_terminal",
-    "token_problem",
-]
+from batch.cli import _values as values
+from batch.cli._declare import argument, option
+from batch.input import FORMATS
 
-MAX_DURATION_S = 366 * 24 * 3600
-_DURATION = re.compile(r"(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?")
+__all__ = ["Settings"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
-    input: str
-    input_format: str | None
-    id_field: str
-    output: str
-    errors: str | None
-    rate: float
-    concurrency: int
-    max_attempts: int
-    timeout: float
-    base_url: str | None
-    token_file: str | None
-    resume: bool
-    dry_run: bool
-    simulate: bool
-    backoff_base: float
-    backoff_cap: float
-    give_up_after: float
-    grace: float
-    log_format: str
-    log_level: str
-    log_file: str | None
-    no_progress: bool
-    progress_interval: float
-    metrics_file: str | None
-    refresh_within: timedelta | None
-    overwrite: bool = False
-    wait: float = 0.0
-    proxy: str | None = None
-    no_proxy: bool = False
-    keep_history: bool = False
-    #: input columns carried into the records (--keep-columns)
-    keep_columns: tuple[str, ...] = ()
-    #: process only the first N valid IDs (--limit)
-    limit: int | None = None
-    quiet: bool = False
+    """The settings of one run of a job, in the order --help shows their options."""
+
+    input: str = field(metadata=argument("INPUT"))
+    input_format: str | None = field(metadata=option(
+        "--input-format",
+        type=click.Choice(list(FORMATS)),
+        help="Override the guess from the file name (and from the content).",
+    ))  # fmt: skip
+    id_field: str = field(metadata=option(
+        "--id-field",
+        default="{job.key_name}",
+        metavar="NAME",
+        help="The column (CSV, TSV, a sheet) or key (JSON, JSONL) holding the ID.",
+    ))  # fmt: skip
+    output: str = field(metadata=option(
+        "-o",
+        "--output",
+        default="-",
+        metavar="PATH",
+        help="Results file; .csv → CSV, else JSONL; - is standard output.",
+    ))  # fmt: skip
+    errors: str | None = field(metadata=option(
+        "--errors",
+        metavar="PATH",
+        help="Also write each failed record there: CSV for a .csv name, else JSONL "
+        "(valid INPUT for a re-run).",
+    ))  # fmt: skip
+    rate: float = field(metadata=option(
+        "--rate",
+        type=values.POSITIVE,
+        metavar="N",
+        default=5.0,
+        help="Requests per second, never more in any rolling 1-second window.",
+    ))  # fmt: skip
+    concurrency: int = field(metadata=option(
+        "--concurrency",
+        metavar="N",
+        type=click.IntRange(min=1, max=1000),
+        default=8,
+        help="Requests in flight at most.",
+    ))  # fmt: skip
+    max_attempts: int = field(metadata=option(
+        "--max-attempts",
+        metavar="N",
+        type=click.IntRange(min=1, max=100),
+        default=5,
+        help="Attempts per ID, the first included.",
+    ))  # fmt: skip
+    timeout: float = field(metadata=option(
+        "--timeout", type=values.POSITIVE, default=30.0, metavar="SECONDS", help="Per attempt."
+    ))  # fmt: skip
+    base_url: str | None = field(metadata=option(
+        "--base-url",
+        envvar="{job.base_url_env}",
+        metavar="URL",
+        help="API root (env {job.base_url_env}; default {job.default_base_url}).",
+    ))  # fmt: skip
+    token_file: str | None = field(metadata=option(
+        "--token-file",
+        metavar="PATH",
+        help="Read the API token from this file instead of {job.token_env}.",
+    ))  # fmt: skip
+    resume: bool = field(metadata=option(
+        "--resume",
+        flag=True,
+        help="Needs --output to be a file: keep its ok records, redo the rest, append.",
+    ))  # fmt: skip
+    dry_run: bool = field(metadata=option(
+        "--dry-run", flag=True, help="Read and validate the input, report, call nothing."
+    ))  # fmt: skip
+    simulate: bool = field(metadata=option(
+        "--simulate", flag=True, help="Run against the built-in simulated API (no token needed)."
+    ))  # fmt: skip
+    backoff_base: float = field(metadata=option(
+        "--backoff-base",
+        type=values.POSITIVE,
+        default=0.5,
+        metavar="SECONDS",
+        help="Backoff ceiling after the first failed attempt; doubles each retry (full jitter).",
+    ))  # fmt: skip
+    backoff_cap: float = field(metadata=option(
+        "--backoff-cap",
+        type=values.POSITIVE,
+        default=30.0,
+        metavar="SECONDS",
+        help="Longest wait between attempts (a server's Retry-After is honoured up to 60 s).",
+    ))  # fmt: skip
+    give_up_after: float = field(metadata=option(
+        "--give-up-after",
+        type=click.FloatRange(min=0),
+        default=60.0,
+        metavar="SECONDS",
+        help="Stop (exit 3) when only transient failures came back for this long; 0 never.",
+    ))  # fmt: skip
+    grace: float = field(metadata=option(
+        "--grace",
+        type=click.FloatRange(min=0),
+        default=5.0,
+        metavar="SECONDS",
+        help="On Ctrl-C/SIGTERM, how long requests in flight may finish.",
+    ))  # fmt: skip
+    log_format: str = field(metadata=option(
+        "--log-format",
+        type=click.Choice(["auto", "json", "console"]),
+        default="auto",
+        help="auto: console on a terminal, JSON lines otherwise.",
+    ))  # fmt: skip
+    log_level: str = field(metadata=option(
+        "--log-level",
+        type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+        default="info",
+        help="The least severe events shown.",
+    ))  # fmt: skip
+    log_file: str | None = field(metadata=option(
+        "--log-file", metavar="PATH", help="Logs there instead of standard error."
+    ))  # fmt: skip
+    no_progress: bool = field(metadata=option(
+        "--no-progress", flag=True, help="No progress bar even on a terminal."
+    ))  # fmt: skip
+    progress_interval: float = field(metadata=option(
+        "--progress-interval",
+        type=values.POSITIVE,
+        default=30.0,
+        metavar="SECONDS",
+        help="A progress log event this often when not on a terminal.",
+    ))  # fmt: skip
+    metrics_file: str | None = field(metadata=option(
+        "--metrics-file",
+        metavar="PATH",
+        help="Prometheus text file for node_exporter, replaced atomically.",
+    ))  # fmt: skip
+    refresh_within: timedelta | None = field(metadata=option(
+        "--refresh-within",
+        callback=values.duration,
+        metavar="DURATION",
+        help="With --resume: also redo the ok records whose {job.expiry_field} is within "
+        "DURATION (90m, 2h) or past.",
+    ))  # fmt: skip
+    overwrite: bool = field(metadata=option(
+        "--overwrite",
+        flag=True,
+        help="Start a results file that holds records over; they are kept in PATH.prev "
+        "until the new run finishes.",
+    ))  # fmt: skip
+    wait: float = field(metadata=option(
+        "--wait",
+        type=click.FloatRange(min=0),
+        default=0.0,
+        metavar="SECONDS",
+        help="When another run holds the results file, wait this long for it (else exit 75).",
+    ))  # fmt: skip
+    proxy: str | None = field(metadata=option(
+        "--proxy",
+        callback=values.proxy,
+        metavar="URL",
+        help="Forward proxy, http://[USER:PASSWORD@]HOST:PORT ('' goes direct); without it "
+        "HTTPS_PROXY, HTTP_PROXY and NO_PROXY are read as curl does (loopback goes direct). "
+        "Credentials are safer in HTTPS_PROXY than here, where ps shows them.",
+    ))  # fmt: skip
+    no_proxy: bool = field(metadata=option(
+        "--no-proxy",
+        flag=True,
+        callback=values.no_proxy,
+        help="Connect directly, whatever any proxy variable (HTTPS_PROXY, HTTP_PROXY, "
+        "ALL_PROXY) says.",
+    ))  # fmt: skip
+    keep_history: bool = field(metadata=option(
+        "--keep-history",
+        flag=True,
+        help="With --resume: append only, never rewrite the results file to its current state.",
+    ))  # fmt: skip
+    #: input columns carried into the records
+    keep_columns: tuple[str, ...] = field(metadata=option(
+        "--keep-columns",
+        callback=values.column_names,
+        metavar="A,B",
+        help="Carry these input columns into the results and errors records (never into logs).",
+    ))  # fmt: skip
+    #: process only the first N valid IDs
+    limit: int | None = field(metadata=option(
+        "--limit",
+        type=click.IntRange(min=1),
+        metavar="N",
+        help="Process only the first N valid IDs (a canary); the rest is left for --resume.",
+    ))  # fmt: skip
+    quiet: bool = field(metadata=option(
+        "--quiet", flag=True, help="Print only errors and the one-line summary."
+    ))  # fmt: skip
+    delimiter: str | None = field(metadata=option(
+        "--delimiter",
+        callback=values.delimiter,
+        metavar="CHAR",
+        help="CSV field separator (tab: 'tab' or '\\t'); default: from the header (, ; tab |).",
+    ))  # fmt: skip
+    encoding: str | None = field(metadata=option(
+        "--encoding",
+        metavar="NAME",
+        help="Input text encoding (e.g. cp1252); default: a BOM's, UTF-8, else detected "
+        "(refused when it cannot be told).",
+    ))  # fmt: skip
+    sheet: str | None = field(metadata=option(
+        "--sheet",
+        metavar="NAME",
+        help="The sheet of an .xlsx/.xlsm/.ods workbook, hidden ones included (default: the "
+        "active sheet if visible, else the first visible one).",
+    ))  # fmt: skip
+    header_row: int | None = field(metadata=option(
+        "--header-row",
+        type=click.IntRange(min=1),
+        metavar="N",
+        help="The line (a workbook's row) holding the column names (default: the first of the "
+        "first 20 that holds the ID column).",
+    ))  # fmt: skip
+    quota_store: str = field(metadata=option(
+        "--quota-store",
+        envvar="{env_prefix}_QUOTA_STORE",
+        default="local",
+        callback=values.quota_store,
+        metavar="local|none|redis://HOST:PORT/DB",
+        help="Where the API's rolling-window quota is shared with other runs: local (this "
+        "host, same token and base URL), redis://… (any host using that Redis), none (this "
+        "run alone). Env {env_prefix}_QUOTA_STORE.",
+    ))  # fmt: skip
     #: whether -o was given (the default "-" is refused on a terminal: tokens on screen)
     output_given: bool = True
-    delimiter: str | None = None
-    encoding: str | None = None
-    sheet: str | None = None
-    #: the line (row) holding the column names (--header-row); None: found
-    header_row: int | None = None
-    quota_store: str = "local"
-
-
-def parse_duration(text: str) -> timedelta:
-    """``90m``, ``2h``, ``1h30m``, ``45s``, ``1d``; a bare number is minutes. At most a year."""
-    value = text.strip().lower()
-    too_long = ValueError(f"{text!r} is too long: at most a year (366d)")
-    if len(value) > 40:
-        raise (
-            too_long
-            if re.fullmatch(r"[0-9dhms]+", value)
-            else ValueError(f"{text!r} is not a duration (examples: 90m, 2h, 1h30m)")
-        )
-    if value.isascii() and value.isdigit():
-        seconds = int(value) * 60
-    else:
-        match = _DURATION.fullmatch(value)
-        if not value or match is None or not any(match.groups()):
-            raise ValueError(f"{text!r} is not a duration (examples: 90m, 2h, 1h30m)")
-        days, hours, minutes, secs = (int(g or 0) for g in match.groups())
-        seconds = ((days * 24 + hours) * 60 + minutes) * 60 + secs
-    if seconds > MAX_DURATION_S:
-        raise too_long
-    return timedelta(seconds=seconds)
-
-
-def read_token(env_name: str, token_file: str | None, warn: list[str]) -> str:
-    """The API token from ``token_file`` or the environment; never from argv."""
-    if token_file:
-        try:
-            mode = os.stat(token_file).st_mode
-            with open(token_file, encoding="utf-8") as handle:
-                token = handle.read().strip()
-        except OSError as exc:
-            raise ConfigError(f"cannot read --token-file {token_file!r}: {exc.strerror}") from None
-        except UnicodeDecodeError:
-            raise ConfigError(f"--token-file {token_file!r} is not UTF-8 text") from None
-        if mode & 0o077:
-            warn.append(
-                f"--token-file {token_file!r} is readable by others "
-                f"(mode {oct(stat.S_IMODE(mode))}); run: chmod 600 {token_file}"
-            )
-        where = f"--token-file {token_file!r}"
-    else:
-        token = os.environ.get(env_name, "").strip()
-        where = env_name
-    if not token and token_file:
-        raise ConfigError(f"--token-file {token_file!r} is empty: it must hold the API token")
-    if not token:
-        raise ConfigError(
-            f"no API token: set {env_name} or pass --token-file PATH "
-            "(use --simulate or --dry-run to run without one)"
-        )
-    problem = token_problem(token)
-    if problem:
-        raise ConfigError(f"the token in {where} {problem}")
-    return token
-
-
-def check_distinct(s: Settings) -> None:
-    """No two of the input, results, errors, metrics and log files may be one file, and
-    only INPUT and --output may be ``-``.
-
-    A re-run of an errors file names it twice; a metrics file named like the
-    results would replace the tokens with metrics.
-    """
-    for option, path in (
-        ("--errors", s.errors),
-        ("--metrics-file", s.metrics_file),
-        ("--log-file", s.log_file),
-    ):
-        if path == "-":
-            raise ConfigError(
-                f"{option} needs a file name: '-' (standard input or output) is for INPUT "
-                "and -o only"
-            )
-    seen: dict[object, tuple[str, str]] = {}
-    for option, path in (
-        ("INPUT", s.input),
-        ("--output", s.output),
-        ("--errors", s.errors),
-        ("--metrics-file", s.metrics_file),
-        ("--log-file", s.log_file),
-    ):
-        if not path or path == "-":
-            continue
-        try:
-            info = os.stat(path)
-            identity: object = (info.st_dev, info.st_ino)
-        except OSError:
-            identity = os.path.realpath(path)
-        if identity in seen:
-            other, other_path = seen[identity]
-            raise ConfigError(
-                f"{option} {path!r} is the same file as {other} {other_path!r}; choose another name"
-            )
-        seen[identity] = (option, path)
-
-
-def check_side_files(job: Job, s: Settings) -> None:
-    """The errors and metrics files are replaced whole when the run ends: one named by
-    mistake like a file of tokens (or an input, for metrics) is refused, untouched."""
-    for option, path in (("--errors", s.errors), ("--metrics-file", s.metrics_file)):
-        if path and os.path.exists(path) and not os.path.isfile(path):
-            raise ConfigError(
-                f"{option} {path!r} is not a regular file: it is replaced whole when the run "
-                "ends (a rename over a device such as /dev/null would replace the device); "
-                "leave the option out, or name a file"
-            )
-    if s.errors and holds_secrets(s.errors, job.secret_fields):
-        raise ConfigError(
-            f"--errors {s.errors!r} holds records with tokens (a results file?) and would be "
-            "replaced by the errors of this run; choose another name (nothing was changed)"
-        )
-    if s.metrics_file and foreign_to_metrics(s.metrics_file):
-        raise ConfigError(
-            f"--metrics-file {s.metrics_file!r} holds something else than metrics and would be "
-            "replaced by them; choose another name (nothing was changed)"
-        )
-
-
-def check_keep_columns(job: Job, names: tuple[str, ...]) -> None:
-    """--keep-columns may not name a column the records already have (a CSV results
-    file would have it twice, and the errors file would no longer be valid input)."""
-    fixed = [job.key_name, "status", *job.fields, "attempts", "line"]
-    fixed += [f"error_{name}" for name in error_fields(job.request_id_field)]
-    for name in names:
-        if name in fixed:
-            raise ConfigError(
-                f"--keep-columns: {name!r} is a column of the records already; "
-                "name other input columns"
-            )
-
-
-def refuse_secrets_on_terminal(job: Job) -> None:
-    """The results hold secrets: printed on a terminal they stay in its scrollback (and on
-    a shared screen). Without -o, a terminal on standard output is refused before any call;
-    ``-o -`` says the user wants them there."""
-    if sys.stdout.isatty():
-        secrets = ", ".join(sorted(job.secret_fields))
-        raise ConfigError(
-            f"the records hold secrets ({secrets}) and would be printed on the screen: "
-            "pass -o FILE, or -o - to force"
-        )

@@ -20,8 +20,9 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Iterator
+from types import FrameType
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 from anyio.abc import TaskStatus
@@ -31,10 +32,31 @@ from batch.engine import BatchError, Logger
 if TYPE_CHECKING:
     from batch.engine import Engine
 
-__all__ = ["HANDLED", "SIGNAL_EXIT", "Interrupts", "note_again", "noting_signals"]
+__all__ = [
+    "HANDLED",
+    "SIGNAL_EXIT",
+    "Interrupts",
+    "StoppedAtStart",
+    "note_again",
+    "noting_signals",
+]
 
 HANDLED = (signal.SIGHUP, signal.SIGINT, signal.SIGTERM)
 SIGNAL_EXIT = {signal.SIGHUP: 129, signal.SIGINT: 130, signal.SIGTERM: 143}
+
+_T = TypeVar("_T")
+
+
+class StoppedAtStart(Exception):
+    """A signal came while the run was starting: it stops before any call.
+
+    ``write_metrics`` is False when the signal cut a wait for another run's results
+    file: that run owns the metrics file.
+    """
+
+    def __init__(self, *, write_metrics: bool) -> None:
+        super().__init__("interrupted before any call")
+        self.write_metrics = write_metrics
 
 
 @contextlib.contextmanager
@@ -43,7 +65,7 @@ def noting_signals(received: list[signal.Signals]) -> Iterator[None]:
     asyncio's receiver takes over while the loop runs. The handlers found are put back at
     the end (they matter when the command runs inside another program, a test runner)."""
 
-    def note(signum: int, _frame: Any) -> None:
+    def note(signum: int, _frame: FrameType | None) -> None:
         received.append(signal.Signals(signum))
 
     if threading.current_thread() is not threading.main_thread():
@@ -60,7 +82,7 @@ def noting_signals(received: list[signal.Signals]) -> Iterator[None]:
 def note_again(received: list[signal.Signals]) -> None:
     """After the loop: asyncio put the default handlers back; note signals again."""
 
-    def note(signum: int, _frame: Any) -> None:
+    def note(signum: int, _frame: FrameType | None) -> None:
         received.append(signal.Signals(signum))
 
     if threading.current_thread() is threading.main_thread():
@@ -114,6 +136,22 @@ class Interrupts:
                     raise
             finally:
                 self._startup = None
+
+    async def before_any_call(
+        self, step: Callable[[], Awaitable[_T]], *, write_metrics_if_cut: bool = True
+    ) -> _T:
+        """One step of the start that may block (a pipe's header, the lock of a results file
+        another run holds, a long results file to read), in a `startup` scope: a signal
+        cuts it. `StoppedAtStart` if a signal came, before or during the step."""
+        cut = True
+        with self.startup():
+            value = await step()
+            cut = False
+        if cut:
+            raise StoppedAtStart(write_metrics=write_metrics_if_cut)
+        if self.received:
+            raise StoppedAtStart(write_metrics=True)
+        return value
 
     def running(self, engine: Engine) -> None:
         """From now on a signal stops ``engine``."""

@@ -1,6 +1,7 @@
 """The library: the jobs for a script, without the command line (see `_api`).
 
-Its parts: `_api` (the three entry points), `_feed` (a script's IDs as the engine's items),
+Its parts: `_api` (the three entry points), `_options` (the options they share, checked),
+`_feed` (a script's IDs as the engine's items),
 `_stream` (the async generator form, safe to ``break``), `_interrupt` (Ctrl-C for the sync
 form), `_types` (what it hands out) and `_quota` (the organization's quota for a script's
 own calls).
@@ -13,6 +14,7 @@ from jobs._library._api import (
     create_worker_tokens_sync,
     open_worker_tokens,
 )
+from jobs._library._options import AsyncRunOptions, RunOptions
 from jobs._library._quota import organization_quota
 from jobs._library._types import (
     Failed,
@@ -25,11 +27,13 @@ from jobs._library._types import (
 )
 
 __all__ = [
+    "AsyncRunOptions",
     "Failed",
     "Failure",
     "Issued",
     "RunAborted",
     "RunInterrupted",
+    "RunOptions",
     "WorkerToken",
     "WorkerTokenResults",
     "create_worker_tokens",

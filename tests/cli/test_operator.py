@@ -220,5 +220,5 @@ def test_dry_run_with_resume_counts_only_what_would_be_sent(sim: StartSim, tmp_p
     report = res.event("dry_run")
     assert (report["valid"], report["kept"], report["would_send"]) == (5, 3, 2)
     text = run_cli(*base[:-1], "console", str(bigger), "--resume", "--dry-run", env={})
-    assert "already ok:     3 (kept by --resume)" in text.stderr
+    assert "already ok:     3 (in the results file: not sent again)" in text.stderr
     assert api.stats.requests == 3  # nothing sent by the dry run

@@ -23,6 +23,8 @@ from tests.conftest import StartSim
 from tests.helpers import ENV, new_ids, read_jsonl, write_csv
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+#: the simulated API admits any rate: no real second of pacing per five IDs
+FAST = ("--rate", "100")
 
 
 def on_terminal(
@@ -87,7 +89,14 @@ def test_with_output_the_screen_has_the_bar_and_the_summary_but_no_token(
     ids = new_ids(6)
     src = write_csv(tmp_path / "in.csv", ids)
     code, screen = on_terminal(
-        "worker-tokens", str(src), "-o", "out.jsonl", "--base-url", api.base_url, cwd=tmp_path
+        "worker-tokens",
+        str(src),
+        "-o",
+        "out.jsonl",
+        "--base-url",
+        api.base_url,
+        *FAST,
+        cwd=tmp_path,
     )
     assert code == 0, screen
     issued = tokens_issued(api)
@@ -107,7 +116,7 @@ def test_forced_standard_output_prints_records_on_lines_of_their_own(
     api = sim(rate=None)
     src = write_csv(tmp_path / "in.csv", new_ids(4))
     code, screen = on_terminal(
-        "worker-tokens", str(src), "-o", "-", "--base-url", api.base_url, cwd=tmp_path
+        "worker-tokens", str(src), "-o", "-", "--base-url", api.base_url, *FAST, cwd=tmp_path
     )
     assert code == 0, screen
     records = [line for line in screen.splitlines() if '"profile_id"' in line]
@@ -131,6 +140,7 @@ def test_with_a_log_file_the_terminal_still_shows_the_bar_and_summary(
         "run.log",
         "--base-url",
         api.base_url,
+        *FAST,
         cwd=tmp_path,
     )
     assert code == 1, screen
@@ -157,6 +167,7 @@ def test_quiet_on_a_terminal_is_one_line(sim: StartSim, tmp_path: Path) -> None:
         "--quiet",
         "--base-url",
         api.base_url,
+        *FAST,
         cwd=tmp_path,
     )
     assert code == 0, screen

@@ -36,8 +36,23 @@ TOKEN = "org-token"
 FAST: dict[str, Any] = {"token": TOKEN, "rate": 100.0}
 
 
+#: on virtual time, how long a test waits to see that nothing more happens (it takes no time)
+QUIET_S = 600.0
+
+
 def ids(n: int) -> list[str]:
     return [str(uuid.UUID(int=i + 1)) for i in range(n)]
+
+
+async def settled(before: set[asyncio.Task[Any]]) -> None:
+    """Until the loop runs no task but ``before``'s: a run ended (asyncio closes a dropped
+    generator in a task of its own, on the next turns of the loop) and, for an API served
+    in this loop, each of its connections (a task of the server's), so that every request
+    that was on the wire has landed. Nothing is left that could send."""
+    with anyio.fail_after(5):
+        await asyncio.sleep(0)  # the turn of the loop that starts closing a dropped generator
+        while extra := asyncio.all_tasks() - before:
+            await asyncio.wait(extra)
 
 
 @pytest.fixture
@@ -127,6 +142,7 @@ async def test_invalid_id_is_an_invalid_input_result_and_is_not_sent(api: Simula
     assert results.stats.invalid == 2
 
 
+@on_virtual_time  # the backoff before the second attempt takes no real time
 async def test_a_500_then_ok_is_ok_after_two_attempts() -> None:
     pid = ids(1)[0]
     async with serve(SimulatorConfig(rate=None, plan={pid: ["500"]})) as api:
@@ -250,6 +266,7 @@ async def test_a_given_session_is_used_and_left_open(api: SimulatedApi) -> None:
     assert set(api.stats.issued) == set(ids(4))
 
 
+@on_virtual_time  # the backoffs take no real time
 async def test_nothing_is_logged_by_default_and_events_go_to_a_given_logger(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -340,8 +357,9 @@ async def test_the_async_generator_form_yields_one_result_per_id(api: SimulatedA
     assert all(r.ok for r in got)
 
 
-@on_virtual_time  # the sleeps below end once nothing is left to run: quiet, not just late
+@on_virtual_time
 async def test_the_async_generator_form_can_stop_early_under_aclosing(api: SimulatedApi) -> None:
+    before = asyncio.all_tasks()
     got: list[WorkerToken] = []
     with anyio.fail_after(10):
         async with contextlib.aclosing(
@@ -352,7 +370,8 @@ async def test_the_async_generator_form_can_stop_early_under_aclosing(api: Simul
                 if len(got) == 2:
                     break
     sent = api.stats.requests
-    await anyio.sleep(0.2)
+    await settled(before)  # the run and the server's connections are gone
+    await anyio.sleep(QUIET_S)  # virtual: a long quiet time passes at once
     assert len(got) == 2
     assert api.stats.requests == sent  # nothing more was sent once it was closed
     assert sent < 40

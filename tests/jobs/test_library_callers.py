@@ -13,7 +13,7 @@ import sys
 import textwrap
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,9 @@ from jobs import (
     create_worker_tokens_sync,
     open_worker_tokens,
 )
-from jobs._simulator import SimulatedApi
-from tests.conftest import StartSim
+from jobs._simulator import SimulatedApi, SimulatorConfig, serve
+from tests.conftest import StartSim, WatchedApi, on_virtual_time, serve_watched
+from tests.jobs.test_library import QUIET_S, settled
 
 pytestmark = pytest.mark.anyio
 
@@ -67,28 +68,35 @@ class Collect(logging.Handler):
         self.records.append(record)
 
 
-def _eventful_run(api: SimulatedApi, logger: Any) -> tuple[list[WorkerToken], RunAborted]:
+async def _eventful_run(logger: Any) -> tuple[list[WorkerToken], RunAborted]:
     """One ID retried after a 500, one after a 429, an invalid ID, a repeat, a 404, then a
-    401 that aborts the run: every kind of event, in a fixed order (one worker)."""
+    401 that aborts the run: every kind of event, in a fixed order (one worker). The API is
+    served in the test's loop: on virtual time, the backoff waits take no real time."""
     a, b, c, d = ids(4)
-    api.config.plan = {a: ["500"], b: ["429"], c: ["404"], d: ["401"]}
+    plan = {a: ["500"], b: ["429"], c: ["404"], d: ["401"]}
     got: list[WorkerToken] = []
-    with pytest.raises(RunAborted) as caught:
-        got.extend(
-            create_worker_tokens_sync(
-                [a, b, "nope", a, c, d, *ids(20)[4:]],
-                token=TOKEN,
-                base_url=api.base_url,
-                rate=100,
-                concurrency=1,
-                logger=logger,
-            )
-        )
-    return caught.value.results, caught.value
+
+    async def run(base_url: str) -> None:
+        async with open_worker_tokens(
+            [a, b, "nope", a, c, d, *ids(20)[4:]],
+            token=TOKEN,
+            base_url=base_url,
+            rate=100,
+            concurrency=1,
+            logger=logger,
+        ) as results:
+            async for result in results:  # the abort is raised after the results before it
+                got.append(result)
+
+    async with serve(SimulatorConfig(rate=None, plan=plan)) as api:
+        with pytest.raises(RunAborted) as caught:
+            await run(api.base_url)
+    return sorted(got, key=lambda r: r.line), caught.value
 
 
-def test_a_stdlib_a_structlog_and_no_logger_get_the_same_events(
-    sim: StartSim, capfd: pytest.CaptureFixture[str]
+@on_virtual_time
+async def test_a_stdlib_a_structlog_and_no_logger_get_the_same_events(
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     # structlog: a bound logger of its own (the global configuration is the command line's)
     capture = structlog.testing.LogCapture()
@@ -97,7 +105,7 @@ def test_a_stdlib_a_structlog_and_no_logger_get_the_same_events(
         processors=[capture],
         wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
     )
-    s_results, s_abort = _eventful_run(sim(rate=None), bound)
+    s_results, s_abort = await _eventful_run(bound)
     captured = capture.entries
     from_structlog = [
         (e.pop("log_level"), e.pop("event"), e) for e in (dict(entry) for entry in captured)
@@ -108,15 +116,15 @@ def test_a_stdlib_a_structlog_and_no_logger_get_the_same_events(
     stdlib.addHandler(handler)
     stdlib.setLevel(logging.DEBUG)
     try:
-        l_results, l_abort = _eventful_run(sim(rate=None), stdlib)
+        l_results, l_abort = await _eventful_run(stdlib)
     finally:
         stdlib.removeHandler(handler)
     records = handler.records
     from_stdlib = [(r.levelname.lower(), r.event, r.fields) for r in records]  # type: ignore[attr-defined]
     # a logger of one's own, and none
     recorder = Recorder()
-    r_results, _ = _eventful_run(sim(rate=None), recorder)
-    n_results, n_abort = _eventful_run(sim(rate=None), None)
+    r_results, _ = await _eventful_run(recorder)
+    n_results, n_abort = await _eventful_run(None)
 
     req_ids: list[list[bool]] = []
     for events in (from_stdlib, from_structlog, recorder.events):
@@ -191,6 +199,26 @@ async def test_a_token_that_is_not_a_str_is_a_type_error() -> None:
         open_worker_tokens(ids(1), token=None)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"token": TOKEN, "concurency": 4}, "got an unexpected keyword argument 'concurency'"),
+        ({}, "missing 1 required keyword-only argument: 'token'"),
+    ],
+)
+def test_a_misspelt_or_missing_option_is_a_type_error_at_the_call(
+    options: dict[str, Any], message: str
+) -> None:
+    for form in (open_worker_tokens, create_worker_tokens, create_worker_tokens_sync):
+        with pytest.raises(TypeError, match=f"^{form.__name__}\\(\\) {message}$"):
+            form(ids(1), **options)
+
+
+def test_the_sync_form_takes_no_session() -> None:
+    with pytest.raises(TypeError, match="unexpected keyword argument 'session'"):
+        create_worker_tokens_sync(ids(1), token=TOKEN, session=None)  # type: ignore[call-arg]
+
+
 def test_non_string_items_are_invalid_input_with_a_reason(sim: StartSim) -> None:
     api = sim(rate=None)
     good, other = ids(2)
@@ -256,34 +284,33 @@ async def test_a_cut_off_request_is_an_aborted_result_in_the_callers_words(
 # -- leaving early: break, cancellation -----------------------------------------
 
 
-async def _settled(before: set[asyncio.Task[Any]]) -> None:
-    """Until the loop holds no task but ``before``'s (asyncio closes a dropped generator in a
-    task of its own, on the next turns of the loop)."""
-    with anyio.fail_after(5):
-        await asyncio.sleep(0)  # the turn of the loop that starts closing a dropped generator
-        while extra := asyncio.all_tasks() - before:
-            await asyncio.wait(extra)
+@pytest.fixture
+async def watched() -> AsyncIterator[WatchedApi]:
+    """The simulated API in the test's own event loop: on virtual time its latency costs no
+    real time, and its connections are tasks of that loop (see `settled`)."""
+    async with serve_watched(SimulatorConfig(rate=None)) as api:
+        yield api
 
 
+@on_virtual_time
 async def test_a_plain_break_out_of_the_generator_is_safe(
-    sim: StartSim, capfd: pytest.CaptureFixture[str]
+    watched: WatchedApi, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    api = sim(rate=None)
-    api.config.latency = 0.05
+    watched.config.latency = 0.05
     before = asyncio.all_tasks()
     got: list[WorkerToken] = []
     with anyio.fail_after(5):
         async for result in create_worker_tokens(
-            ids(200), token=TOKEN, base_url=api.base_url, rate=100, concurrency=4
+            ids(200), token=TOKEN, base_url=watched.base_url, rate=100, concurrency=4
         ):
             got.append(result)
             if len(got) == 5:
                 break
-    await _settled(before)
-    await anyio.sleep(0.1)  # requests already written to the socket when it was cancelled land
-    sent = api.stats.requests
-    await anyio.sleep(0.2)
-    assert api.stats.requests == sent  # nothing goes on in the background
+    await settled(before)  # the run and its connections are gone: what was on the wire landed
+    sent = watched.stats.requests
+    await anyio.sleep(QUIET_S)  # virtual: a long quiet time passes at once
+    assert watched.stats.requests == sent  # nothing goes on in the background
+    assert watched.open_connections == 0
     assert sent < 20
     assert len(got) == 5
     assert capfd.readouterr().err == ""  # no "exit cancel scope in a different task"
@@ -304,13 +331,13 @@ async def test_the_generator_raises_run_aborted_after_its_results(sim: StartSim)
     assert [r.ok for r in got] == [True] * 3
 
 
+@on_virtual_time
 @pytest.mark.parametrize("form", ["open", "generator"])
-async def test_a_cancelled_caller_leaves_nothing_running(sim: StartSim, form: str) -> None:
-    api = sim(rate=None)
-    api.config.latency = 0.5  # requests are in flight when the caller is cancelled
+async def test_a_cancelled_caller_leaves_nothing_running(watched: WatchedApi, form: str) -> None:
+    watched.config.latency = 0.5  # requests are in flight when the caller is cancelled
     before = asyncio.all_tasks()
     got: list[WorkerToken] = []
-    options: dict[str, Any] = {"token": TOKEN, "base_url": api.base_url, "rate": 100}
+    options: dict[str, Any] = {"token": TOKEN, "base_url": watched.base_url, "rate": 100}
     with anyio.move_on_after(0.8) as scope:
         if form == "open":
             async with open_worker_tokens(ids(100), **options) as results:
@@ -320,28 +347,28 @@ async def test_a_cancelled_caller_leaves_nothing_running(sim: StartSim, form: st
             async for result in create_worker_tokens(ids(100), **options):
                 got.append(result)
     assert scope.cancelled_caught
-    await _settled(before)
-    await anyio.sleep(0.1)  # requests already written to the socket when it was cancelled land
-    sent = api.stats.requests
-    await anyio.sleep(0.6)
-    assert api.stats.requests == sent
+    await settled(before)  # the run and its connections are gone: what was on the wire landed
+    sent = watched.stats.requests
+    await anyio.sleep(QUIET_S)  # virtual: a long quiet time passes at once
+    assert watched.stats.requests == sent
+    assert watched.open_connections == 0
     assert 0 < len(got) < sent
 
 
-async def test_stop_lets_requests_in_flight_finish(sim: StartSim) -> None:
-    api = sim(rate=None)
-    api.config.latency = 0.3
+@on_virtual_time
+async def test_stop_lets_requests_in_flight_finish(watched: WatchedApi) -> None:
+    watched.config.latency = 0.3
     got: list[WorkerToken] = []
     with anyio.fail_after(5):
         async with open_worker_tokens(
-            ids(100), token=TOKEN, base_url=api.base_url, rate=100, concurrency=4
+            ids(100), token=TOKEN, base_url=watched.base_url, rate=100, concurrency=4
         ) as results:
             async for result in results:
                 got.append(result)
                 if len(got) == 1:
                     results.stop()
     assert all(r.ok for r in got)
-    assert len(got) == api.stats.requests  # each request sent gave its result
+    assert len(got) == watched.stats.requests  # each request sent gave its result
     assert len(got) <= 1 + 2 * 4
 
 

@@ -1,11 +1,11 @@
-"""What people read: the run_finished event, the end-of-run summary, the dry-run report."""
+"""What people read at the end of a run: the run_finished event, and the summary as text."""
 
 from __future__ import annotations
 
 import math
 import shlex
 import sys
-from typing import Any, TextIO
+from typing import TextIO
 
 import click
 
@@ -14,9 +14,9 @@ from batch.cli._console import human_duration, plural
 from batch.cli._dry_run import estimate_seconds
 from batch.cli._outcome import RunOutcome
 from batch.cli._settings import Settings
-from batch.engine import Stats, redact_url, window_for_rate
+from batch.engine import Logger, Stats, redact_url, window_for_rate
 
-__all__ = ["compacted_line", "human_duration", "print_dry_run", "print_summary", "resume_command"]
+__all__ = ["compacted_line", "print_summary", "resume_command"]
 
 
 def resume_command(settings: Settings) -> str:
@@ -59,11 +59,27 @@ def _without(args: list[str], options: dict[str, bool]) -> list[str]:
 
 
 def print_summary(
-    outcome: RunOutcome, settings: Settings, *, log: Any, human: TextIO | None
+    outcome: RunOutcome, settings: Settings, *, log: Logger, human: TextIO | None
 ) -> None:
     """The run_finished event (every count, for machines) and the same facts as text."""
+    event = _finished_event(outcome, settings)
+    log.info("run_finished", **event)
+    if human is None:
+        return
+    resume = event.get("resume")
+    text = _summary_lines(outcome, settings, resume if isinstance(resume, str) else None)
+    click.echo(text[0] + _quiet_tail(settings) if settings.quiet else "\n".join(text), file=human)
+
+
+def _left(outcome: RunOutcome) -> bool:
+    """Whether the run left IDs to finish (by --resume): not attempted, failed, or stopped."""
     stats = outcome.stats
-    event: dict[str, Any] = dict(stats.as_summary())
+    return bool(stats.not_attempted or stats.failed or outcome.abort_reason or outcome.signal_name)
+
+
+def _finished_event(outcome: RunOutcome, settings: Settings) -> dict[str, object]:
+    stats = outcome.stats
+    event: dict[str, object] = dict(stats.as_summary())
     event.update(stats.latency_summary())
     achieved = stats.achieved_rate()
     event["achieved_rate"] = None if achieved is None else round(achieved, 3)
@@ -79,16 +95,11 @@ def print_summary(
         event["aborted"] = outcome.abort_reason
     if outcome.signal_name:
         event["signal"] = outcome.signal_name
-    left = stats.not_attempted or stats.failed or outcome.abort_reason or outcome.signal_name
-    if left and settings.output != "-":
+    if _left(outcome) and settings.output != "-":
         event["resume"] = resume_command(settings)
     if outcome.compacted is not None:
         event["compacted"] = outcome.compacted
-    log.info("run_finished", **event)
-    if human is None:
-        return
-    text = _summary_lines(outcome, settings, event.get("resume"), bool(left))
-    click.echo(text[0] + _quiet_tail(settings) if settings.quiet else "\n".join(text), file=human)
+    return event
 
 
 def _headline(outcome: RunOutcome, settings: Settings) -> str:
@@ -104,6 +115,10 @@ def _headline(outcome: RunOutcome, settings: Settings) -> str:
         head = f"Stopped at --limit {settings.limit:,} after {took}"
     else:
         head = f"Done in {took}"
+    return f"{head}: {', '.join(_counts(stats, settings))}"
+
+
+def _counts(stats: Stats, settings: Settings) -> list[str]:
     counts = [f"{stats.ok:,} ok"]
     if stats.failed or not (stats.invalid or stats.ok):
         counts.append(f"{stats.failed:,} failed")
@@ -112,7 +127,7 @@ def _headline(outcome: RunOutcome, settings: Settings) -> str:
     if stats.duplicates:
         counts.append(f"{plural(stats.duplicates, 'duplicate')} (processed once)")
     if stats.skipped:
-        counts.append(f"{stats.skipped:,} kept by --resume")
+        counts.append(f"{stats.skipped:,} already ok in the results file")
     if stats.blank:
         counts.append(f"{plural(stats.blank, 'blank row')} skipped")
     if stats.not_attempted:
@@ -121,7 +136,7 @@ def _headline(outcome: RunOutcome, settings: Settings) -> str:
             f"{stats.not_attempted:,} not attempted (about {human_duration(rest)} "
             f"at {settings.rate:g}/s)"
         )
-    return f"{head}: {', '.join(counts)}"
+    return counts
 
 
 def _requests_line(stats: Stats, settings: Settings) -> str:
@@ -145,9 +160,7 @@ def _requests_line(stats: Stats, settings: Settings) -> str:
     return text
 
 
-def _summary_lines(
-    outcome: RunOutcome, settings: Settings, resume: str | None, left: bool
-) -> list[str]:
+def _summary_lines(outcome: RunOutcome, settings: Settings, resume: str | None) -> list[str]:
     stats = outcome.stats
     lines = [_headline(outcome, settings), _requests_line(stats, settings)]
     if stats.quota_store != "none" and stats.waited_on_others:
@@ -174,21 +187,9 @@ def _summary_lines(
     )
     if resume:
         lines.append(f"  to finish: {resume}")
-    elif left:
+    elif _left(outcome):
         lines.append("  to finish: run again with -o FILE and --resume")
     return lines
-
-
-def _forecast_line(report: dict[str, Any], settings: Settings) -> str:
-    counts = (
-        f"~{report['superseded_after']:,} superseded vs ~{report['current_after']:,} current "
-        "records after it"
-    )
-    if report["compaction"] == "off":
-        return f"compaction:     off (--keep-history): {settings.output} keeps every record"
-    if report["compaction"] == "yes":
-        return f"compaction:     yes, {settings.output} would be rewritten at the end ({counts})"
-    return f"compaction:     no, not this time ({counts}; it happens when superseded outnumber current)"
 
 
 def compacted_line(done: dict[str, int]) -> str:
@@ -217,83 +218,3 @@ def _quiet_tail(settings: Settings) -> str:
     return f"; results in {settings.output}" + (
         f", errors in {settings.errors}" if settings.errors else ""
     )
-
-
-def print_dry_run(
-    outcome: RunOutcome, settings: Settings, *, log: Any, human: TextIO | None
-) -> None:
-    """The dry-run report: one ``dry_run`` event (JSON mode), the same as text for people."""
-    report = outcome.dry_run
-    pace = report.get("estimated_rate", settings.rate)
-    capacity, window = window_for_rate(pace)
-    per_second = capacity / window
-    log.info(
-        "dry_run",
-        input=settings.input,
-        **report,
-        rate=settings.rate,
-        effective_rate=round(per_second, 3),
-        exit_code=outcome.exit_code,
-    )
-    if human is None:
-        return
-    calls = plural(report["would_send"], "call")
-    if report["would_send"] > 1:
-        calls += (
-            f", about {human_duration(report['estimated_s'])} at --rate {settings.rate:g} "
-            f"({per_second:.2f}/s effective)"
-            if pace >= settings.rate
-            else f", about {human_duration(report['estimated_s'])} at {pace:g}/s, the API's "
-            f"documented limit (--rate {settings.rate:g} is above it; "
-            f"{per_second:.2f}/s effective)"
-        )
-    hidden = " (hidden)" if report.get("sheet_hidden") else ""
-    understood = [
-        f"  {name + ':':<16}{report[key]}{hidden if key == 'sheet' else ''}"
-        for key, name in (
-            ("format", "format"),
-            ("encoding", "encoding"),
-            ("delimiter", "delimiter"),
-            ("sheet", "sheet"),
-            ("header", "header"),
-            ("id_column", "ID column"),
-        )
-        if report.get(key) is not None
-    ]
-    lines = [
-        f"Dry run of {settings.input}: nothing was sent.",
-        *understood,
-        f"  rows read:      {report['rows']:,}",
-        *([f"  blank rows:     {report['blank']:,} (skipped)"] if report.get("blank") else []),
-        f"  valid IDs:      {report['valid']:,}",
-        f"  invalid rows:   {report['invalid']:,}",
-        f"  duplicates:     {report['duplicates']:,}",
-        *([f"  already ok:     {report['kept']:,} (kept by --resume)"] if report["kept"] else []),
-        f"  would send:     {calls}",
-    ]
-    if "compaction" in report:
-        lines.append("  " + _forecast_line(report, settings))
-    if report.get("beyond_limit"):
-        lines.append(f"  left by --limit: {report['beyond_limit']:,} IDs, for a later --resume")
-    store, runs = report.get("quota_store", "none"), report.get("quota_runs")
-    if store == "none":
-        lines.append(
-            "  quota:          not shared (--quota-store none): this run paces itself alone"
-        )
-    else:
-        lines.append(
-            f"  quota:          shared ({store})"
-            + (
-                f", {runs} run(s) using it now" if runs is not None
-                else ", runs using it now: unknown without the token"
-            )
-        )  # fmt: skip
-    for bad in report["first_invalid"]:
-        lines.append(f"    line {bad['line']}: {bad['reason']}")
-    if report["invalid"] > len(report["first_invalid"]):
-        lines.append(f"    … and {report['invalid'] - len(report['first_invalid']):,} more")
-    if settings.quiet:
-        lines = [
-            lines[0][:-1] + f"; {report['would_send']:,} to send, {report['invalid']:,} invalid"
-        ]
-    click.echo("\n".join(lines), file=human)

@@ -1,4 +1,4 @@
-"""After a stop: count what the run leaves for --resume."""
+"""After a stop or at --limit: count the rows the run leaves for --resume (`not_attempted`)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ import anyio
 from batch.engine import Logger, Stats
 from batch.input import RowItems
 
-__all__ = ["DRAIN_SECONDS", "count_what_is_left"]
+__all__ = ["COUNT_SECONDS", "count_not_attempted"]
 
-DRAIN_SECONDS = 5.0
+#: how long the rows left may be counted (a second signal cuts it short)
+COUNT_SECONDS = 5.0
 
 
-async def count_what_is_left(
+async def count_not_attempted(
     items: RowItems, stats: Stats, log: Logger, total: int | None, hard_stop: anyio.Event
 ) -> None:
     """Add the rows left unread to ``not_attempted``.
@@ -22,7 +23,7 @@ async def count_what_is_left(
     """
     rest: int | None = None
     with anyio.CancelScope() as scope:
-        scope.deadline = anyio.current_time() + DRAIN_SECONDS
+        scope.deadline = anyio.current_time() + COUNT_SECONDS
 
         async def second_signal() -> None:
             await hard_stop.wait()

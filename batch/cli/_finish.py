@@ -1,0 +1,117 @@
+"""The end of a run: the files finished (compaction, the errors file, the ``.prev``
+records), then how it ended (the exit code, the metrics file)."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING
+
+import anyio.to_thread
+
+from batch.cli._context import Run
+from batch.cli._metrics import write_metrics
+from batch.cli._outcome import EXIT_ABORTED, EXIT_OK, EXIT_PIPE, EXIT_RECORD_ERRORS, RunOutcome
+from batch.cli._parts import Parts
+from batch.cli._settings import Settings
+from batch.cli._signals import Interrupts
+from batch.engine import Cause, Logger, Stats
+from batch.output import Compaction, OutputFile, maybe_compact
+
+if TYPE_CHECKING:
+    from batch.engine import Engine
+
+__all__ = ["finish", "interrupted_at_start", "outcome"]
+
+
+async def finish(
+    run: Run, parts: Parts, results: OutputFile, interrupts: Interrupts, output_open: bool
+) -> Compaction | None:
+    """The end of the files: compaction (a --resume run), the writer closed (the errors file
+    committed), the records --overwrite moved aside dropped if the run finished."""
+    # A --limit run (a canary) did not get to every ID: like a stopped run, it keeps
+    # the records --overwrite moved aside and the errors of the IDs it left.
+    finished = (
+        parts.engine.abort is None
+        and not interrupts.received
+        and output_open
+        and not parts.items.limited
+    )
+    enabled = _compacts(run.settings, interrupts)
+    compacted = await anyio.to_thread.run_sync(
+        lambda: maybe_compact(results, run.job, enabled=enabled, log=run.log)
+    )
+    await parts.writer.close(finished=finished)
+    _previous_records(results, finished, run.log)
+    return compacted
+
+
+def interrupted_at_start(
+    run: Run, interrupts: Interrupts, *, write_metrics_file: bool
+) -> RunOutcome:
+    code = interrupts.exit_code
+    assert code is not None
+    run.log.warning(
+        "interrupted",
+        signal=interrupts.name,
+        message=f"interrupted ({interrupts.name}) before any call; nothing was sent",
+    )
+    s = run.settings
+    if write_metrics_file and s.metrics_file and not s.dry_run:
+        write_metrics(s.metrics_file, run.stats, elapsed_s=None, exit_code=code, log=run.log)
+    return RunOutcome(run.stats, code, None, interrupts.name)
+
+
+def outcome(
+    run: Run, parts: Parts, interrupts: Interrupts, output_open: bool, compacted: Compaction | None
+) -> RunOutcome:
+    """How the run ended, and the metrics file that says it."""
+    code, reason = _exit(run.stats, parts.engine, interrupts, output_open=output_open)
+    outcome = RunOutcome(run.stats, code, reason, interrupts.name)
+    outcome.compacted = compacted.as_dict() if compacted else None
+    if code == EXIT_OK:
+        # For monitoring, a run that ended with every record ok is a success even if it
+        # had nothing to issue (every ID already ok in the results file): its time is the
+        # last success.
+        run.stats.last_success_unix = time.time()
+    parts.reporter.write_metrics(elapsed_s=run.stats.elapsed_s, exit_code=code)
+    return outcome
+
+
+def _exit(
+    stats: Stats, engine: Engine, interrupts: Interrupts, *, output_open: bool
+) -> tuple[int, str | None]:
+    """The exit code, and why the run stopped early (None: it did not)."""
+    reason = engine.abort_reason
+    if interrupts.exit_code is not None:
+        code = interrupts.exit_code
+    elif not output_open:
+        code = EXIT_PIPE
+        reason = "standard output was closed before the run ended"
+    elif engine.abort is not None:
+        code = engine.abort.exit_code if engine.abort.cause is Cause.INPUT else EXIT_ABORTED
+    elif stats.failed or stats.invalid:
+        code = EXIT_RECORD_ERRORS
+    else:
+        code = EXIT_OK
+    return code, reason
+
+
+def _previous_records(out: OutputFile, finished: bool, log: Logger) -> None:
+    """The records --overwrite moved aside are dropped once a run on the file finishes."""
+    if finished:
+        if out.forget_previous():
+            log.info("previous_records_removed", path=out.previous)
+    elif os.path.exists(out.previous):
+        log.warning(
+            "previous_records_kept",
+            path=out.previous,
+            message=f"the records from before --overwrite are still in {out.previous}; "
+            f"they are removed when a run on {out.path} finishes",
+        )
+
+
+def _compacts(s: Settings, interrupts: Interrupts) -> bool:
+    """A --resume run rewrites its results file to the current state when it is worth it,
+    unless --keep-history or a signal (stop promptly; the next run does it)."""
+    return s.resume and not s.keep_history and not interrupts.received

@@ -1,0 +1,146 @@
+"""The start of a run, before any call: the input opened, then the outputs.
+
+Each step that may block (a pipe's header, another run's lock with --wait, a long
+results file to read for --resume) runs in a thread inside `Interrupts.before_any_call`:
+a signal stops the run there, before anything is sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import anyio
+import anyio.to_thread
+
+from batch.cli._context import Run
+from batch.cli._settings import Settings
+from batch.cli._signals import Interrupts
+from batch.engine import InputError, Job, Logger
+from batch.input import Rows, open_rows
+from batch.output import (
+    AtomicFile,
+    OutputFile,
+    ReadBack,
+    RunRecords,
+    Start,
+    Stopped,
+    Writer,
+    open_results,
+    read_back,
+)
+
+__all__ = ["Outputs", "open_input", "open_outputs"]
+
+
+async def open_input(job: Job, s: Settings, closing: contextlib.ExitStack, log: Logger) -> Rows:
+    """Open the input and read its header in a thread: a pipe may take its time, and
+    a signal must still stop the run meanwhile (the thread is then left to the exit).
+    ``closing`` closes the input."""
+    opened = open_rows(
+        s.input,
+        fmt=s.input_format,
+        id_field=s.id_field,
+        delimiter=s.delimiter,
+        encoding=s.encoding,
+        sheet=s.sheet,
+        keep_columns=s.keep_columns,
+        header_row=s.header_row,
+        parse_key=job.parse_key,
+    )
+    rows = await anyio.to_thread.run_sync(opened.__enter__, abandon_on_cancel=True)
+    closing.push(opened.__exit__)
+    if rows.info.id_matched_loosely:
+        log.info("id_field_matched", id_field=s.id_field, column=rows.info.id_column)
+    # An input with no data rows is a mistake (an empty export), not a success: refused
+    # before any call, like an input that cannot be read.
+    started = await anyio.to_thread.run_sync(rows.started, abandon_on_cancel=True)
+    if started is None:
+        label = "standard input" if s.input == "-" else repr(s.input)
+        raise InputError(f"no data rows in {label}: nothing to do (is it the right file?)")
+    return started
+
+
+@dataclass(frozen=True, slots=True)
+class Outputs:
+    """Where the run writes, opened: the results file under its lock, and its writer."""
+
+    results: OutputFile
+    writer: Writer
+    #: --resume: the IDs whose ok record in the results file still holds (not expiring
+    #: within --refresh-within): they are not sent again
+    still_ok: set[str]
+
+
+@contextlib.asynccontextmanager
+async def open_outputs(run: Run, origin: str, interrupts: Interrupts) -> AsyncIterator[Outputs]:
+    """The errors file, the results file (its lock, waiting --wait for it), what --resume
+    reads in it, and the writer of both. On the way out the results file is closed, and
+    the errors file left as it was unless the writer committed it."""
+    job, s, log = run.job, run.settings, run.log
+    with contextlib.ExitStack() as closing:
+        # File work in threads (a folder scan, creating and fsyncing files): signals stay heard.
+        errors = await _errors_file(s, closing)
+        # --wait may wait long: a signal ends it. Cut while another run held the file, the
+        # run leaves the metrics file alone: it is that run's.
+        results = await interrupts.before_any_call(
+            lambda: _results_file(s, closing, log), write_metrics_if_cut=False
+        )
+        records = RunRecords(job, origin, s.keep_columns)
+        read = ReadBack(set(), set())
+        if s.resume:
+            read = await interrupts.before_any_call(lambda: _read_back(records, s, results, log))
+
+        def writer() -> Writer:
+            return Writer(
+                records,
+                results,
+                errors,
+                remember_secret=run.redactor.add,
+                recorded_invalid=read.invalid_rows,
+            )
+
+        yield Outputs(results, await anyio.to_thread.run_sync(writer), read.still_ok)
+
+
+async def _errors_file(s: Settings, closing: contextlib.ExitStack) -> AtomicFile | None:
+    if not s.errors:
+        return None
+    errors = await anyio.to_thread.run_sync(AtomicFile, s.errors, "--errors")
+    closing.callback(errors.discard)  # unless committed: the previous file stays
+    return errors
+
+
+async def _results_file(s: Settings, closing: contextlib.ExitStack, log: Logger) -> OutputFile:
+    start: Start = "resume" if s.resume else "overwrite" if s.overwrite else "new"
+    results = await open_results(s.output, start=start, wait=s.wait, warn=_warner(log))
+    closing.callback(results.close)
+    return results
+
+
+async def _read_back(
+    records: RunRecords, s: Settings, results: OutputFile, log: Logger
+) -> ReadBack:
+    """--resume: read the results file in a thread; a signal stops the read promptly."""
+    stop = threading.Event()
+    try:
+        return await anyio.to_thread.run_sync(
+            lambda: read_back(
+                results, records, refresh_within=s.refresh_within, log=log, stop=stop
+            ),
+            abandon_on_cancel=True,
+        )
+    except anyio.get_cancelled_exc_class():
+        stop.set()
+        raise
+    except Stopped:
+        return ReadBack(set(), set())
+
+
+def _warner(log: Logger) -> Callable[[str, dict[str, object]], None]:
+    def warn(event: str, fields: dict[str, object]) -> None:
+        log.warning(event, **fields)
+
+    return warn

@@ -289,10 +289,10 @@ class Controller:
         if started < s.cut_at or now < s.cut_at + WINDOW:
             return None  # in flight before the last cut, or this window was judged already
         s.level, s.cut_at = max(self.floor, min(before, accepted)), now
-        if (not s.learned and noise > 1 / NOISE_SAMPLE) or 0 <= s.since_up < t.probe_within:
-            # The limit is being learned (above the documented one: every refused window,
-            # after the first 429, until a quiet spell), or a step up did not hold: the
-            # window's room is what holds.
+        if (not s.learned and noise > t.tolerate) or 0 <= s.since_up < t.probe_within:
+            # The limit is being learned (above the documented one: every refused window
+            # while more are refused than chance explains, until a quiet spell), or a step up
+            # did not hold: the window's room is what holds.
             self._lower_known(now, accepted)
             if not s.learned:
                 s.held = s.known

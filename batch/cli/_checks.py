@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from batch.cli._metrics import foreign_to_metrics
 from batch.cli._settings import Settings
-from batch.engine import ConfigError, Job, error_fields
+from batch.engine import ConfigError, Job, ceiling_for, error_fields
 from batch.output import holds_secrets
 
 __all__ = [
@@ -43,6 +43,10 @@ def check_settings(job: Job, s: Settings) -> None:
         if refused(s):
             raise ConfigError(why)
     check_keep_columns(job, s.keep_columns)
+    try:
+        ceiling_for(s.rate, job.documented_rate, s.reserve)
+    except ValueError as exc:
+        raise ConfigError(f"--reserve {s.reserve:g}: {exc}") from None
     if s.output == "-" and not (s.output_given or s.dry_run or s.simulate) and job.secret_fields:
         refuse_secrets_on_terminal(job)
 

@@ -101,7 +101,8 @@ class ConsoleFilter:
         if event in _DEBUG_ONLY:
             raise structlog.DropEvent
         if event == "rate_changed":
-            if self._rate_warned or event_dict.get("reason") != "rate_limited":
+            slower = event_dict.get("reason") in ("rate_limited", "other_integration")
+            if self._rate_warned or not slower:
                 raise structlog.DropEvent
             self._rate_warned = True
             event_dict["level"] = "warning"
@@ -224,6 +225,11 @@ def _retrying(f: Fields) -> str:
 
 
 def _rate_changed(f: Fields) -> str:
+    if f.get("reason") == "other_integration":
+        return (
+            f"another integration uses the API's quota: slowing down from {f.get('old', 0):g}/s "
+            f"to {f.get('new', 0):g}/s to leave it room; the rate probes upward now and then"
+        )
     if f.get("reason") == "rate_limited":
         return (
             f"the API answers 429 (too many requests): slowing down from {f.get('old', 0):g}/s "

@@ -75,6 +75,11 @@ def _lines(report: DryRunReport, settings: Settings, per_second: float) -> list[
     if report.beyond_limit:
         lines.append(f"  left by --limit: {report.beyond_limit:,} IDs, for a later --resume")
     lines.append("  " + _quota_line(report))
+    if report.reserve:
+        lines.append(
+            f"  reserve:        {report.reserve:g}/s of the API's limit left to other "
+            "integrations (--reserve)"
+        )
     lines += [f"    line {line}: {reason}" for line, reason in report.first_invalid]
     if report.invalid > len(report.first_invalid):
         lines.append(f"    … and {report.invalid - len(report.first_invalid):,} more")
@@ -88,6 +93,11 @@ def _calls(report: DryRunReport, settings: Settings, per_second: float) -> str:
     took = human_duration(report.estimated_s)
     if report.estimated_rate >= settings.rate:
         return f"{calls}, about {took} at --rate {settings.rate:g} ({per_second:.2f}/s effective)"
+    if report.reserve:
+        return (
+            f"{calls}, about {took} at {report.estimated_rate:g}/s, the API's documented limit "
+            f"less --reserve {report.reserve:g} ({per_second:.2f}/s effective)"
+        )
     return (
         f"{calls}, about {took} at {report.estimated_rate:g}/s, the API's documented limit "
         f"(--rate {settings.rate:g} is above it; {per_second:.2f}/s effective)"

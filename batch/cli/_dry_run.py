@@ -20,6 +20,7 @@ from batch.engine import (
     Result,
     SharedQuota,
     Stats,
+    ceiling_for,
     check_base_url,
     redact_url,
     window_for_rate,
@@ -47,7 +48,7 @@ async def dry_run(job: Job, s: Settings, rows: Rows, stats: Stats) -> RunOutcome
     counted = await _count(items, job, planned, stats)
     would_send = counted.valid if s.limit is None else min(counted.valid, s.limit)
     existing = min(counted.existing, would_send)
-    rate = planned_rate(job, s.rate)
+    rate = planned_rate(job, s.rate, s.reserve)
     store, runs = await _quota(job, s)
     report = DryRunReport(
         understood=rows.info.as_report(),
@@ -68,6 +69,7 @@ async def dry_run(job: Job, s: Settings, rows: Rows, stats: Stats) -> RunOutcome
         else _forecast(planned, existing, would_send - existing, s),
         quota_store=store,
         quota_runs=runs,
+        reserve=s.reserve,
     )
     code = EXIT_RECORD_ERRORS if stats.invalid else EXIT_OK
     return RunOutcome(stats, code, dry_run=report)
@@ -160,11 +162,12 @@ def estimate_seconds(calls: int, rate: float) -> float:
     return max(calls - 1, 0) * window / capacity  # starts spread evenly, window/capacity apart
 
 
-def planned_rate(job: Job, rate: float) -> float:
-    """The rate a run will reach: --rate, or the API's documented limit if that is lower
-    (the pacer adapts to it within a window or two)."""
+def planned_rate(job: Job, rate: float, reserve: float = 0.0) -> float:
+    """The rate a run will reach alone: --rate, or the API's documented limit if that is
+    lower (the pacer adapts to it within a window or two), less --reserve."""
     documented = getattr(job, "documented_rate", None)
-    return min(rate, documented) if documented else rate
+    reached = min(rate, documented) if documented else rate
+    return min(reached, ceiling_for(rate, documented, reserve))
 
 
 def rate_above_documented(job: Job, rate: float) -> str | None:

@@ -59,6 +59,8 @@ class DryRunReport:
     quota_store: str = "none"
     #: how many runs share the quota now (None: unknown, or not shared)
     quota_runs: int | None = None
+    #: --reserve: requests per second of the documented limit left to other integrations
+    reserve: float = 0.0
 
     def as_event(self) -> dict[str, object]:
         event: dict[str, object] = {
@@ -82,7 +84,7 @@ class DryRunReport:
                 superseded_after=self.forecast.superseded_after,
                 current_after=self.forecast.current_after,
             )
-        event.update(quota_store=self.quota_store, quota_runs=self.quota_runs)
+        event.update(quota_store=self.quota_store, quota_runs=self.quota_runs, reserve=self.reserve)
         return event
 
 

@@ -117,6 +117,7 @@ def _engine_options(job: Job, s: Settings, base_url: str, token: str) -> EngineO
         proxy="" if s.no_proxy else s.proxy,
         proxy_source="--no-proxy" if s.no_proxy else "--proxy",
         quota=s.quota_store,
+        reserve=s.reserve,
     )
 
 

@@ -57,6 +57,14 @@ class Settings:
         default=5.0,
         help="Requests per second, never more in any rolling 1-second window.",
     ))  # fmt: skip
+    reserve: float = field(metadata=option(
+        "--reserve",
+        type=click.FloatRange(min=0),
+        metavar="N",
+        default=0.0,
+        help="Requests per second of the API's documented limit kept free for the account's "
+        "other integrations: the run never goes above the limit less N.",
+    ))  # fmt: skip
     concurrency: int = field(metadata=option(
         "--concurrency",
         metavar="N",
@@ -241,10 +249,11 @@ class Settings:
         envvar="{env_prefix}_QUOTA_STORE",
         default="local",
         callback=values.quota_store,
-        metavar="local|none|redis://HOST:PORT/DB",
+        metavar="local|none|DIR|redis://HOST:PORT/DB",
         help="Where the API's rolling-window quota is shared with other runs: local (this "
-        "host, same token and base URL), redis://… (any host using that Redis), none (this "
-        "run alone). Env {env_prefix}_QUOTA_STORE.",
+        "user on this host, same token and base URL), an absolute directory (every user of "
+        "its group), redis://… (any host using that Redis), none (this run alone). "
+        "Env {env_prefix}_QUOTA_STORE.",
     ))  # fmt: skip
     #: whether -o was given (the default "-" is refused on a terminal: tokens on screen)
     output_given: bool = True

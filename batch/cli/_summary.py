@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import shlex
 import sys
 from typing import TextIO
@@ -14,7 +13,7 @@ from batch.cli._console import human_duration, plural
 from batch.cli._dry_run import estimate_seconds
 from batch.cli._outcome import RunOutcome
 from batch.cli._settings import Settings
-from batch.engine import Logger, Stats, redact_url, window_for_rate
+from batch.engine import Logger, Stats, redact_url
 
 __all__ = ["compacted_line", "print_summary", "resume_command"]
 
@@ -86,6 +85,7 @@ def _finished_event(outcome: RunOutcome, settings: Settings) -> dict[str, object
     event["peak_per_second"] = stats.peak_per_second
     settled = stats.settled_rate
     event["settled_rate"] = None if settled is None else round(settled, 2)
+    event["reserve"] = settings.reserve
     event["exit_code"] = outcome.exit_code
     if settings.limit is not None:
         event["limit"] = settings.limit
@@ -153,10 +153,11 @@ def _requests_line(stats: Stats, settings: Settings) -> str:
             f"(--rate {settings.rate:g})"
         )
     settled = stats.settled_rate
-    if settled is not None and window_for_rate(settled) != window_for_rate(settings.rate):
-        # Whole requests per second from 1/s up (a 5.4 lets 5 through): "5.0/s".
-        shown = math.floor(settled) if settled >= 1 else settled
-        text += f"; settled at {shown:.1f}/s of --rate {settings.rate:g}"
+    if settled is not None and round(settled, 1) != round(settings.rate, 1):
+        # The rate as it is kept (fractional rates are exact): "3.8/s".
+        text += f"; settled at {settled:.1f}/s of --rate {settings.rate:g}"
+    if settings.reserve:
+        text += f", {settings.reserve:g}/s of the API's limit left to other integrations"
     return text
 
 

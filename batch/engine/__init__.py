@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from batch.engine._controller import ceiling_for
 from batch.engine._errors import BatchError, Busy, ConfigError, HeldByAnotherRun, InputError
 from batch.engine._lines import count_lines
 from batch.engine._log import Logger, QuietLogger, StdlibLogger, as_logger
@@ -66,6 +67,7 @@ __all__ = [
     "Stats",
     "StdlibLogger",
     "as_logger",
+    "ceiling_for",
     "check_base_url",
     "choose_proxy",
     "count_lines",

@@ -63,6 +63,9 @@ class EngineOptions:
     #: paces itself alone), "local" (every run on this host with the same base URL and
     #: token) or "redis://HOST:PORT/DB" (every run using that Redis); see _quota.py
     quota: str = "none"
+    #: requests per second of the API's limit left to other clients (see
+    #: batch.engine._controller.ceiling_for): the run never goes above the limit less this
+    reserve: float = 0.0
 
     def __post_init__(self) -> None:
         """Refuse options no run can keep its promises with (ValueError, one line).
@@ -77,6 +80,8 @@ class EngineOptions:
         problem = token_problem(self.token)
         if problem:
             raise ValueError(f"the token {problem}")
+        if not (math.isfinite(self.reserve) and self.reserve >= 0):
+            raise ValueError(f"reserve must be a number >= 0, not {self.reserve!r}")
         for name, value in (("rate", self.rate), ("timeout", self.timeout)):
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a number greater than 0, not {value!r}")

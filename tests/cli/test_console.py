@@ -45,6 +45,7 @@ def normalise(text: str, tmp_path: Path) -> str:
     text = re.sub(r"(in|after) \d+(\.\d)?s\b", r"\1 Ns", text)
     text = re.sub(r"[\d.]+ ms", "N ms", text)
     text = re.sub(r"[\d.]+/s over the run, at most \d+", "R/s over the run, at most P", text)
+    text = re.sub(r"settled at [\d.]+/s", "settled at S/s", text)  # it climbs on the clock
     text = re.sub(r"about \d+(\.\d)?s", "about Ns", text)
     known = set(IDS)
     return re.sub(

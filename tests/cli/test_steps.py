@@ -322,4 +322,5 @@ def test_the_dry_run_event_keeps_its_fields() -> None:
         "current_after": 4,
         "quota_store": "local",
         "quota_runs": None,
+        "reserve": 0.0,
     }

@@ -82,9 +82,9 @@ class Engine:
         # read directly: anyio.current_time() looks the backend up on every call.
         self._clock = clock or _loop_clock()
         self._rand = rand
-        self._pacer = AsyncPacer(
-            Pacer(options.rate), clock=self._clock, on_change=self._rate_changed
-        )
+        limit = getattr(job, "documented_rate", None)
+        pacer = Pacer(options.rate, limit=limit, reserve=options.reserve)
+        self._pacer = AsyncPacer(pacer, clock=self._clock, on_change=self._rate_changed)
         self._quota = (
             None
             if options.quota == "none"
@@ -94,6 +94,7 @@ class Engine:
                 token=options.token,
                 rate=options.rate,
                 logger=self._log,
+                pacer=pacer,
             )
         )
         self.stats.quota_store = "none" if self._quota is None else self._quota.name

@@ -168,6 +168,8 @@ class Controller:
         # At the rate asked for; above the documented limit (or with none), the first refused
         # windows say what holds.
         learned = limit is not None and ceiling <= limit
+        #: what learning the limit never goes below: the documented limit (or the floor)
+        self._documented = min(ceiling, limit) if limit is not None else self.floor
         self.state = ControlState.fresh(ceiling, learned=learned, tuning=tuning)
 
     def copy(self, state: ControlState) -> Controller:
@@ -292,8 +294,10 @@ class Controller:
         if (not s.learned and noise > t.tolerate) or 0 <= s.since_up < t.probe_within:
             # The limit is being learned (above the documented one: every refused window
             # while more are refused than chance explains, until a quiet spell), or a step up
-            # did not hold: the window's room is what holds.
-            self._lower_known(now, accepted)
+            # did not hold: the window's room is what holds. Learning never goes below the
+            # documented limit (a window another client filled is not the API's limit; the
+            # listening gaps and the restores deal with such a client).
+            self._lower_known(now, accepted if s.learned else max(accepted, self._documented))
             if not s.learned:
                 s.held = s.known
         elif t.tolerate < noise <= t.busy:

@@ -98,6 +98,25 @@ def test_the_rate_never_goes_above_the_ceiling_nor_below_the_floor() -> None:
     assert Controller(3, limit=5).rate(0.0) == 3
 
 
+def test_learning_above_the_documented_limit_never_goes_below_it() -> None:
+    # --rate 1000 against 5/s while another client takes the whole window (every start
+    # refused, nothing accepted): the level drops to the floor, what is known stays at the
+    # documented limit, so the rate is back there 4.3 s after the last refusal (before: known
+    # and held were learned as the floor, and the run, and the next, crawled at 0.5/s).
+    ctl = Controller(1000, limit=5)
+    for n in range(5):
+        refused(ctl, 1.0 + 1.01 * n, accepted=0, noise=0.5)
+    last = 1.0 + 1.01 * 4
+    assert (ctl.state.known, ctl.state.held, ctl.rate(last)) == (5, 5, 0.5)
+    assert [ctl.rate(last + dt) for dt in (1.0, 2.0, 3.0, 4.0, 4.33)] == pytest.approx(
+        [0.5, 1, 2, 4, 5], abs=0.01
+    )
+    # What a window above the limit accepted is learned, as before.
+    ctl = Controller(1000, limit=5)
+    refused(ctl, 1.0, accepted=8, noise=0.3)
+    assert (ctl.state.known, ctl.state.held) == (8, 8)
+
+
 # -- what is known ---------------------------------------------------------------------
 
 

@@ -23,7 +23,7 @@ import batch.engine._quota
 from jobs import organization_quota
 from jobs._library import open_worker_tokens
 from jobs._simulator import serve
-from tests.conftest import RedisServer, StartSim
+from tests.conftest import RedisServer, StartSim, on_virtual_time
 from tests.helpers import ENV, new_ids, read_jsonl, run_cli, write_csv
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -215,11 +215,12 @@ async def test_redis_lost_mid_run_warns_once_goes_on_and_comes_back(
         def __getattr__(self, level: str) -> Any:
             return lambda event, **fields: events.append((event, fields))
 
+    # 50/s against an API with no limit: under a second of real time (at 5/s: 8 s).
     ids = new_ids(40)
     async with serve() as api:
         api.config.rate = None
         async with open_worker_tokens(
-            ids, token="t", base_url=api.base_url, rate=5, quota=redis_server.url, logger=Log()
+            ids, token="t", base_url=api.base_url, rate=50, quota=redis_server.url, logger=Log()
         ) as results:
             got = []
             async for result in results:
@@ -260,6 +261,7 @@ def test_four_runs_through_redis_come_back_after_it_restarts(
 
 
 @pytest.mark.anyio
+@on_virtual_time
 async def test_a_scripts_own_calls_draw_from_the_runs_quota(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -22,6 +22,7 @@ from batch.engine._controller import Controller
 from batch.engine._quota import Answer, Ask, Claim, SharedQuota, parse_quota_store, quota_key
 from batch.engine._quota_dir import Place, Unsafe, default_place, named_place, open_state
 from batch.engine._quota_local import _HEADER, SIZE, LocalStore
+from tests.conftest import on_virtual_time
 from tests.helpers import ENV, new_ids, run_cli, write_csv
 
 WINDOW = 1.01
@@ -391,7 +392,7 @@ _CHILD = textwrap.dedent(
     async def main() -> None:
         local = LocalStore("k" * 32, warn=lambda e, f: None, place=Place(Path(sys.argv[1])))
         for _ in range(5):
-            await local.claim(Ask(5, 1.01))
+            await local.claim(Ask(5, 0.3))
         fcntl.flock(local._fd, fcntl.LOCK_EX)  # killed while holding the lock, too
         print(time.monotonic(), flush=True)
         time.sleep(60)
@@ -411,12 +412,13 @@ def test_kill_9_while_holding_slots_and_the_lock_leaks_nothing(tmp_path: Path) -
         child.wait()
 
     async def next_run() -> None:
+        # A window of 0.3 s (as the child's): the real clock, as little of it as will do.
         local = LocalStore("k" * 32, warn=Warnings(), place=Place(tmp_path / "q"))
-        claim = await local.claim(ask())
+        claim = await local.claim(Ask(5, 0.3))
         # The window is full of the dead run's starts: they age out like any other, no later.
-        assert 0 < claim.wait <= filled + WINDOW - time.monotonic() + 1e-3
+        assert 0 < claim.wait <= filled + 0.3 - time.monotonic() + 1e-3
         await anyio.sleep(claim.wait)
-        assert (await local.claim(ask())).wait == 0.0
+        assert (await local.claim(Ask(5, 0.3))).wait == 0.0
         await local.aclose()
 
     anyio.run(next_run)
@@ -429,18 +431,19 @@ def test_kill_9_while_holding_slots_and_the_lock_leaks_nothing(tmp_path: Path) -
 async def test_redis_store_shares_one_window_on_the_server_clock(redis_url: str) -> None:
     kwargs: dict[str, Any] = {"base_url": "http://127.0.0.1:9/rest/v2", "token": "t"}
     async with SharedQuota(redis_url, **kwargs) as one, SharedQuota(redis_url, **kwargs) as two:
+        # A window of 0.3 s: the server's clock is real, and a test waits as little as it can.
         for quota in (one, two, one, two, one):
-            await quota.start(5, WINDOW)
+            await quota.start(5, 0.3)
         start = anyio.current_time()
-        await two.start(5, WINDOW)  # the sixth waits for the first to leave the window
-        assert anyio.current_time() - start > 0.8
+        await two.start(5, 0.3)  # the sixth waits for the first to leave the window
+        assert anyio.current_time() - start > 0.2
         assert two.waited_on_others == 1
         assert await one.running() == 2
     other_org = SharedQuota(redis_url, base_url="http://127.0.0.1:9/rest/v2", token="other")
     async with other_org:
         start = anyio.current_time()
-        await other_org.start(5, WINDOW)
-        assert anyio.current_time() - start < 0.5
+        await other_org.start(5, 0.3)
+        assert anyio.current_time() - start < 0.1
 
 
 @pytest.mark.anyio
@@ -478,6 +481,7 @@ async def test_redis_unreachable_warns_once_and_paces_alone() -> None:
 
 
 @pytest.mark.anyio
+@on_virtual_time
 async def test_slot_draws_from_the_same_quota_as_the_engine(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -488,7 +492,7 @@ async def test_slot_draws_from_the_same_quota_as_the_engine(
         for _ in range(6):
             async with script.slot():
                 pass
-        assert anyio.current_time() - start > 0.9  # the sixth waited a window
+        assert anyio.current_time() - start == pytest.approx(1.01)  # the sixth waited a window
     assert (tmp_path / ".cache" / "batch-quota").is_dir()
 
 

@@ -76,7 +76,7 @@ class Pacer:
     ``outbox``.
     """
 
-    def __init__(  # noqa: PLR0913, RUF100 - keyword-only: the rate's context and tuning
+    def __init__(  # noqa: PLR0913 - keyword-only: the rate's context and tuning
         self,
         rate: float,
         *,

@@ -1,7 +1,8 @@
 """`python -m bench` (`make bench`): run every benchmark, print the figures against their targets,
 write bench/results.json and draw bench/pacing.png. Generated inputs go to bench/out/ (ignored).
 
-Select benchmarks with arguments: `python -m bench overhead quota input memory compaction ratehigh shared`.
+Select benchmarks with arguments: `python -m bench overhead quota input memory compaction ratehigh shared neighbour`
+(`python -m bench.neighbour foreign|recovery|fair|cost` runs one part of the last).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 
 from bench._common import BENCH, OUT, Figure, table, timed
 
-ALL = ("overhead", "quota", "input", "memory", "compaction", "ratehigh", "shared")
+ALL = ("overhead", "quota", "input", "memory", "compaction", "ratehigh", "shared", "neighbour")
 
 
 def machine() -> dict[str, object]:
@@ -130,7 +131,15 @@ def main(argv: list[str]) -> int:
         figures += figs
         details["shared_quota"] = d
 
-    order = {"1": 0, "2": 1, "3": 2, "4": 3, "5": 4, "6": 5, "7": 6, "8": 7}
+    if "neighbour" in wanted:
+        from bench import neighbour
+
+        with timed("9. a good neighbour on the organization's quota"):
+            figs, d = neighbour.run()
+        figures += figs
+        details["neighbour"] = d
+
+    order = {"1": 0, "2": 1, "3": 2, "4": 3, "5": 4, "6": 5, "7": 6, "8": 7, "9": 8}
     figures.sort(key=lambda f: order.get(f.bench, 9))
     elapsed = time.perf_counter() - started
     details["elapsed_s"] = round(elapsed, 1)

@@ -15,6 +15,7 @@ from batch.cli._dry_run import estimate_seconds
 from batch.cli._outcome import RunOutcome
 from batch.cli._settings import Settings
 from batch.engine import Logger, Stats, redact_url, window_for_rate
+from batch.output import Ended
 
 __all__ = ["compacted_line", "print_summary", "resume_command"]
 
@@ -99,6 +100,8 @@ def _finished_event(outcome: RunOutcome, settings: Settings) -> dict[str, object
         event["resume"] = resume_command(settings)
     if outcome.compacted is not None:
         event["compacted"] = outcome.compacted
+    if outcome.ended is not None:
+        event["ended"] = outcome.ended.as_event()
     return event
 
 
@@ -176,6 +179,8 @@ def _summary_lines(outcome: RunOutcome, settings: Settings, resume: str | None) 
         )
     if outcome.compacted is not None:
         lines.append("  " + compacted_line(outcome.compacted))
+    if outcome.ended is not None:
+        lines.append("  " + _ended_line(outcome.ended))
     if outcome.abort_reason:
         lines.append(f"  why: {outcome.abort_reason}")
     if outcome.read:
@@ -190,6 +195,14 @@ def _summary_lines(outcome: RunOutcome, settings: Settings, resume: str | None) 
     elif _left(outcome):
         lines.append("  to finish: run again with -o FILE and --resume")
     return lines
+
+
+def _ended_line(ended: Ended) -> str:
+    """``ended: N records in FILE``: what the run's successes ended in its input."""
+    line = f"ended: {plural(ended.ended, 'record')} in {ended.path}"
+    if ended.compacted is not None:
+        line += f" ({compacted_line(ended.compacted.as_dict())})"
+    return line + (f"; {ended.problem}" if ended.problem else "")
 
 
 def compacted_line(done: dict[str, int]) -> str:

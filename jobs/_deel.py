@@ -37,6 +37,7 @@ class DeelApi:
     documented_rate: float | None = 5.0
     #: a job of this API ends no other job's records and asks nothing, unless it says so
     ends: Job | None = None
+    also_ends_on: frozenset[int] = frozenset()
     confirmation: str | None = None
 
     def parse_key(self, raw: str) -> str:

@@ -43,6 +43,10 @@ Examples:
     secret_fields: frozenset[str] = frozenset()
     expiry_field: str | None = None
     ends: Job | None = WORKER_TOKENS
+    # A 404 (no such worker, or no active token) says the worker holds no token the results
+    # file could still show as current: a DELETE done, whose answer a crash lost, is sent
+    # again by --resume and meets one.
+    also_ends_on: frozenset[int] = frozenset({404})
     confirmation: str | None = "Revoke the active worker token of {ids} at {api}?"
 
     def build_request(self, key: str, call: Call) -> Request:

@@ -98,7 +98,7 @@ async def open_outputs(run: Run, origin: str, interrupts: Interrupts) -> AsyncIt
         read = ReadBack(set(), set())
         if s.resume:
             read = await interrupts.before_any_call(lambda: _read_back(records, s, results, log))
-        ending = await _ending(run, origin, closing, interrupts)
+        ending = await _ending(run, origin, bool(read.still_ok), closing, interrupts)
 
         def writer() -> Writer:
             return Writer(
@@ -115,16 +115,17 @@ async def open_outputs(run: Run, origin: str, interrupts: Interrupts) -> AsyncIt
 
 
 async def _ending(
-    run: Run, origin: str, closing: contextlib.ExitStack, interrupts: Interrupts
+    run: Run, origin: str, proven: bool, closing: contextlib.ExitStack, interrupts: Interrupts
 ) -> Ending | None:
     """The input as the results file this job ends records of, if it is one (its lock
-    taken, waiting --wait for it; cut while another run holds it, the metrics are left)."""
+    taken, waiting --wait for it; cut while another run holds it, the metrics are left).
+    ``proven``: the results file this run resumes holds successes (its set-up is right)."""
     job, s = run.job, run.settings
     if job.ends is None:
         return None
     warn = _warner(run.log)
     ending = await interrupts.before_any_call(
-        lambda: open_ending(s.input, job, origin, wait=s.wait, warn=warn),
+        lambda: open_ending(s.input, job, origin, proven=proven, wait=s.wait, warn=warn),
         write_metrics_if_cut=False,
     )
     if ending is not None:

@@ -165,6 +165,11 @@ class Job(Protocol):
     #: made), or None. Run on that job's results file, a success also appends an ``ended``
     #: record for its key there, so a resumed run of that job does the key again
     ends: Job | None
+    #: HTTP statuses of refusals that say the key has nothing left to end (a 404: no such
+    #: key, or nothing active for it): they end its record there too, once the run's set-up
+    #: has proven right (a success), for a request whose answer a crash lost is repeated
+    #: and meets one
+    also_ends_on: frozenset[int]
     #: None: the job changes nothing a run cannot redo. Else it is destructive, and this is
     #: the question asked on a terminal before any call ({ids}: "40 IDs", {api}: the base
     #: URL); without a terminal the run needs the confirmation given in advance

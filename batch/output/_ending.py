@@ -11,6 +11,13 @@ the run the file is compacted when that is worth it, as a resumed run of it woul
 (superseded records outnumber current ones; ``compact FILE`` does it on demand); then its
 lock goes.
 
+A refusal that says the key has nothing left to end (`Job.also_ends_on`: a 404) ends its
+record too: a request the API carried out, whose answer a crash lost before its record was
+written, is sent again by --resume and meets that refusal. Such a refusal ends a record
+only once the set-up has proven right, by a success of this run or by the results file it
+resumes (a wrong base URL or account refuses every key alike, and must end nothing); until
+then its key waits.
+
 A file whose records come from a simulated API is ended only by a simulated run, and a
 real one only by a real run: a simulated success ends nothing real.
 """
@@ -60,29 +67,50 @@ class Ended:
 @dataclass(slots=True)
 class Ending:
     """The results file of ``ended``, open under its lock, and the keys it holds current
-    (key -> the ``line`` of that record). `end` after each result of the run."""
+    (key -> the ``line`` of that record). `end` after each result of the run.
+
+    ``proven``: the set-up is known right (the results file the run resumes has successes);
+    else the first success proves it."""
 
     out: OutputFile
     ending: Job
     ended: Job
     layout: RecordFormat
     current: dict[str, int]
+    proven: bool = False
     done: Ended = field(init=False)
+    #: refusals that end their key's record once the set-up is proven: key -> why
+    waiting: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.done = Ended(self.out.path, current=len(self.current))
 
     def end(self, result: Result) -> None:
-        """A success for a key the file holds current: append its ``ended`` record (one
-        ``write()``, as every record). Raises OSError when it cannot (a full disk)."""
-        if not result.ok:
-            return
-        line = self.current.pop(result.key, None)
+        """A success for a key the file holds current, or a refusal that says it holds
+        nothing (`Job.also_ends_on`): append its ``ended`` record (one ``write()``, as every
+        record). Raises OSError when it cannot (a full disk)."""
+        error = result.error
+        if result.ok:
+            if not self.proven:
+                self.proven = True
+                for key, why in list(self.waiting.items()):
+                    self._end(key, why)
+            said = ", ".join(f"{name} {result.data[name]}" for name in self.ending.fields)
+            self._end(result.key, f" ({said})" if said else "")
+        elif error is not None and error.http_status in self.ending.also_ends_on:
+            why = f" (HTTP {error.http_status}: {error.message})"
+            if self.proven:
+                self._end(result.key, why)
+            elif result.key in self.current:
+                self.waiting[result.key] = why
+
+    def _end(self, key: str, why: str) -> None:
+        line = self.current.pop(key, None)
+        self.waiting.pop(key, None)
         if line is None:
             return
-        said = ", ".join(f"{name} {result.data[name]}" for name in self.ending.fields)
-        failure = Failure("ended", f"ended by {self.ending.name}" + (f" ({said})" if said else ""))
-        self.out.write(self.layout.line(Result(result.key, line, "error", 0, error=failure)))
+        failure = Failure("ended", f"ended by {self.ending.name}{why}")
+        self.out.write(self.layout.line(Result(key, line, "error", 0, error=failure)))
         self.done.ended += 1
 
     def close(self, log: Logger, *, compacting: bool) -> Ended:
@@ -105,11 +133,12 @@ class Ending:
         return self.done
 
 
-async def open_ending(
-    path: str, ending: Job, origin: str, *, wait: float, warn: Warn
+async def open_ending(  # noqa: PLR0913 - keyword-only, each named at the one call
+    path: str, ending: Job, origin: str, *, proven: bool, wait: float, warn: Warn
 ) -> Ending | None:
     """The `Ending` of ``path`` for a run of ``ending``, if ``path`` is a results file of the
     job it ends; None otherwise (not such a file, or records of the other kind of API).
+    ``proven``: the set-up is known right already (see `Ending`).
 
     Raises `HeldByAnotherRun` while another run writes the file (after ``wait`` seconds);
     a file this run cannot write (read-only, someone else's) is warned about, and left.
@@ -139,7 +168,7 @@ async def open_ending(
         warn("records_not_ended", {"path": path, "message": f"it holds {kind} records; {_LEFT}"})
         return None
     layout = RecordFormat(format_for(path), RunRecords(ended, origin), header=header)
-    return Ending(out, ending, ended, layout, current)
+    return Ending(out, ending, ended, layout, current, proven=proven)
 
 
 _LEFT = "its records were left as they are (a resumed run of it would not redo these keys)"

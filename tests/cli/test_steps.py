@@ -59,7 +59,9 @@ def settings_for(*args: str) -> Settings:
 @pytest.mark.parametrize("job", [WORKER_TOKENS, REVOKE_TOKENS], ids=lambda job: job.name)
 def test_every_setting_but_one_is_an_option_and_the_command_has_no_other(job: Job) -> None:
     declared = [
-        f.name for f in fields(Settings) if OPTION in f.metadata and f.metadata[OPTION].shown_for(job)
+        f.name
+        for f in fields(Settings)
+        if OPTION in f.metadata and f.metadata[OPTION].shown_for(job)
     ]
     assert [f.name for f in fields(Settings) if OPTION not in f.metadata] == ["output_given"]
     command = job_command(job, lambda _job, _s: 0)

@@ -28,11 +28,16 @@ FAST = ("--rate", "100")
 
 
 def on_terminal(
-    *args: str, cwd: Path, timeout: float = 60, interrupt_when: str | None = None
+    *args: str,
+    cwd: Path,
+    timeout: float = 60,
+    interrupt_when: str | None = None,
+    reply: tuple[str, bytes] | None = None,
 ) -> tuple[int, str]:
     """Run ``python -m batch ARGS`` on a fresh pty; its exit code and the screen's text.
 
     ``interrupt_when``: send SIGINT (as Ctrl-C does) once the screen shows this text.
+    ``reply``: (text, keys): type the keys once the screen shows the text.
     """
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
@@ -59,6 +64,9 @@ def on_terminal(
         if interrupt_when is not None and interrupt_when.encode() in screen:
             interrupt_when = None
             proc.send_signal(signal.SIGINT)
+        if reply is not None and reply[0].encode() in screen:
+            os.write(master, reply[1])
+            reply = None
     os.close(master)
     return proc.wait(timeout=timeout), ANSI.sub("", screen.decode("utf-8", "replace"))
 
@@ -213,3 +221,63 @@ def test_with_a_log_file_ctrl_c_is_still_told_on_the_terminal(
     assert "not attempted" in screen
     assert "--resume" in screen
     assert not [token for token in tokens_issued(api) if token in screen]
+
+
+# -- a destructive job asks first -------------------------------------------------------
+
+QUESTION = "Revoke the active worker token of 3 IDs at {}? (about 0.4s) [y/N] "
+
+
+def test_revoking_asks_once_naming_the_count_and_the_api(sim: StartSim, tmp_path: Path) -> None:
+    api = sim(rate=None)
+    src = write_csv(tmp_path / "in.csv", new_ids(3))
+    code, screen = on_terminal(
+        "revoke-tokens", str(src), "-o", "out.jsonl", "--base-url", api.base_url, *FAST,
+        cwd=tmp_path, reply=("[y/N]", b"y\n"),
+    )  # fmt: skip
+    assert code == 0, screen
+    assert screen.count("[y/N]") == 1
+    assert QUESTION.format(api.base_url) in screen
+    assert api.stats.revocations == 3
+    assert "Done in" in screen
+    assert "3 ok" in screen
+
+
+def test_anything_but_yes_revokes_nothing(sim: StartSim, tmp_path: Path) -> None:
+    api = sim(rate=None)
+    src = write_csv(tmp_path / "in.csv", new_ids(3))
+    code, screen = on_terminal(
+        "revoke-tokens", str(src), "-o", "out.jsonl", "--base-url", api.base_url, *FAST,
+        cwd=tmp_path, reply=("[y/N]", b"\n"),
+    )  # fmt: skip
+    assert code == 2, screen
+    assert (
+        screen.replace("\r", "")
+        .rstrip()
+        .endswith("deel-batch: revoke-tokens not confirmed: nothing was done")
+    )
+    assert api.stats.requests == 0
+
+
+def test_ctrl_c_at_the_question_stops_before_any_call(sim: StartSim, tmp_path: Path) -> None:
+    api = sim(rate=None)
+    src = write_csv(tmp_path / "in.csv", new_ids(3))
+    code, screen = on_terminal(
+        "revoke-tokens", str(src), "-o", "out.jsonl", "--base-url", api.base_url, *FAST,
+        cwd=tmp_path, interrupt_when="[y/N]",
+    )  # fmt: skip
+    assert code == 130, screen
+    assert "before any call" in screen
+    assert api.stats.requests == 0
+
+
+def test_yes_asks_nothing(sim: StartSim, tmp_path: Path) -> None:
+    api = sim(rate=None)
+    src = write_csv(tmp_path / "in.csv", new_ids(3))
+    code, screen = on_terminal(
+        "revoke-tokens", str(src), "-o", "out.jsonl", "--yes", "--base-url", api.base_url, *FAST,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert code == 0, screen
+    assert "[y/N]" not in screen
+    assert api.stats.revocations == 3

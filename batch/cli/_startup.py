@@ -130,7 +130,15 @@ async def _ending(
     )
     if ending is not None:
         closing.callback(ending.out.close)
-        run.log.info("ending_records", path=s.input, job=job.ends.name, current=len(ending.current))
+        ended, current = job.ends.name, len(ending.current)
+        run.log.info(
+            "ending_records",
+            path=s.input,
+            job=ended,
+            current=current,
+            message=f"each success also ends its {ended} record in {s.input} ({current} "
+            f"current there): a resumed {ended} run on it does those IDs again",
+        )
     return ending
 
 

@@ -129,7 +129,8 @@ class Ending:
                     )
         finally:
             self.out.close()
-        log.info("records_ended", **self.done.as_event())
+        # The summary and run_finished say it (`ended`); a rewrite that failed is a warning.
+        (log.warning if self.done.problem else log.debug)("records_ended", **self.done.as_event())
         return self.done
 
 

@@ -30,6 +30,8 @@ __all__ = [
     "Issued",
     "Logger",
     "Revocation",
+    "RevocationsAborted",
+    "RevocationsInterrupted",
     "RevokeTokens",
     "Revoked",
     "RunAborted",

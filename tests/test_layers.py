@@ -131,6 +131,8 @@ JOBS_API = {
     "RunAborted",
     "RunInterrupted",
     "Revocation",
+    "RevocationsAborted",
+    "RevocationsInterrupted",
     "RevokeTokens",
     "Revoked",
     "RunOptions",
@@ -193,7 +195,13 @@ def test_everything_a_library_caller_touches_is_exported_from_jobs() -> None:
             if isinstance(prop, property) and prop.fget is not None:
                 hints = typing.get_type_hints(prop.fget, globalns=namespaces)
                 touched |= _classes_in(hints.get("return"))
-    for exc in (jobs.RunAborted("why", jobs.Stats()), jobs.RunInterrupted([], jobs.Stats())):
+    aborts: tuple[BaseException, ...] = (
+        jobs.RunAborted("why", jobs.Stats()),
+        jobs.RunInterrupted([], jobs.Stats()),
+        jobs.RevocationsAborted("why", jobs.Stats()),
+        jobs.RevocationsInterrupted([], jobs.Stats()),
+    )
+    for exc in aborts:
         touched |= {type(value) for value in vars(exc).values()}
     ours = {cls for cls in touched if cls.__module__.startswith(("jobs.", "batch."))}
     assert {jobs.Issued, jobs.Revoked, jobs.Failed, jobs.Failure, jobs.WorkerTokenResults,

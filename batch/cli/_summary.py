@@ -199,7 +199,9 @@ def _summary_lines(outcome: RunOutcome, settings: Settings, resume: str | None) 
 
 def _ended_line(ended: Ended) -> str:
     """``ended: N records in FILE``: what the run's successes ended in its input."""
-    line = f"ended: {plural(ended.ended, 'record')} in {ended.path} (a --resume run on it redoes them)"
+    line = (
+        f"ended: {plural(ended.ended, 'record')} in {ended.path} (a --resume run on it redoes them)"
+    )
     if ended.compacted is not None:
         line += f" ({compacted_line(ended.compacted.as_dict())})"
     return line + (f"; {ended.problem}" if ended.problem else "")

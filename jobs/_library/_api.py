@@ -111,7 +111,9 @@ def create_worker_tokens_sync(
     every result obtained; a second Ctrl-C cuts the requests in flight off at once.
     """
     run = checked(_JOB, profile_ids, options, call="create_worker_tokens_sync")
-    return collect_sync(lambda: _open(profile_ids, run), _line, done="tokens issued")
+    return collect_sync(
+        lambda: _open(profile_ids, run), _line, aborted=RunAborted, interrupted=RunInterrupted
+    )
 
 
 # -- internals ----------------------------------------------------------------

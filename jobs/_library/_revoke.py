@@ -21,7 +21,12 @@ from batch import Job
 from jobs._library._options import AsyncRunOptions, Checked, RunOptions, checked, checked_async
 from jobs._library._run import ProfileIds, collect_sync, opened
 from jobs._library._stream import stream
-from jobs._library._types import Revocation, RevocationResults
+from jobs._library._types import (
+    Revocation,
+    RevocationResults,
+    RevocationsAborted,
+    RevocationsInterrupted,
+)
 from jobs._revoke_tokens import REVOKE_TOKENS
 
 __all__ = ["revoke_worker_tokens", "revoke_worker_tokens_sync"]
@@ -37,8 +42,9 @@ def revoke_worker_tokens(
 
     Options as for `create_worker_tokens` (``token`` required); wrong types raise TypeError
     and bad values ValueError here, before any call. A ``break`` is safe: it stops the run.
-    The run raises `RunAborted` after the results obtained if the API refuses the token, or
-    refuses every one of the first requests alike (IDs that are not this organization's).
+    The run raises `RevocationsAborted` (a `RunAborted`) after the results obtained if the
+    API refuses the token, or refuses every one of the first requests alike (IDs that are
+    not this organization's).
     """
     run = checked_async(_JOB, profile_ids, options, call="revoke_worker_tokens")
     return stream(_open(profile_ids, run))
@@ -48,10 +54,15 @@ def revoke_worker_tokens_sync(
     profile_ids: Iterable[str | uuid.UUID], **options: Unpack[RunOptions]
 ) -> list[Revocation]:
     """`revoke_worker_tokens` for scripts that are not async: every result, in input order.
-    `RunAborted` and `RunInterrupted` (Ctrl-C) hold the results obtained, as for
-    `create_worker_tokens_sync`."""
+    `RevocationsAborted` and `RevocationsInterrupted` (Ctrl-C), a `RunAborted` and a
+    `RunInterrupted`, hold the results obtained, as for `create_worker_tokens_sync`."""
     run = checked(_JOB, profile_ids, options, call="revoke_worker_tokens_sync")
-    return collect_sync(lambda: _open(profile_ids, run), _line, done="tokens revoked")
+    return collect_sync(
+        lambda: _open(profile_ids, run),
+        _line,
+        aborted=RevocationsAborted,
+        interrupted=RevocationsInterrupted,
+    )
 
 
 def _open(profile_ids: ProfileIds, run: Checked) -> AbstractAsyncContextManager[RevocationResults]:

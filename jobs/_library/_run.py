@@ -56,11 +56,12 @@ def collect_sync(
     block: Callable[[], AbstractAsyncContextManager[_Stream[_R]]],
     line: Callable[[_R], int],
     *,
-    done: str,
+    aborted: type[RunAborted[_R]],
+    interrupted: type[RunInterrupted[_R]],
 ) -> list[_R]:
     """Every result of the run ``block`` opens, in input order (``line``), on an event loop
-    of its own. On an abort `RunAborted`, on Ctrl-C `RunInterrupted` (``done``: what its
-    message calls the results that are ok), each holding the results obtained."""
+    of its own. On an abort ``aborted`` (what the run raises), on Ctrl-C ``interrupted``,
+    each holding the results obtained."""
     collected: list[_R] = []
     sigint = SigintHandler()
     stats = Stats()
@@ -76,11 +77,11 @@ def collect_sync(
     try:
         with sigint:
             anyio.run(main, backend="asyncio")
-    except RunAborted as exc:
+    except aborted as exc:
         exc.results = sorted(collected, key=line)
         raise
     except KeyboardInterrupt:  # a third Ctrl-C, or one that came before the run was set up
-        raise RunInterrupted(sorted(collected, key=line), stats, done=done) from None
+        raise interrupted(sorted(collected, key=line), stats) from None
     if sigint.count:
-        raise RunInterrupted(sorted(collected, key=line), stats, done=done)
+        raise interrupted(sorted(collected, key=line), stats)
     return sorted(collected, key=line)

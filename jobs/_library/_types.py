@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Generic, Literal, Protocol, TypeVar
+from typing import Generic, Literal, Protocol
+
+from typing_extensions import TypeVar  # a default (PEP 696) before Python 3.13
 
 from batch import BatchError, Engine, ErrorKind, Result, Results, Stats
 from batch import Failure as BatchFailure
@@ -23,6 +25,8 @@ __all__ = [
     "Issued",
     "Revocation",
     "RevocationResults",
+    "RevocationsAborted",
+    "RevocationsInterrupted",
     "Revoked",
     "RunAborted",
     "RunInterrupted",
@@ -109,18 +113,21 @@ WorkerToken = Issued | Failed
 #: The outcome of a revocation for one distinct profile ID: ``if r.ok:`` tells which.
 Revocation = Revoked | Failed
 
-#: a result of one of the jobs (`WorkerToken`, `Revocation`)
-R = TypeVar("R")
+#: a result of one of the jobs (`WorkerToken`, `Revocation`); a plain ``RunAborted`` is
+#: a worker-tokens one, as it was before there were two jobs
+R = TypeVar("R", default=WorkerToken)
 
 
 class RunAborted(BatchError, Generic[R]):
-    """The run stopped early: the API refused the token, a TLS check failed, or the API
-    kept failing for a minute. IDs not yet attempted have no result.
+    """The run stopped early: the API refused the token, a TLS check failed, the API
+    kept failing for a minute, or it refused the first requests alike. IDs not yet
+    attempted have no result.
 
     ``reason`` is one line. ``stats`` counts the run. ``results`` holds the results
     collected before the abort when raised by a sync form (`create_worker_tokens_sync`,
     `revoke_worker_tokens_sync`); the streaming forms have already handed them out, and
-    leave it empty.
+    leave it empty. A revoke-tokens run raises `RevocationsAborted`, whose ``results``
+    are `Revocation`s.
     """
 
     exit_code = _EXIT_ABORTED
@@ -132,6 +139,10 @@ class RunAborted(BatchError, Generic[R]):
         self.results: list[R] = []
 
 
+class RevocationsAborted(RunAborted[Revocation]):
+    """`RunAborted` of a revoke-tokens run: ``results`` are `Revocation`s."""
+
+
 class RunInterrupted(KeyboardInterrupt, Generic[R]):
     """Ctrl-C stopped a sync form (`create_worker_tokens_sync`, `revoke_worker_tokens_sync`):
     ``results`` holds what it obtained.
@@ -141,14 +152,24 @@ class RunInterrupted(KeyboardInterrupt, Generic[R]):
     with SIGINT's 130 only for a plain KeyboardInterrupt, so a script that wants 130 (for
     its own caller) catches this one and exits with it. Requests in flight were given
     the grace period to finish (a second Ctrl-C cuts them off: ``aborted`` results);
-    IDs not yet attempted have no result.
+    IDs not yet attempted have no result. `revoke_worker_tokens_sync` raises
+    `RevocationsInterrupted`, whose ``results`` are `Revocation`s.
     """
 
-    def __init__(self, results: list[R], stats: Stats, *, done: str = "tokens issued") -> None:
+    #: what the message calls the results that are ok
+    done = "tokens issued"
+
+    def __init__(self, results: list[R], stats: Stats) -> None:
         ok = sum(1 for r in results if getattr(r, "ok", False))
-        super().__init__(f"interrupted: {len(results)} results obtained, {ok} {done}")
+        super().__init__(f"interrupted: {len(results)} results obtained, {ok} {self.done}")
         self.results = results
         self.stats = stats
+
+
+class RevocationsInterrupted(RunInterrupted[Revocation]):
+    """`RunInterrupted` of `revoke_worker_tokens_sync`: ``results`` are `Revocation`s."""
+
+    done = "tokens revoked"
 
 
 class _Feed(Protocol):
@@ -163,6 +184,9 @@ class _Results(Generic[R]):
     raises `RunAborted` if the run was aborted, or the exception that the input iterable
     raised.
     """
+
+    #: what an abort raises
+    aborted: type[RunAborted[R]]
 
     def __init__(
         self, results: Results, engine: Engine, feed: _Feed, convert: Callable[[Result], R]
@@ -195,7 +219,7 @@ class _Results(Generic[R]):
                 raise self._feed.error from None
             reason = self.abort_reason
             if reason is not None:
-                raise RunAborted(reason, self.stats) from None
+                raise self.aborted(reason, self.stats) from None
             raise
 
 
@@ -208,6 +232,8 @@ class WorkerTokenResults(_Results[WorkerToken]):
     raised.
     """
 
+    aborted: type[RunAborted[WorkerToken]] = RunAborted
+
     def __init__(self, results: Results, engine: Engine, feed: _Feed) -> None:
         super().__init__(results, engine, feed, from_result)
 
@@ -215,6 +241,8 @@ class WorkerTokenResults(_Results[WorkerToken]):
 class RevocationResults(_Results[Revocation]):
     """The results of a revoke-tokens run: an async iterator of `Revocation`, as
     `WorkerTokenResults` is of `WorkerToken`."""
+
+    aborted = RevocationsAborted
 
     def __init__(self, results: Results, engine: Engine, feed: _Feed) -> None:
         super().__init__(results, engine, feed, revocation_from)

@@ -15,6 +15,7 @@ import pytest
 from jobs import (
     Failed,
     Revocation,
+    RevocationsAborted,
     Revoked,
     RunAborted,
     create_worker_tokens,
@@ -106,6 +107,7 @@ def test_every_answer_the_same_refusal_aborts_with_the_api_s_words(
     threaded_api.config.unknown_profiles = set(ids(60))
     with pytest.raises(RunAborted) as caught:
         revoke_worker_tokens_sync(ids(60), base_url=threaded_api.base_url, **FAST)
+    assert isinstance(caught.value, RevocationsAborted)  # its results are Revocations
     assert "HTTP 404 ('Worker not found') and none succeeded" in caught.value.reason
     assert "check that the IDs belong to this API and account (the base_url argument" in (
         caught.value.reason

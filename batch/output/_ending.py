@@ -138,7 +138,8 @@ async def open_ending(  # noqa: PLR0913 - keyword-only, each named at the one ca
     path: str, ending: Job, origin: str, *, proven: bool, wait: float, warn: Warn
 ) -> Ending | None:
     """The `Ending` of ``path`` for a run of ``ending``, if ``path`` is a results file of the
-    job it ends; None otherwise (not such a file, or records of the other kind of API).
+    job it ends that holds current records; None otherwise (not such a file, nothing
+    current in it, or records of the other kind of API).
     ``proven``: the set-up is known right already (see `Ending`).
 
     Raises `HeldByAnotherRun` while another run writes the file (after ``wait`` seconds);
@@ -163,11 +164,20 @@ async def open_ending(  # noqa: PLR0913 - keyword-only, each named at the one ca
         out.close()
         raise
     current, origins, header = read
+    if not current:  # nothing current to end (an errors file, a file all ended already)
+        out.close()
+        return None
     if origins and (SIMULATED in origins) != (origin == SIMULATED):
         out.close()
         kind = "a simulated API's" if SIMULATED in origins else "a real API's"
         warn("records_not_ended", {"path": path, "message": f"it holds {kind} records; {_LEFT}"})
         return None
+    try:
+        if out.size and out.whole_lines_end() < out.size:
+            out.write("\n")  # a last line without its end: the next record starts a line
+    except BaseException:
+        out.close()
+        raise
     layout = RecordFormat(format_for(path), RunRecords(ended, origin), header=header)
     return Ending(out, ending, ended, layout, current, proven=proven)
 
@@ -185,8 +195,7 @@ def _is_results(path: str, job: Job) -> bool:
 
 
 def _read(out: OutputFile, job: Job) -> tuple[dict[str, int], set[str], list[str] | None]:
-    """The keys whose newest record is ``ok`` (-> its line), the origins, a CSV's header;
-    a last line without its end gets one, so that the next record starts a line."""
+    """The keys whose newest record is ``ok`` (-> its line), the origins, a CSV's header."""
     current: dict[str, int] = {}
     origins: set[str] = set()
     fmt = format_for(out.path)
@@ -204,6 +213,4 @@ def _read(out: OutputFile, job: Job) -> tuple[dict[str, int], set[str], list[str
         first = out.read_from(0, 1 << 16).split(b"\n", 1)[0]
         with contextlib.suppress(StopIteration):
             header = next(csv.reader([first.decode("utf-8", "replace").rstrip("\r")]))
-    if out.size and out.whole_lines_end() < out.size:
-        out.write("\n")
     return current, origins, header

@@ -93,8 +93,8 @@ def test_revoking_a_results_file_makes_resume_reissue_exactly_the_revoked_ids(
         assert (error["kind"], error["http_status"], error["message"]) == (
             "http", 404, "Worker not found"
         )  # fmt: skip
-    ended = [e for e in events if e["event"] == "records_ended"]
-    assert [(e["path"], e["ended"]) for e in ended] == [(str(tokens), 10)]
+    (finished,) = [e for e in events if e["event"] == "run_finished"]
+    assert finished["ended"] == {"path": str(tokens), "ended": 10}
     assert all(r.active is None for pid, r in api.stats.workers.items() if pid not in unknown)
 
     assert mint(api.base_url, src, tokens, "--resume") == 1
@@ -183,7 +183,7 @@ def test_simulate_finds_the_simulator_of_the_job(tmp_path: Path) -> None:
     res = run_cli("revoke-tokens", "--simulate", str(tokens), "-o", str(tmp_path / "r.jsonl"),
                   *FAST, env={})  # fmt: skip
     assert res.exit_code == 0, res.stderr
-    assert res.event("records_ended")["ended"] == 3
+    assert res.event("run_finished")["ended"]["ended"] == 3
     again = run_cli("worker-tokens", "--simulate", str(src), "-o", str(tokens), "--resume",
                     *FAST, env={})  # fmt: skip
     assert again.exit_code == 0, again.stderr

@@ -162,8 +162,12 @@ async def test_what_is_not_a_results_file_of_the_ended_job_is_left_alone(tmp_pat
     revocations = write_jsonl(tmp_path / "r.jsonl", [
         {"profile_id": A, "status": "ok", "revoked_at": "2026-01-01T00:00:00Z", "attempts": 1,
          "line": 2}])  # fmt: skip
-    for path in (ids, revocations, tmp_path / "missing.jsonl"):
+    errors_file = write_jsonl(tmp_path / "failed.jsonl", [error(A, 1)])  # no token in it
+    all_ended = write_jsonl(tmp_path / "done.jsonl", [ok(A, 1), ended(A)])
+    for path in (ids, revocations, tmp_path / "missing.jsonl", errors_file, all_ended):
+        before = path.read_bytes() if path.exists() else None
         assert await _open(path) == (None, [])
+        assert (path.read_bytes() if path.exists() else None) == before
     none = await open_ending("-", REVOKE_TOKENS, ORIGIN, proven=True, wait=0, warn=print)
     assert none is None
 

@@ -53,7 +53,7 @@ async def _count(run: Run, still_ok: Container[str]) -> int:
     with contextlib.ExitStack() as closing:
         rows = await open_input(job, s, closing, QuietLogger())
         items = RowItems(rows, job, stats=Stats(), log=QuietLogger(), skip_keys=still_ok)
-        count = await items.count_rest() or 0
+        count = await items.count_rest(lambda _invalid_row: None) or 0
     return count if s.limit is None else min(count, s.limit)
 
 

@@ -24,6 +24,7 @@ from batch.cli._dry_report import print_dry_run
 from batch.cli._logging import LogSetup, Redactor, configure_logging
 from batch.cli._metrics import write_metrics
 from batch.cli._outcome import EXIT_PIPE
+from batch.cli._progress import shows_bar
 from batch.cli._run import execute
 from batch.cli._settings import Settings
 from batch.cli._signals import SIGNAL_EXIT, note_again, noting_signals
@@ -106,13 +107,7 @@ def _run_noting(run: Run, console: bool, stream: TextIO, received: list[signal.S
     settings, log = run.settings, run.log
     human = _human_stream(settings, console, stream)
     try:
-        bar = (
-            human is not None
-            and human.isatty()
-            and not (settings.no_progress or settings.quiet)
-            # records on the same terminal would be written into the bar's line
-            and not (settings.output == "-" and sys.stdout.isatty())
-        )
+        bar = shows_bar(settings, human)
         outcome = anyio.run(lambda: execute(dataclasses.replace(run, progress_bar=bar), received))
     except HeldByAnotherRun as exc:  # the run that holds the file owns the metrics too
         return _user_error(exc, log, console, settings)

@@ -114,7 +114,7 @@ async def _run_and_count(run: Run, parts: Parts, interrupts: Interrupts) -> bool
             )
         stopped = engine.stopping and (engine.abort is None or engine.abort.cause != Cause.INPUT)
         if items.limited or stopped:
-            await count_not_attempted(items, run.stats, run.log, parts.total, interrupts.hard_stop)
+            await count_not_attempted(run, parts, interrupts.hard_stop)
         interrupts.finishing()
         tg.cancel_scope.cancel()
     return output_open

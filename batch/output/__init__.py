@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from batch.output._atomic_file import AtomicFile
 from batch.output._compact import Compaction, Plan, compact, maybe_compact, plan, written_by
+from batch.output._ending import Ended, Ending, open_ending
 from batch.output._file import OutputFile, Start, open_results, refuse_new
 from batch.output._origin import origin_of
 from batch.output._records import RunRecords, format_for
@@ -14,6 +15,8 @@ from batch.output._writer import Writer
 __all__ = [
     "AtomicFile",
     "Compaction",
+    "Ended",
+    "Ending",
     "OutputFile",
     "Plan",
     "ReadBack",
@@ -25,6 +28,7 @@ __all__ = [
     "format_for",
     "holds_secrets",
     "maybe_compact",
+    "open_ending",
     "open_results",
     "origin_of",
     "plan",

@@ -24,7 +24,7 @@ from jobs import organization_quota
 from jobs._library import open_worker_tokens
 from jobs._simulator import serve
 from tests.conftest import RedisServer, StartSim, on_virtual_time
-from tests.helpers import ENV, new_ids, read_jsonl, run_cli, write_csv
+from tests.helpers import ENV, job_args, new_ids, read_jsonl, run_cli, write_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 FOREIGN = ROOT / "bench" / "clients" / "foreign.py"
@@ -39,9 +39,11 @@ def start_runs(
     ids: int,
     *extra: str,
     env: dict[str, str | None] | None = None,
+    jobs: tuple[str, ...] = ("worker-tokens",),
 ) -> list[Run]:
     """``count`` runs of the command line, each its own process and input (in ``home``, the
-    runs' HOME unless ``env`` says another; a None in ``env`` unsets the variable)."""
+    runs' HOME unless ``env`` says another; a None in ``env`` unsets the variable), the jobs
+    taken in turn from ``jobs``."""
     home.mkdir(parents=True, exist_ok=True)
     environment = {**os.environ, **ENV, "HOME": str(home)}
     for name, value in (env or {}).items():
@@ -51,11 +53,12 @@ def start_runs(
             environment[name] = value
     runs = []
     for n in range(count):
+        job = jobs[n % len(jobs)]
         keys = new_ids(ids)
         src = write_csv(home / f"in{n}.csv", keys)
         out = home / f"out{n}.jsonl"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "batch", "worker-tokens", str(src), "-o", str(out),
+            [sys.executable, "-m", "batch", job, str(src), "-o", str(out), *job_args(job),
              "--base-url", base_url, "--log-format", "json", "--no-progress", *extra],
             env=environment, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
@@ -119,6 +122,27 @@ def test_a_cron_job_and_a_login_session_of_one_user_share_the_window(
         tmp_path / "login", api.base_url, 1, 50, env={"HOME": home, "XDG_RUNTIME_DIR": str(runtime)}
     )
     check_shared(api, finish(cron + login, 50), 100, "local")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_revocation_and_a_refresh_share_the_organization_s_window(
+    sim: StartSim, tmp_path: Path
+) -> None:
+    """Revoking while a nightly refresh runs: the two jobs' runs are one organization's
+    requests (the quota's key is the base URL and the token, not the job): no 429 storm."""
+    api = sim(rate=5)
+    runs = start_runs(tmp_path, api.base_url, 2, 50, jobs=("worker-tokens", "revoke-tokens"))
+    summaries = [summary(events) for events in finish(runs, 50)]
+    stats = api.stats
+    assert stats.created == 50  # the refresh: every ID once
+    assert stats.revocations == 50  # the revocation: every ID once
+    assert stats.max_in_window == 5
+    assert stats.window_429 <= 100 * 3 // 100  # as for two runs of one job (check_shared)
+    assert {s["quota_store"] for s in summaries} == {"local"}
+    assert sum(s["waited_on_others"] for s in summaries) > 0
+    arrivals = sorted(stats.arrivals)
+    assert (len(arrivals) - 1) / (arrivals[-1] - arrivals[0]) >= 0.95 * 5 / 1.01
 
 
 @pytest.mark.slow

@@ -187,6 +187,8 @@ class SharedQuota:
         self._offset = 0.0  # the store's clock less this loop's
         #: (this loop's clock, the store's, reclaim) of recent starts, to report answers by
         self._started: deque[tuple[float, float, bool]] = deque(maxlen=4096)
+        #: reclaims among them whose answer has not been reported yet
+        self._reclaims = 0
         self._place = None
         if self.spec.startswith("/"):
             from batch.engine._quota_dir import Unsafe, named_place  # noqa: PLC0415
@@ -278,6 +280,7 @@ class SharedQuota:
             self._version = claim.version
         if claim.wait <= 0:
             self._started.append((now, claim.at, claim.reclaim))
+            self._reclaims += claim.reclaim
         return claim
 
     def _answers(self, outbox: list[tuple[float, bool]]) -> tuple[Answer, ...]:
@@ -285,12 +288,15 @@ class SharedQuota:
         found = []
         started = self._started
         for at, refused in outbox:
+            if not (refused or self._reclaims):
+                continue  # an accepted start that reclaimed nothing tells the store nothing
             # The start is the latest claim made before it (the engine reads its clock right
             # after the claim returns).
             for local, remote, reclaim in reversed(started):
                 if local <= at + 1e-3:
-                    if at - local < 1.0:
+                    if at - local < 1.0 and (refused or reclaim):
                         found.append(Answer(remote, refused, reclaim))
+                        self._reclaims -= reclaim
                     break
         return tuple(found)
 

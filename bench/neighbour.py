@@ -210,8 +210,9 @@ def neighbour_arrives(ids: int = 150, after: float = 5.0) -> dict[str, Any]:
         other = foreign(sim.base_url, 2, 40, "--start-after", str(after), "--seed", "4")
         run = Run("arrives", sim.base_url, ids, home).wait()
         got = foreign_result(other)
-    cuts = [(at, new, why) for at, new, why in run.rates() if at > after]
-    noticed = next((at for at, _, why in cuts if why == "other_integration"), None)
+    # Noticed: the run's first cut after the neighbour's first call (a refused window held
+    # to, or a listening gap taken).
+    noticed = next((at for at, _, why in run.rates() if at > after and why != "recovering"), None)
     refused, calls = _share(got["times"], after, after + 20.0)
     return {
         "first_20_refused": got["first_20_refused"],

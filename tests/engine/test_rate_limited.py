@@ -12,23 +12,29 @@ import pytest
 
 from jobs._library import open_worker_tokens
 from jobs._simulator import serve
-from tests.conftest import StartSim
+from tests.conftest import StartSim, VirtualSim, on_virtual_time
 from tests.helpers import ENV, new_ids, read_jsonl, run_cli, write_csv
 
 FAST = ("--rate", "1000", "--backoff-base", "0.01", "--log-format", "json", "--timeout", "2")
 
 
+#: `run`'s API: the simulated one of a `virtual_sim`, in the run's own loop on virtual time.
+SIMULATED = "--simulate"
+
+
 def run(api_url: str, src: Path, out: Path, *extra: str):  # type: ignore[no-untyped-def]
-    return run_cli(
-        "worker-tokens", str(src), "-o", str(out), "--base-url", api_url, *FAST, *extra, env=ENV
-    )
+    where = ("--simulate",) if api_url == SIMULATED else ("--base-url", api_url)
+    return run_cli("worker-tokens", str(src), "-o", str(out), *where, *FAST, *extra, env=ENV)
 
 
-def test_429s_do_not_use_up_attempts(sim: StartSim, tmp_path: Path) -> None:
+def test_429s_do_not_use_up_attempts(virtual_sim: VirtualSim, tmp_path: Path) -> None:
+    # On virtual time: each refused window is held to (the lone ID's 429s come two seconds
+    # apart at the floor), which the test need not wait for.
     ids = new_ids(2)
-    api = sim(rate=None, plan={ids[0]: ["429"] * 7})
+    sim = virtual_sim(rate=None, plan={ids[0]: ["429"] * 7})
     out = tmp_path / "out.jsonl"
-    res = run(api.base_url, write_csv(tmp_path / "in.csv", ids), out, "--max-attempts", "2")
+    res = run(SIMULATED, write_csv(tmp_path / "in.csv", ids), out, "--max-attempts", "2")
+    api = sim.api
     assert res.exit_code == 0, res.stderr
     by_id = {r["profile_id"]: r for r in read_jsonl(out)}
     assert (by_id[ids[0]]["status"], by_id[ids[0]]["attempts"]) == ("ok", 8)
@@ -38,11 +44,12 @@ def test_429s_do_not_use_up_attempts(sim: StartSim, tmp_path: Path) -> None:
     assert res.event("run_finished")["rate_limited"] == 7
 
 
-def test_max_attempts_counts_the_other_answers(sim: StartSim, tmp_path: Path) -> None:
+def test_max_attempts_counts_the_other_answers(virtual_sim: VirtualSim, tmp_path: Path) -> None:
     ids = new_ids(1)
-    api = sim(rate=None, plan={ids[0]: ["429", "500", "429", "429", "500", "500"]})
+    sim = virtual_sim(rate=None, plan={ids[0]: ["429", "500", "429", "429", "500", "500"]})
     out = tmp_path / "out.csv"
-    res = run(api.base_url, write_csv(tmp_path / "in.csv", ids), out, "--max-attempts", "2")
+    res = run(SIMULATED, write_csv(tmp_path / "in.csv", ids), out, "--max-attempts", "2")
+    api = sim.api
     assert res.exit_code == 1, res.stderr
     header, row = out.read_text().splitlines()
     record = dict(zip(header.split(","), row.split(","), strict=True))
@@ -57,12 +64,14 @@ def test_max_attempts_counts_the_other_answers(sim: StartSim, tmp_path: Path) ->
     assert (failed["attempts"], failed["rate_limited"]) == (5, 3)
 
 
-def test_nothing_but_429s_for_give_up_after_stops_resumably(sim: StartSim, tmp_path: Path) -> None:
+def test_nothing_but_429s_for_give_up_after_stops_resumably(
+    virtual_sim: VirtualSim, tmp_path: Path
+) -> None:
     # The organization's quota is taken by another integration: every request gets 429.
     ids = new_ids(20)
-    api = sim(rate=None, p_429=1.0)
+    sim = virtual_sim(rate=None, p_429=1.0)
     out = tmp_path / "out.jsonl"
-    res = run(api.base_url, write_csv(tmp_path / "in.csv", ids), out, "--give-up-after", "1")
+    res = run(SIMULATED, write_csv(tmp_path / "in.csv", ids), out, "--give-up-after", "1")
     assert res.exit_code == 3, res.stderr
     assert "refused every request with 429 (rate limit)" in res.event("run_aborted")["reason"]
     # No record says an ID failed: what was under way is "aborted", the rest is left to
@@ -70,8 +79,8 @@ def test_nothing_but_429s_for_give_up_after_stops_resumably(sim: StartSim, tmp_p
     records = read_jsonl(out)
     assert {r["error"]["kind"] for r in records} <= {"aborted"}
     assert all(r["rate_limited"] == r["attempts"] for r in records)
-    api.config.p_429 = 0.0
-    again = run(api.base_url, write_csv(tmp_path / "in.csv", ids), out, "--resume")
+    sim.config.p_429 = 0.0  # the next run's simulated API: the other integration is gone
+    again = run(SIMULATED, write_csv(tmp_path / "in.csv", ids), out, "--resume")
     assert again.exit_code == 0, again.stderr
 
 
@@ -122,6 +131,7 @@ def test_dry_run_estimates_at_the_documented_limit(tmp_path: Path) -> None:
 
 
 @pytest.mark.anyio
+@on_virtual_time
 async def test_library_results_count_their_429s() -> None:
     pid = new_ids(1)[0]
     async with serve() as api:

@@ -30,10 +30,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import urllib.parse
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
@@ -190,6 +192,8 @@ class SharedQuota:
         #: reclaims among them whose answer has not been reported yet
         self._reclaims = 0
         self._place = None
+        #: the private directory this run made for its state (removed at the end)
+        self._fallback: Path | None = None
         if self.spec.startswith("/"):
             from batch.engine._quota_dir import Unsafe, named_place  # noqa: PLC0415
 
@@ -238,6 +242,7 @@ class SharedQuota:
                      "instead (not shared with other runs); remove or fix that directory"},
                 )  # fmt: skip
                 store = LocalStore(self._key, warn=self._warn, place=fallback)
+                self._fallback = fallback.directory
         return store
 
     # -- claims -------------------------------------------------------------------
@@ -336,6 +341,9 @@ class SharedQuota:
                 with contextlib.suppress(Exception):
                     await self._store.aclose()
             self._store = None
+        if self._fallback is not None:
+            shutil.rmtree(self._fallback, ignore_errors=True)
+            self._fallback = None
 
     # -- the store failing and coming back -----------------------------------------------
     def _up(self) -> bool:

@@ -9,6 +9,7 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -343,6 +344,10 @@ async def test_an_unsafe_default_directory_warns_once_and_the_run_keeps_its_stat
     assert [event for event, _ in log.seen] == ["quota_state_unsafe"]
     assert "writable by every user" in log.seen[0][1]["message"]
     assert list(hostile.iterdir()) == []  # nothing written where others could steer it
+    # The private directory it used instead is removed at the end (one per run, else).
+    private = log.seen[0][1]["message"].split("keeps its state in ")[1].split(" instead")[0]
+    assert private.startswith(tempfile.gettempdir())
+    assert not await anyio.Path(private).exists()
 
 
 def test_a_named_directory_is_shared_with_its_group_and_checked(tmp_path: Path) -> None:

@@ -141,8 +141,10 @@ def test_a_revocation_and_a_refresh_share_the_organization_s_window(
     assert stats.window_429 <= 100 * 3 // 100  # as for two runs of one job (check_shared)
     assert {s["quota_store"] for s in summaries} == {"local"}
     assert sum(s["waited_on_others"] for s in summaries) > 0
+    # Together nearly as fast as one run of both files (the listening gaps cost 4%), as
+    # check_shared asks of two runs of one job.
     arrivals = sorted(stats.arrivals)
-    assert (len(arrivals) - 1) / (arrivals[-1] - arrivals[0]) >= 0.95 * 5 / 1.01
+    assert (len(arrivals) - 1) / (arrivals[-1] - arrivals[0]) >= 0.9 * 5 / 1.01
 
 
 @pytest.mark.slow

@@ -99,7 +99,9 @@ def configure_logging(setup: LogSetup, redactor: Redactor) -> tuple[TextIO, bool
     fmt, level, log_file, quiet = setup.fmt, setup.level, setup.log_file, setup.quiet
     if log_file:
         fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
-        stream: TextIO = os.fdopen(fd, "a", encoding="utf-8", buffering=1)
+        stream: TextIO = os.fdopen(
+            fd, "a", encoding="utf-8", errors="backslashreplace", buffering=1
+        )
     else:
         # Looked up at each write, so lines print above a live progress bar.
         stream = cast(TextIO, CurrentStderr())

@@ -84,7 +84,7 @@ class AtomicFile:
             )
         except OSError as exc:
             raise ConfigError(f"cannot write {option} {path!r}: {exc.strerror}") from None
-        self._file = os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="")
+        self._file = os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace", newline="")
 
     def write(self, text: str) -> None:
         self._file.write(text)

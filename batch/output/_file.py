@@ -175,7 +175,10 @@ class OutputFile:
         os.lseek(self._fd, 0, os.SEEK_END)
 
     def write(self, text: str) -> None:
-        data = text.encode("utf-8", "surrogateescape")
+        # A lone surrogate (a JSON "\\ud800" in an answer) cannot be UTF-8: written as that
+        # escape, which a JSON string reads back exactly, and never as bytes that are not
+        # UTF-8. (Success fields that hold one never get here: `unkeepable`.)
+        data = text.encode("utf-8", "backslashreplace")
         if self._stream is not None:
             self._stream.write(data)
             self._stream.flush()

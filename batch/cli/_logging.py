@@ -6,14 +6,18 @@ import logging
 import os
 import sys
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO, cast
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from batch._distribution import distribution
 from batch.cli._console import ConsoleFilter, PeopleRenderer, TerminalEcho, quiet_filter
 from batch.cli._stderr import CurrentStderr
+from batch.cli._streams import Droppable
+from batch.engine import reason_of
 
 __all__ = ["REDACTED", "LogSetup", "Redactor", "configure_logging"]
 
@@ -99,9 +103,9 @@ def configure_logging(setup: LogSetup, redactor: Redactor) -> tuple[TextIO, bool
     fmt, level, log_file, quiet = setup.fmt, setup.level, setup.log_file, setup.quiet
     if log_file:
         fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
-        stream: TextIO = os.fdopen(
-            fd, "a", encoding="utf-8", errors="backslashreplace", buffering=1
-        )
+        raw = os.fdopen(fd, "a", encoding="utf-8", errors="backslashreplace", buffering=1)
+        # A full disk (or a file system gone) stops the log, not the run.
+        stream: TextIO = cast(TextIO, Droppable(raw, on_drop=_log_lost(log_file)))
     else:
         # Looked up at each write, so lines print above a live progress bar.
         stream = cast(TextIO, CurrentStderr())
@@ -131,3 +135,13 @@ def configure_logging(setup: LogSetup, redactor: Redactor) -> tuple[TextIO, bool
         cache_logger_on_first_use=True,
     )
     return stream, console
+
+
+def _log_lost(path: str) -> Callable[[OSError], None]:
+    def tell(exc: OSError) -> None:
+        sys.stderr.write(
+            f"{distribution()[0]}: cannot write --log-file {path!r} ({reason_of(exc)}); "
+            "the log stops here, the run goes on\n"
+        )
+
+    return tell

@@ -27,6 +27,7 @@ __all__ = ["MAX_DEPTH", "json_array_rows"]
 #: An element is an object with an ID in it: a few levels; 64 is far beyond any export.
 MAX_DEPTH = 64
 
+
 class _TooDeep(Exception):
     pass
 

@@ -8,12 +8,15 @@ from batch.output._file import OutputFile, Start, open_results, refuse_new
 from batch.output._origin import origin_of
 from batch.output._records import RunRecords, format_for
 from batch.output._resume import ReadBack, Stopped, read_back, read_previous
+from batch.output._room import NoRoom
 from batch.output._secrets import holds_secrets
-from batch.output._writer import Writer
+from batch.output._writer import CannotWrite, Writer
 
 __all__ = [
     "AtomicFile",
+    "CannotWrite",
     "Compaction",
+    "NoRoom",
     "OutputFile",
     "Plan",
     "ReadBack",

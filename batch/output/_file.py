@@ -19,10 +19,11 @@ from typing import BinaryIO, Literal
 
 import anyio
 
-from batch.engine import Busy, ConfigError, count_lines
+from batch.engine import Busy, ConfigError, count_lines, reason_of
 from batch.output._atomic_file import sync_folder
 from batch.output._lock import open_locked
 from batch.output._permissions import make_private
+from batch.output._room import NoRoom, Room
 
 __all__ = ["OutputFile", "Start", "open_results", "refuse_new"]
 
@@ -52,7 +53,10 @@ class OutputFile:
         start: Start,
         warn: Callable[[str, dict[str, object]], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        room: int = 0,
     ) -> None:
+        """``room``: bytes of records to keep reserved on disk ahead (`batch.output._room`);
+        `NoRoom` when the disk cannot give them."""
         self.path = path
         # A symlinked results file is started over where it points (as compaction rewrites
         # it): renaming the link would leave it a plain file here, the tokens there.
@@ -62,6 +66,7 @@ class OutputFile:
         self._dirty = False
         self._stream: BinaryIO | None = None
         self._fd = -1
+        self._room: Room | None = None
         if path == "-":
             self._stream = sys.stdout.buffer
             return
@@ -70,7 +75,9 @@ class OutputFile:
             make_private(fd, path, warn)  # it holds tokens: never readable by others
             if start != "resume" and os.fstat(fd).st_size:
                 fd = self._start_over(fd, start)
-            os.lseek(fd, 0, os.SEEK_END)
+            end = os.lseek(fd, 0, os.SEEK_END)
+            if room:
+                self._room = _reserve(fd, end, room, path)
         except BaseException:
             os.close(fd)
             raise
@@ -174,6 +181,12 @@ class OutputFile:
         os.ftruncate(self._fd, end)
         os.lseek(self._fd, 0, os.SEEK_END)
 
+    def renew_room(self) -> None:
+        """Top the reserved room up after writes; OSError (a full disk) when it cannot be:
+        what is left reserved is the room of the records still to come."""
+        if self._room is not None and self._fd >= 0:
+            self._room.renew(os.lseek(self._fd, 0, os.SEEK_CUR))
+
     def write(self, text: str) -> None:
         # A lone surrogate (a JSON "\\ud800" in an answer) cannot be UTF-8: written as that
         # escape, which a JSON string reads back exactly, and never as bytes that are not
@@ -204,11 +217,25 @@ class OutputFile:
         if self._fd >= 0:
             with contextlib.suppress(OSError):
                 self.sync()
+            if self._room is not None:
+                self._room.release(os.lseek(self._fd, 0, os.SEEK_CUR))
             os.close(self._fd)
             self._fd = -1
         elif self._stream is not None:
             with contextlib.suppress(OSError, ValueError):
                 self._stream.flush()
+
+
+def _reserve(fd: int, end: int, size: int, path: str) -> Room:
+    room = Room(fd, size)
+    try:
+        room.renew(end)
+    except OSError as exc:
+        raise NoRoom(
+            f"no room for the results in {path!r} ({reason_of(exc)}): nothing was sent; "
+            "free some space, then run again (with --resume if the file holds records)"
+        ) from None
+    return room
 
 
 def refuse_new(path: str) -> str | None:
@@ -240,6 +267,7 @@ async def open_results(
     start: Start,
     wait: float,
     warn: Callable[[str, dict[str, object]], None],
+    room: int = 0,
 ) -> OutputFile:
     """`OutputFile`, waiting up to ``wait`` seconds while another run holds the file."""
     deadline = time.monotonic() + wait
@@ -248,7 +276,9 @@ async def open_results(
         try:
             # In a thread: tightening the mode, counting the records, a rename and a folder
             # fsync are blocking, and a signal must be heard meanwhile.
-            return await anyio.to_thread.run_sync(lambda: OutputFile(path, start=start, warn=warn))
+            return await anyio.to_thread.run_sync(
+                lambda: OutputFile(path, start=start, warn=warn, room=room)
+            )
         except Busy as exc:
             left = deadline - time.monotonic()
             if left <= 0:

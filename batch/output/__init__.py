@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from batch.output._atomic_file import AtomicFile
 from batch.output._compact import Compaction, Plan, compact, maybe_compact, plan, written_by
-from batch.output._file import OutputFile, Start, open_results, refuse_new
+from batch.output._file import OutputFile, Start, refuse_new
+from batch.output._open import open_results
 from batch.output._origin import origin_of
 from batch.output._records import RunRecords, format_for
 from batch.output._resume import ReadBack, Stopped, read_back, read_previous

@@ -17,15 +17,14 @@ import time
 from collections.abc import Callable, Iterator
 from typing import BinaryIO, Literal
 
-import anyio
-
 from batch.engine import Busy, ConfigError, count_lines, reason_of
 from batch.output._atomic_file import sync_folder
+from batch.output._in_place import Displaced, displaced, put_back, rescue
 from batch.output._lock import open_locked
 from batch.output._permissions import make_private
 from batch.output._room import NoRoom, Room
 
-__all__ = ["OutputFile", "Start", "open_results", "refuse_new"]
+__all__ = ["OutputFile", "Start", "refuse_new"]
 
 FSYNC_INTERVAL = 1.0
 
@@ -67,6 +66,10 @@ class OutputFile:
         self._stream: BinaryIO | None = None
         self._fd = -1
         self._room: Room | None = None
+        self._warn = warn
+        #: where the records went when PATH was taken by another file (`_in_place`)
+        self.displaced_to: str | None = None
+        self._replaced = False
         if path == "-":
             self._stream = sys.stdout.buffer
             return
@@ -207,11 +210,62 @@ class OutputFile:
         return self._dirty and self._clock() - self._last_sync >= FSYNC_INTERVAL
 
     def sync(self) -> None:
-        """fsync what was written (blocking: the writer calls it in a thread of its own)."""
+        """fsync what was written (blocking: the writer calls it in a thread of its own),
+        and check that PATH is still this file (`batch.output._in_place`): `Displaced`
+        when it is taken by another, once the records are rescued elsewhere."""
         if self._fd >= 0 and self._dirty:
             os.fsync(self._fd)
             self._dirty = False
         self._last_sync = self._clock()
+        self._keep_in_place()
+
+    def replaced(self) -> None:
+        """This run renamed a new file over PATH (compaction, at the end): PATH holds the
+        records now, and no longer this file, as it should."""
+        self._replaced = True
+
+    def _keep_in_place(self) -> None:
+        if self._fd < 0 or self.displaced_to is not None or self._replaced:
+            return
+        if not displaced(self._fd, self._real):
+            return
+        end = os.lseek(self._fd, 0, os.SEEK_CUR)
+        try:
+            new = put_back(self._fd, self._real, end)
+        except OSError as exc:
+            new, where = rescue(self._fd, self._real, end)
+            self._swap(new, end)
+            self.displaced_to = where
+            why = (
+                "another file is there now" if isinstance(exc, FileExistsError) else reason_of(exc)
+            )
+            raise Displaced(
+                f"{self.path!r} was deleted or replaced while the run wrote it, and its "
+                f"records could not be put back there ({why}); they are in {where!r}: "
+                f"move them back to {self.path!r}, then finish with --resume",
+                where,
+            ) from None
+        self._swap(new, end)
+        if self._warn is not None:
+            self._warn(
+                "results_file_restored",
+                {
+                    "path": self.path,
+                    "bytes": end,
+                    "message": f"{self.path} was deleted while the run wrote it; every "
+                    "record it held was put back there, and the run goes on",
+                },
+            )
+
+    def _swap(self, new: int, end: int) -> None:
+        """Write to ``new`` (positioned at ``end``) from now on, with room of its own."""
+        os.close(self._fd)
+        self._fd = new
+        os.lseek(new, end, os.SEEK_SET)
+        if self._room is not None:
+            self._room = Room(new, self._room.size)
+            with contextlib.suppress(OSError):  # the next write finds out, and says so
+                self._room.renew(end)
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -259,31 +313,3 @@ def _count_records(path: str) -> int:
     with open(path, "rb") as handle:
         lines = count_lines(iter(lambda: handle.read(1 << 20), b""))
     return max(lines - 1, 0) if path.lower().endswith(".csv") else lines
-
-
-async def open_results(
-    path: str,
-    *,
-    start: Start,
-    wait: float,
-    warn: Callable[[str, dict[str, object]], None],
-    room: int = 0,
-) -> OutputFile:
-    """`OutputFile`, waiting up to ``wait`` seconds while another run holds the file."""
-    deadline = time.monotonic() + wait
-    told = False
-    while True:
-        try:
-            # In a thread: tightening the mode, counting the records, a rename and a folder
-            # fsync are blocking, and a signal must be heard meanwhile.
-            return await anyio.to_thread.run_sync(
-                lambda: OutputFile(path, start=start, warn=warn, room=room)
-            )
-        except Busy as exc:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise
-            if not told:
-                warn("waiting_for_lock", {"path": path, "wait_s": wait, "message": str(exc)})
-                told = True
-            await anyio.sleep(min(0.2, left))

@@ -19,6 +19,7 @@ import anyio.to_thread
 from batch.engine import Result, original, reason_of
 from batch.output._atomic_file import AtomicFile
 from batch.output._file import OutputFile
+from batch.output._in_place import Displaced
 from batch.output._records import RecordFormat, RunRecords, format_for
 
 __all__ = ["CannotWrite", "Writer"]
@@ -86,6 +87,8 @@ class Writer:
         if self._out.sync_due():
             try:
                 await anyio.to_thread.run_sync(self._out.sync)
+            except Displaced as exc:
+                raise CannotWrite(exc.message, kept=True) from None
             except OSError as exc:
                 raise self._cannot("cannot save the results in", exc, kept=True) from None
 
@@ -158,6 +161,8 @@ class Writer:
         problem: CannotWrite | None = None
         try:
             await anyio.to_thread.run_sync(self._out.sync)
+        except Displaced as exc:
+            problem = CannotWrite(exc.message, kept=True)
         except OSError as exc:
             problem = self._cannot("cannot save the results in", exc, kept=True)
         finally:

@@ -102,7 +102,10 @@ def configure_logging(setup: LogSetup, redactor: Redactor) -> tuple[TextIO, bool
     """
     fmt, level, log_file, quiet = setup.fmt, setup.level, setup.log_file, setup.quiet
     if log_file:
-        fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        follow = 0 if os.path.islink(log_file) else os.O_NOFOLLOW  # see open_locked
+        fd = os.open(
+            log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | follow, 0o600
+        )
         raw = os.fdopen(fd, "a", encoding="utf-8", errors="backslashreplace", buffering=1)
         # A full disk (or a file system gone) stops the log, not the run.
         stream: TextIO = cast(TextIO, Droppable(raw, on_drop=_log_lost(log_file)))

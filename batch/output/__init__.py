@@ -7,6 +7,7 @@ from batch.output._compact import Compaction, Plan, compact, maybe_compact, plan
 from batch.output._file import OutputFile, Start, refuse_new
 from batch.output._open import open_results
 from batch.output._origin import origin_of
+from batch.output._paths import check_output_path
 from batch.output._records import RunRecords, format_for
 from batch.output._resume import ReadBack, Stopped, read_back, read_previous
 from batch.output._room import NoRoom
@@ -25,6 +26,7 @@ __all__ = [
     "Start",
     "Stopped",
     "Writer",
+    "check_output_path",
     "compact",
     "format_for",
     "holds_secrets",

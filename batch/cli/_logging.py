@@ -24,6 +24,7 @@ __all__ = ["REDACTED", "LogSetup", "Redactor", "configure_logging"]
 REDACTED = "[redacted]"
 #: Keys whose values are never logged, whatever they hold.
 SECRET_KEYS = frozenset({"token", "authorization", "password", "secret", "api_key", "headers"})
+_PLAIN = frozenset({int, float, bool, type(None)})
 LEVELS = {
     "debug": logging.DEBUG,
     "info": logging.INFO,
@@ -68,7 +69,8 @@ class Redactor:
                 for k, v in value.items()
             }
         if isinstance(value, list | tuple):
-            return [self._clean(v) for v in value]
+            # numbers hold no secret: a list of line numbers is passed over at C speed
+            return [v if type(v) in _PLAIN else self._clean(v) for v in value]
         if isinstance(value, int | float | bool) or value is None:
             return value
         return self.scrub(repr(value))
@@ -113,19 +115,23 @@ def configure_logging(setup: LogSetup, redactor: Redactor) -> tuple[TextIO, bool
         # Looked up at each write, so lines print above a live progress bar.
         stream = cast(TextIO, CurrentStderr())
     console = fmt == "console" or (fmt == "auto" and stream.isatty())
+    # What is dropped is dropped first: nothing is spent stamping and scrubbing it.
     processors: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
+    ]
+    if quiet:
+        processors.append(quiet_filter)
+    if console:
+        processors.append(ConsoleFilter(debug=level == "debug", errors_file=setup.errors_file))
+    processors += [
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,
         redactor,
     ]
-    if quiet:
-        processors.append(quiet_filter)
-    elif log_file and sys.stderr.isatty():
+    if log_file and sys.stderr.isatty() and not quiet:
         processors.append(TerminalEcho(CurrentStderr().write))
     if console:
-        processors.append(ConsoleFilter(debug=level == "debug", errors_file=setup.errors_file))
         processors.append(PeopleRenderer(colors=stream.isatty()))
     else:
         processors.append(structlog.processors.JSONRenderer())

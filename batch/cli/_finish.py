@@ -15,8 +15,9 @@ from batch.cli._outcome import EXIT_ABORTED, EXIT_OK, EXIT_PIPE, EXIT_RECORD_ERR
 from batch.cli._parts import Parts
 from batch.cli._settings import Settings
 from batch.cli._signals import Interrupts
+from batch.cli._startup import Outputs
 from batch.engine import Abort, Cause, Logger, Stats
-from batch.output import CannotWrite, Compaction, OutputFile, maybe_compact
+from batch.output import CannotWrite, Compaction, Ended, OutputFile, maybe_compact
 
 if TYPE_CHECKING:
     from batch.engine import Engine
@@ -25,10 +26,12 @@ __all__ = ["finish", "interrupted_at_start", "outcome"]
 
 
 async def finish(
-    run: Run, parts: Parts, results: OutputFile, interrupts: Interrupts, output_open: bool
-) -> Compaction | None:
+    run: Run, parts: Parts, outputs: Outputs, interrupts: Interrupts, output_open: bool
+) -> tuple[Compaction | None, Ended | None]:
     """The end of the files: compaction (a --resume run), the writer closed (the errors file
-    committed), the records --overwrite moved aside dropped if the run finished."""
+    committed), the records --overwrite moved aside dropped if the run finished, the file
+    whose records the run ended compacted (if worth it) and closed."""
+    results = outputs.results
     # A --limit run (a canary) did not get to every ID: like a stopped run, it keeps
     # the records --overwrite moved aside and the errors of the IDs it left.
     finished = (
@@ -48,7 +51,11 @@ async def finish(
         if parts.engine.abort is None:
             parts.engine.fail(Abort(Cause.OUTPUT, exc.message))
     _previous_records(results, finished, run.log)
-    return compacted
+    ending, ended = outputs.ending, None
+    if ending is not None:
+        compacting = not interrupts.received  # after a signal: stop promptly
+        ended = await anyio.to_thread.run_sync(lambda: ending.close(run.log, compacting=compacting))
+    return compacted, ended
 
 
 def interrupted_at_start(
@@ -68,12 +75,18 @@ def interrupted_at_start(
 
 
 def outcome(
-    run: Run, parts: Parts, interrupts: Interrupts, output_open: bool, compacted: Compaction | None
+    run: Run,
+    parts: Parts,
+    interrupts: Interrupts,
+    output_open: bool,
+    files: tuple[Compaction | None, Ended | None],
 ) -> RunOutcome:
     """How the run ended, and the metrics file that says it."""
     code, reason = _exit(run.stats, parts.engine, interrupts, output_open=output_open)
     outcome = RunOutcome(run.stats, code, reason, interrupts.name)
+    compacted, ended = files
     outcome.compacted = compacted.as_dict() if compacted else None
+    outcome.ended = ended
     if code == EXIT_OK:
         # For monitoring, a run that ended with every record ok is a success even if it
         # had nothing to issue (every ID already ok in the results file): its time is the

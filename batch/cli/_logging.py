@@ -15,6 +15,7 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 
 from batch._distribution import distribution
 from batch.cli._console import ConsoleFilter, PeopleRenderer, TerminalEcho, quiet_filter
+from batch.cli._screen import terminal_width
 from batch.cli._stderr import CurrentStderr
 from batch.cli._streams import Droppable
 from batch.engine import reason_of
@@ -130,9 +131,11 @@ def configure_logging(setup: LogSetup, redactor: Redactor) -> tuple[TextIO, bool
         redactor,
     ]
     if log_file and sys.stderr.isatty() and not quiet:
-        processors.append(TerminalEcho(CurrentStderr().write))
+        processors.append(TerminalEcho(CurrentStderr().write, lambda: terminal_width(sys.stderr)))
     if console:
-        processors.append(PeopleRenderer(colors=stream.isatty()))
+        processors.append(
+            PeopleRenderer(colors=stream.isatty(), width=lambda: terminal_width(stream))
+        )
     else:
         processors.append(structlog.processors.JSONRenderer())
     # --quiet still lets the summary event through (it is info): the filter above drops the rest.

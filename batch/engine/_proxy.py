@@ -14,7 +14,7 @@ curl's and requests' (the table in tests/engine/test_proxy_choice.py):
 - a loopback API (localhost, 127.0.0.0/8, ::1) is always direct, whatever the setting:
   an implicit NO_PROXY entry, as in Go's net/http and browsers, so that a shell's
   HTTPS_PROXY does not break local tests; and plain ``http://`` (allowed for loopback
-  only) never goes through a proxy, explicit or not: the org token would cross the
+  only) never goes through a proxy, explicit or not: the API token would cross the
   network in clear text, to a proxy that has no business with a local API.
 
 A proxy URL is ``http://[USER:PASSWORD@]HOST[:PORT]`` (scheme-less means http, port 1080

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, TypeAlias
@@ -29,7 +30,10 @@ JSONValue: TypeAlias = "str | int | float | bool | list[JSONValue] | dict[str, J
 #: documents. `Any`, not `JSONValue`: callers read them as those types (a token is a str).
 SuccessFields: TypeAlias = dict[str, Any]
 
-ErrorKind = Literal["http", "network", "timeout", "invalid_input", "invalid_response", "aborted"]
+#: ``ended``: a record another job's success ended (`Job.ends`), in the results file it was in
+ErrorKind = Literal[
+    "http", "network", "timeout", "invalid_input", "invalid_response", "aborted", "ended"
+]
 
 
 def error_fields(request_id_name: str) -> tuple[str, ...]:
@@ -157,6 +161,19 @@ class Job(Protocol):
     #: the API's documented rate limit in requests per second (None: not documented);
     #: a --rate above it is warned about, and --dry-run estimates at the lower of the two
     documented_rate: float | None
+    #: the job whose records this job's successes end (a revocation ends what an issue
+    #: made), or None. Run on that job's results file, a success also appends an ``ended``
+    #: record for its key there, so a resumed run of that job does the key again
+    ends: Job | None
+    #: HTTP statuses of refusals that say the key has nothing left to end (a 404: no such
+    #: key, or nothing active for it): they end its record there too, once the run's set-up
+    #: has proven right (a success), for a request whose answer a crash lost is repeated
+    #: and meets one
+    also_ends_on: frozenset[int]
+    #: None: the job changes nothing a run cannot redo. Else it is destructive, and this is
+    #: the question asked on a terminal before any call ({ids}: "40 IDs", {api}: the base
+    #: URL); without a terminal the run needs the confirmation given in advance
+    confirmation: str | None
 
     def parse_key(self, raw: str) -> str:
         """Normalise a raw input value to the canonical key; ValueError(reason) if unusable."""
@@ -182,4 +199,9 @@ class Job(Protocol):
 
     def describe_error(self, response: Response) -> Failure:
         """A non-2xx response as a failure of kind "http" (message, request_id)."""
+        ...
+
+    def simulated_api(self) -> AbstractAsyncContextManager[str] | None:
+        """A simulated API for trying the job with no credential: served on loopback for
+        the length of a run, it yields its base URL (None: the job has none)."""
         ...

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from batch.output._atomic_file import AtomicFile
 from batch.output._compact import Compaction, Plan, compact, maybe_compact, plan, written_by
+from batch.output._ending import Ended, Ending, open_ending
 from batch.output._file import OutputFile, Start, refuse_new
 from batch.output._open import open_results
 from batch.output._origin import origin_of
@@ -18,6 +19,8 @@ __all__ = [
     "AtomicFile",
     "CannotWrite",
     "Compaction",
+    "Ended",
+    "Ending",
     "NoRoom",
     "OutputFile",
     "Plan",
@@ -31,6 +34,7 @@ __all__ = [
     "format_for",
     "holds_secrets",
     "maybe_compact",
+    "open_ending",
     "open_results",
     "origin_of",
     "plan",

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from batch.engine import ConfigError, Job, Logger
+from batch.output._compact import written_by
 from batch.output._file import OutputFile
 from batch.output._origin import describe_mismatch
 from batch.output._records import RunRecords, format_for
@@ -99,8 +100,8 @@ def read_back(
 ) -> ReadBack:
     """Read the results file behind ``out`` back and repair its end (a line torn by a crash
     is cut off, a last record lacking only its newline gets it). Refuses, unchanged, a file
-    that is not a results file of ``records`` (another job, other carried columns) or holds
-    records of another origin.
+    that is not a results file of ``records`` (another job's, by its CSV header or its JSONL
+    records' fields; other carried columns) or holds records of another origin.
 
     Blocking (run it in a thread); ``stop`` ends the read early with `Stopped`.
     """
@@ -118,6 +119,13 @@ def read_back(
         carried_columns=records.carried_columns,
     )
     _refuse_another_file(out.path, previous, records.origin)
+    if previous.records and fmt == "jsonl" and not written_by(out.path, job):
+        # A CSV header says whose file it is (`scan` checks it); JSONL records say it
+        # with their fields: those of another job's successes are not this job's.
+        raise ConfigError(
+            f"--resume: {out.path!r} holds the records of another job, not {job.name}'s; "
+            "is it the results file of the run to finish? (nothing was changed)"
+        )
     _repair_end(out, end, complete_tail=complete_tail, log=log)
     still_ok = previous.still_ok(refresh_within=refresh_within)
     log.info(

@@ -340,7 +340,7 @@ def _summary(api: SimulatedApi) -> str:
 
 @contextlib.asynccontextmanager
 async def simulated_api() -> AsyncIterator[str]:
-    """For ``--simulate`` (entry point group ``batch.simulators``): serve a simulated API on
+    """For ``--simulate`` (`DeelApi.simulated_api`, for both jobs): serve a simulated API on
     loopback for the length of a run; yields its base URL."""
     async with serve() as api:
         yield api.base_url

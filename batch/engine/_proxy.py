@@ -128,13 +128,13 @@ def choose_proxy(
     says direct. ``source`` names the explicit setting in the front end's words
     (``--proxy``, ``the proxy argument``)."""
     parts = urllib.parse.urlsplit(base_url)
+    if explicit is not None and not explicit.strip():
+        return ProxyChoice(None, source)  # asked for direct: said as asked
     if is_loopback(parts.hostname or ""):
         return ProxyChoice(None, "loopback host")
     if parts.scheme.lower() == "http":
         return ProxyChoice(None, "plain http")
     if explicit is not None:
-        if not explicit.strip():
-            return ProxyChoice(None, source)
         return ProxyChoice(parse_proxy(explicit, source), source)
     return _from_environment(base_url, environ)
 

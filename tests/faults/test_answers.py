@@ -71,7 +71,9 @@ def test_a_redirect_is_a_failure_that_shows_its_location(
     (failed,) = [r for r in read_jsonl(out) if r["status"] == "error"]
     assert failed["profile_id"] == ids[0]
     assert failed["error"]["http_status"] == int(status)
-    assert f"Location: {api.base_url}/moved/workers/session" in failed["error"]["message"]
+    message = failed["error"]["message"]
+    assert message.startswith("an answer with no error message (application/json)")
+    assert f"Location: {api.base_url}/moved/workers/session" in message
     assert api.stats.followed_redirects == 0  # never followed: the token stays here
 
 

@@ -45,7 +45,7 @@ from batch.cli._signals import Interrupts, StoppedAtStart
 from batch.cli._startup import open_input, open_outputs
 from batch.engine import Abort, Cause
 from batch.input import RowItems
-from batch.output import Writer
+from batch.output import CannotWrite, Writer
 
 if TYPE_CHECKING:
     from batch.engine import Engine
@@ -135,13 +135,9 @@ async def _write_results(engine: Engine, items: RowItems, writer: Writer) -> boo
                 if not closed:
                     closed = True
                     engine.stop("standard output was closed", grace=0)
-            except OSError as exc:  # a full disk, a file system gone: nothing more can be kept
-                engine.not_kept(result)
-                engine.fail(
-                    Abort(
-                        Cause.OUTPUT,
-                        f"cannot write the results ({exc.strerror or exc}); what was written "
-                        "is kept, free some space and finish with --resume",
-                    )
-                )
+            except CannotWrite as exc:  # a full disk, a file system gone: no more IDs
+                if not exc.kept:
+                    engine.not_kept(result)
+                if engine.abort is None:
+                    engine.fail(Abort(Cause.OUTPUT, exc.message))
     return not closed

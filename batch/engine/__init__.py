@@ -10,7 +10,14 @@ import importlib
 from typing import TYPE_CHECKING
 
 from batch.engine._controller import ceiling_for
-from batch.engine._errors import BatchError, Busy, ConfigError, HeldByAnotherRun, InputError
+from batch.engine._errors import (
+    BatchError,
+    Busy,
+    ConfigError,
+    HeldByAnotherRun,
+    InputError,
+    reason_of,
+)
 from batch.engine._lines import count_lines
 from batch.engine._log import Logger, QuietLogger, StdlibLogger, as_logger
 from batch.engine._options import EngineOptions, check_base_url, token_problem
@@ -78,6 +85,7 @@ __all__ = [
     "parse_proxy",
     "parse_quota_store",
     "proxy_secrets",
+    "reason_of",
     "redact_url",
     "token_problem",
     "window_for_rate",

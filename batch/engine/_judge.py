@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from batch.engine._options import EngineOptions
 from batch.engine._policy import Verdict, classify_status, parse_retry_after
 from batch.engine._results import Abort, Cause
-from batch.engine._transport import ProxyRefused, ProxyUnreachable, TlsFailure
-from batch.engine._types import Failure, InvalidResponse, Job, Response
+from batch.engine._transport import HostUnresolved, ProxyRefused, ProxyUnreachable, TlsFailure
+from batch.engine._types import Failure, InvalidResponse, Job, Response, SuccessFields
 from batch.engine._work import Attempt
 
-__all__ = ["NOT_HERE", "EndpointMissing", "fatal_abort", "judge"]
+__all__ = ["NOT_HERE", "UNRESOLVED_LIMIT", "EndpointMissing", "fatal_abort", "judge", "unkeepable"]
 
 
 #: Statuses that, from something other than the API, mean "no such endpoint here".
@@ -38,13 +39,19 @@ def judge(job: Job, outcome: Response | Failure, *, api_seen: bool = True) -> At
     if verdict is Verdict.OK:
         return _success(job, outcome)
     retry_after = parse_retry_after(outcome.headers.get("Retry-After"))
-    failure = job.describe_error(outcome)
+    failure = _with_location(job.describe_error(outcome), outcome)
     if outcome.status in NOT_HERE and not job.speaks_api(outcome):
         if not api_seen:
             missing = EndpointMissing(failure.kind, failure.message, http_status=outcome.status)
             return Attempt(Verdict.FATAL, failure=missing)
         verdict = Verdict.RETRY
     return Attempt(verdict, failure=failure, retry_after=retry_after)
+
+
+#: Attempts whose host name did not resolve (the resolver failing, not a name that does
+#: not exist: that one stops the run at once), before the API ever answered, that stop the
+#: run (`Cause.ENDPOINT`): three of them are not a blip.
+UNRESOLVED_LIMIT = 3
 
 
 def _no_answer(failure: Failure, *, api_seen: bool) -> Attempt:
@@ -54,16 +61,59 @@ def _no_answer(failure: Failure, *, api_seen: bool) -> Attempt:
         return Attempt(Verdict.FATAL, failure=failure)
     if isinstance(failure, ProxyUnreachable) and not api_seen:
         return Attempt(Verdict.FATAL, failure=failure)
+    if isinstance(failure, HostUnresolved) and failure.definitive and not api_seen:
+        return Attempt(Verdict.FATAL, failure=failure)  # no such name: a wrong base URL
     return Attempt(Verdict.RETRY, failure=failure)
 
 
+def _with_location(failure: Failure, response: Response) -> Failure:
+    """A 3xx is never followed (a request must not go where the base URL does not say):
+    its message says where it pointed, so that the user can fix the base URL."""
+    location = response.headers.get("Location")
+    if not 300 <= response.status < 400 or not location:
+        return failure
+    shown = " ".join(location.split())[:300]
+    return dataclasses.replace(failure, message=f"{failure.message} (Location: {shown})")
+
+
 def _success(job: Job, response: Response) -> Attempt:
-    """A 2xx: OK with the job's fields, or a retry if its body breaks the schema."""
+    """A 2xx: OK with the job's fields, or a retry if its body breaks the schema or holds
+    a value no record could keep exactly."""
     try:
-        return Attempt(Verdict.OK, data=job.parse_success(response))
+        data = job.parse_success(response)
     except InvalidResponse as exc:
         failure = Failure("invalid_response", str(exc), http_status=response.status)
         return Attempt(Verdict.RETRY, failure=failure)
+    problem = unkeepable(data)
+    if problem is not None:
+        failure = Failure(
+            "invalid_response",
+            f"HTTP {response.status} answer's {problem}: a record keeps what the API sent "
+            "exactly, on one line of UTF-8, or not at all; not kept",
+            http_status=response.status,
+        )
+        return Attempt(Verdict.RETRY, failure=failure)
+    return Attempt(Verdict.OK, data=data)
+
+
+def unkeepable(data: SuccessFields) -> str | None:
+    """Why a success field cannot be kept exactly in a results file (JSONL or CSV), or None.
+
+    A record is one line of valid UTF-8 (``--resume`` reads them line by line, and a
+    spreadsheet or a program reads the CSV): a line break, a NUL or a lone surrogate (a
+    JSON ``\\ud800`` escape, which no UTF-8 file can hold) would be changed on the way in.
+    """
+    for name, value in data.items():
+        if not isinstance(value, str):
+            continue
+        if "\r" in value or "\n" in value or "\x00" in value:
+            return f"'{name}' holds a line break or a NUL"
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return f"'{name}' holds a lone surrogate (not valid Unicode)"
+    return None
 
 
 def fatal_abort(failure: Failure, job: Job, options: EngineOptions, url: str) -> Abort:
@@ -73,6 +123,12 @@ def fatal_abort(failure: Failure, job: Job, options: EngineOptions, url: str) ->
         return Abort(Cause.TLS, failure.message)
     if isinstance(failure, ProxyRefused | ProxyUnreachable):
         return Abort(Cause.PROXY, failure.message)
+    if isinstance(failure, HostUnresolved):
+        return Abort(
+            Cause.ENDPOINT,
+            f"{failure.message}, and the API never answered: check {options.base_url_source} "
+            f"(the API root looks like {job.default_base_url}); nothing was sent",
+        )
     if isinstance(failure, EndpointMissing):
         return Abort(
             Cause.ENDPOINT,

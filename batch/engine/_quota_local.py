@@ -52,6 +52,8 @@ MEMBERS = 64
 RING = 1024
 #: A waiting run that has not come back by the time it was told (plus this) is not waited for.
 LATE = 0.1
+#: The shortest wait a claim is told (shorter is no wait: see the pacer's EPSILON).
+EPSILON = 1e-4
 
 _MAGIC = b"bquota3\0"
 #: magic, boot, cool-down end, state version, reclaimed gap, ring head, ring count, waiting
@@ -281,7 +283,10 @@ class LocalStore:
         ahead, soonest = (
             self._ahead(mm, header, now, waiting or now) if header.waiting else (0, now)
         )
-        if now >= header.cool and free > ahead:
+        # A cool-down a hair from its end is over: a clock that rounds (virtual time) would
+        # otherwise be told to wait 1e-12 s, again and again.
+        cooling = header.cool - now > EPSILON
+        if not cooling and free > ahead:
             # The reclaim: the first start after a gap that fills the window again.
             reclaim = not inside_gap and began > header.reclaimed and len(leaves) >= capacity - 1
             if reclaim:
@@ -290,7 +295,7 @@ class LocalStore:
             header.waiting = max(0, header.waiting - bool(waiting))  # a hint: `_ahead` recounts
             self._put_member(mm, self._slot, ident, pid, now, 0.0, 0.0, 0)
             return Claim(0.0, reclaim=reclaim)
-        if now < header.cool:
+        if cooling:
             wait = header.cool - now
         elif free > 0:  # room, but runs that waited longer come first
             wait = min(max(soonest - now, 0.001), ask.window)

@@ -153,6 +153,17 @@ async def test_a_shared_cooldown_pauses_every_run(tmp_path: Path) -> None:
 
 
 @pytest.mark.anyio
+async def test_a_cooldown_a_hair_from_its_end_is_over(tmp_path: Path) -> None:
+    # A clock that rounds (virtual time) was told to wait 1e-12 s, again and again: a run
+    # hung on its claim.
+    clock = Clock()
+    local = store(tmp_path, clock)
+    await local.pause(0.2)
+    clock.now += 0.2 - 1e-12
+    assert (await local.claim(ask())).wait == 0.0
+
+
+@pytest.mark.anyio
 async def test_runs_take_turns_when_the_window_is_full(tmp_path: Path) -> None:
     # Three runs that each want more than the window (one start per window here), each
     # back at the time it was told: they take turns, though the run whose start just left

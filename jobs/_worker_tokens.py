@@ -7,7 +7,8 @@ import re
 from datetime import datetime
 from typing import Any
 
-from batch import Call, Failure, InvalidResponse, Request, Response
+from batch import Answer, Call, Failure, InvalidResponse, Request, Response
+from jobs._answers import IDEMPOTENCY_HEADER, VERSION_HEADER, read_answer
 from jobs._deel import UUID
 
 __all__ = ["WORKER_TOKENS", "WorkerTokens"]
@@ -45,6 +46,10 @@ Examples:
     request_id_field = "api_req_id"
     # "5 requests per second per organization" (the provider's docs).
     documented_rate: float | None = 5.0
+    # The version this job is written against: Deel's stable version (its "API versioning"
+    # page: deprecation expected 1 Jan 2027, then one more year until the sunset).
+    api_version = "2026-01-01"
+    api_version_env = "DEEL_API_VERSION"
 
     def parse_key(self, raw: str) -> str:
         value = raw.strip()
@@ -61,12 +66,20 @@ Examples:
         return int(key.replace("-", ""), 16)
 
     def build_request(self, key: str, call: Call) -> Request:
-        return Request(
-            "POST",
-            "/workers/session",
-            {"data": {"profile_id": key}},
-            {"Authorization": f"Bearer {call.token}", "Accept": "application/json"},
-        )
+        headers = {
+            "Authorization": f"Bearer {call.token}",
+            "Accept": "application/json",
+            # One key per ID per run, the same on every retry: a retry after a lost answer
+            # (a timeout, a reset, a cut body) gets the token already minted, not a new one
+            # that would end it.
+            IDEMPOTENCY_HEADER: call.idempotency_key,
+        }
+        if call.api_version:
+            headers[VERSION_HEADER] = call.api_version
+        return Request("POST", "/workers/session", {"data": {"profile_id": key}}, headers)
+
+    def read_answer(self, response: Response) -> Answer:
+        return read_answer(response)
 
     def parse_success(self, response: Response) -> dict[str, Any]:
         # Never quote the body in these messages: a garbled 201 may still hold a token.

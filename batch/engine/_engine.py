@@ -13,6 +13,7 @@ import os
 import random
 import ssl
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 
 import aiohttp
 import anyio
@@ -31,10 +32,26 @@ from batch.engine._results import Abort, Cause, Results, Sender
 from batch.engine._session import open_session
 from batch.engine._stats import Stats
 from batch.engine._transport import Endpoint, send
-from batch.engine._types import Call, Failure, Item, Job, Request, Response, Result
+from batch.engine._types import (
+    Answer,
+    ApiVersion,
+    Call,
+    Item,
+    Job,
+    Request,
+    Response,
+    Result,
+)
 from batch.engine._work import Attempt, Phase, Work, cut_short, stopped_between_attempts
 
-__all__ = ["Engine"]
+__all__ = ["IN_PROGRESS_PATIENCE", "Engine"]
+
+#: How long an item waits, in all, on answers saying its operation is still in progress
+#: before they count against max_attempts (an API may hold a key minutes after its client
+#: left: two, says one): until then they cost an attempt no more than a 429 of the rate limit does.
+IN_PROGRESS_PATIENCE = 300.0
+#: The wait after such an answer that gave no Retry-After.
+IN_PROGRESS_DEFAULT_WAIT = 1.0
 
 
 class Engine:
@@ -276,15 +293,17 @@ class Engine:
             if slots is None:
                 break
             last = await self._fly(session, work, *slots)
-            limited = _rate_limited(last)
-            counted += not limited
+            limited = last.rate_limited
+            waiting = last.in_progress and work.waited_in_progress < IN_PROGRESS_PATIENCE
+            counted += not (limited or waiting)
             if last.verdict is Verdict.OK:
                 return work.succeeded(last.data or {})
             if last.verdict is not Verdict.RETRY or last.failure is None:
                 break
             if counted < self.options.max_attempts and not self._stopping:
-                # 429s are counted and drive rate_changed; one line each would drown a terminal.
-                level = self._log.debug if limited else self._log.info
+                # 429s are counted and drive rate_changed, answers "still in progress" come
+                # once a second: one line each would drown a terminal.
+                level = self._log.debug if limited or last.in_progress else self._log.info
                 level(
                     "retrying",
                     key=item.key,
@@ -299,7 +318,7 @@ class Engine:
         Its start time and its slot in the pacer's window; None if the run stopped."""
         if work.last is not None:
             work.phase = Phase.WAIT
-            await anyio.sleep(self._retry_delay(work.last, counted))
+            await anyio.sleep(self._retry_delay(work, counted))
             if self._stopping:
                 return None
         started = self._pacer.try_start()
@@ -329,7 +348,12 @@ class Engine:
         work.phase = Phase.FLY
         work.last = last = await self._attempt(session, work, started, slot)
         work.phase = Phase.WAIT
-        work.rate_limited += _rate_limited(last)
+        work.rate_limited += last.rate_limited
+        if last.failure is not None and last.failure.kind == "invalid_response":
+            # The answer was whole, and broken as the API sent it: its idempotency cache
+            # would replay it as it is. A new key asks for a new answer (what was minted
+            # under the old one cannot be read anyway).
+            work.renew_key()
         return last
 
     def _settled(self, work: Work, counted: int) -> Result | None:
@@ -340,22 +364,32 @@ class Engine:
             return None  # a fatal answer says nothing about this key: --resume redoes it
         if last.verdict is Verdict.RETRY and counted < self.options.max_attempts:
             return work.failed(stopped_between_attempts(work))  # not of the API's making
+        permanent = last.verdict is Verdict.PERMANENT
         self._log.warning(
             "record_failed",
             key=item.key,
             line=item.line,
             attempts=work.attempts,
             rate_limited=work.rate_limited,
+            permanent=permanent,
             **last.failure.as_dict(self.job.request_id_field),
         )
-        return work.failed(last.failure)
+        return work.failed(last.failure, permanent=permanent)
 
-    def _retry_delay(self, last: Attempt, counted: int) -> float:
+    def _retry_delay(self, work: Work, counted: int) -> float:
         """After a 429: none (the pacer's cool-down and window pace the retry) unless the
-        server asks for one; after any other failure: the backoff of that attempt."""
-        if _rate_limited(last):
-            return min(last.retry_after or 0.0, self.options.backoff.retry_after_cap)
-        return self.options.backoff.delay(counted, last.retry_after, self._rand)
+        server asks for one; after "still in progress": the server's Retry-After (1 s
+        without one); after any other failure: the backoff of that attempt."""
+        last = work.last
+        assert last is not None
+        cap = self.options.backoff.retry_after_cap
+        if last.rate_limited:
+            return min(last.retry_after or 0.0, cap)
+        if last.in_progress:
+            wait = min(max(last.retry_after or IN_PROGRESS_DEFAULT_WAIT, 0.0), cap)
+            work.waited_in_progress += wait
+            return wait
+        return self.options.backoff.delay(max(counted, 1), last.retry_after, self._rand)
 
     # -- one request --------------------------------------------------------
     async def _attempt(
@@ -364,24 +398,46 @@ class Engine:
         """Send one request, judge the outcome, and act on what it says about the API."""
         item = work.item
         assert item is not None
-        request = self.job.build_request(item.key, Call(self.options.token, work.idempotency_key))
+        request = self.job.build_request(item.key, self._call(work))
         self.stats.note_start(started)
         outcome = await send(session, self._endpoint, request, trace_ctx=slot)
         now = self._clock()
         self.stats.latency.add(now - started)
-        status = None if isinstance(outcome, Failure) else outcome.status
-        await self._paced(started, now, rate_limited=status == 429)
-        if status is not None:
-            self._log.debug(
-                "response", key=item.key, status=status, elapsed_ms=round((now - started) * 1000, 1)
-            )
         attempt = judge(self.job, outcome, api_seen=self._api_seen)
-        if isinstance(outcome, Response) and (
-            attempt.verdict is Verdict.OK or self.job.speaks_api(outcome)
-        ):
-            self._api_seen = True
-        self._heed(attempt, now, request, rate_limited=status == 429)
+        # Only the API's rate limit paces the run down: an answer saying this key is still
+        # in progress says nothing about the organization's quota.
+        await self._paced(started, now, rate_limited=attempt.rate_limited)
+        if isinstance(outcome, Response):
+            self._log.debug(
+                "response",
+                key=item.key,
+                status=outcome.status,
+                elapsed_ms=round((now - started) * 1000, 1),
+            )
+            if attempt.verdict is Verdict.OK or self.job.speaks_api(outcome):
+                self._api_seen = True
+        if attempt.answer is not None:
+            self._watch(attempt.answer)
+        self._heed(attempt, now, request)
         return attempt
+
+    def _call(self, work: Work) -> Call:
+        """What the job builds this item's request with: the token, the item's idempotency
+        key (the same on every attempt), the API version."""
+        version = self.options.api_version or self.job.api_version or None
+        return Call(self.options.token, work.idempotency_key, version)
+
+    def _watch(self, answer: Answer) -> None:
+        """Note what an answer says besides its body: a replay, and the API version that
+        answered; the first that announces the version's end is warned about, once."""
+        self.stats.replayed += answer.replayed
+        version = answer.version
+        if version is None:
+            return
+        self.stats.api_version = version
+        if version.deprecated and self.stats.deprecation is None:
+            self.stats.deprecation = version
+            self._log.warning("api_version_deprecated", **_deprecation_event(version, self.options))
 
     async def _paced(self, started: float, now: float, *, rate_limited: bool) -> None:
         """Tell the pacer how the request started at ``started`` was answered."""
@@ -392,7 +448,7 @@ class Engine:
             # A fresh 429 pauses every run that shares the quota, not only this one.
             await self._quota.pause(self._pacer.pacer.paused_until - now)
 
-    def _heed(self, attempt: Attempt, now: float, request: Request, *, rate_limited: bool) -> None:
+    def _heed(self, attempt: Attempt, now: float, request: Request) -> None:
         """Act on what an attempt says about the API: up, failing, or refusing the run."""
         failure = attempt.failure
         if attempt.verdict is Verdict.OK or failure is None:
@@ -400,8 +456,11 @@ class Engine:
         elif attempt.verdict is Verdict.FATAL:
             url = self._endpoint.url(request)
             self.fail(fatal_abort(failure, self.job, self.options, url))
+        elif attempt.in_progress:
+            # The API is up and at work on this key: neither failing nor refusing the run.
+            self.stats.in_progress += 1
         elif attempt.verdict is Verdict.RETRY:
-            if rate_limited:
+            if attempt.rate_limited:
                 # Busy, not down; but a run that gets nothing else for give_up_after (the
                 # quota taken by another run or integration) stops as for a failing API.
                 self.stats.rate_limited += 1
@@ -420,8 +479,27 @@ class Engine:
         )
 
 
-def _rate_limited(attempt: Attempt) -> bool:
-    return attempt.failure is not None and attempt.failure.http_status == 429
+def _deprecation_event(version: ApiVersion, options: EngineOptions) -> dict[str, object]:
+    """The ``api_version_deprecated`` event: the version, its dates, and what to do."""
+    since = _day(version.deprecated_since)
+    sunset = _day(version.sunset)
+    name = version.name or "asked for"
+    when = f" since {since}" if since else ""
+    end = f"; it stops working on {sunset}" if sunset else ""
+    return {
+        "api_version": version.name or None,
+        "deprecated_since": since,
+        "sunset": sunset,
+        "message": f"the API version {name} is deprecated{when}{end}: test a newer "
+        f"version and set it with {options.api_version_source}",
+    }
+
+
+def _day(when: datetime | None) -> str | None:
+    """A date as people read it (``2028-01-01``); None for none, or for a date unsaid."""
+    if when is None or when.year <= 1:
+        return None
+    return when.date().isoformat()
 
 
 def _loop_clock() -> Callable[[], float]:

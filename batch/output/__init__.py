@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from batch.output._atomic_file import AtomicFile
 from batch.output._compact import Compaction, Plan, compact, maybe_compact, plan, written_by
+from batch.output._current import CurrentTokens
 from batch.output._file import OutputFile, Start, open_results, refuse_new
-from batch.output._origin import origin_of
+from batch.output._origin import Origin, origin_for, origin_of
 from batch.output._records import RunRecords, format_for
 from batch.output._resume import ReadBack, Stopped, read_back, read_previous
 from batch.output._secrets import holds_secrets
@@ -14,6 +15,8 @@ from batch.output._writer import Writer
 __all__ = [
     "AtomicFile",
     "Compaction",
+    "CurrentTokens",
+    "Origin",
     "OutputFile",
     "Plan",
     "ReadBack",
@@ -26,6 +29,7 @@ __all__ = [
     "holds_secrets",
     "maybe_compact",
     "open_results",
+    "origin_for",
     "origin_of",
     "plan",
     "read_back",

@@ -81,7 +81,16 @@ class OutputFile:
         """Where ``overwrite`` keeps the records the file held before."""
         return self._real + ".prev"
 
-    def _start_over(self, fd: int, start: Start) -> int:
+    def start_over(self, why: str) -> None:
+        """Start the file over now, as ``overwrite`` does at the start: its records move to
+        ``.prev`` (kept until a run on the file finishes), the file is empty and locked.
+        ``why`` is named if ``.prev`` is already taken (ConfigError, nothing changed)."""
+        if self._fd < 0:
+            return
+        self._fd = self._start_over(self._fd, "overwrite", why=why)
+        os.lseek(self._fd, 0, os.SEEK_END)
+
+    def _start_over(self, fd: int, start: Start, *, why: str = "--overwrite") -> int:
         """The file holds something: refuse (``new``), or keep it as ``.prev`` and return
         the descriptor of a new, empty, locked file (``overwrite``)."""
         if start == "new":
@@ -92,7 +101,7 @@ class OutputFile:
             raise ConfigError(refusal)
         if os.path.exists(self.previous):
             raise ConfigError(
-                f"--overwrite: {self.previous!r} still holds the records from before an "
+                f"{why}: {self.previous!r} still holds the records from before an "
                 f"earlier --overwrite of {self.path!r} that did not finish; finish that run "
                 f"with --resume, or move {self.previous!r} away"
             )

@@ -66,15 +66,23 @@ def outcome(
     run: Run, parts: Parts, interrupts: Interrupts, output_open: bool, compacted: Compaction | None
 ) -> RunOutcome:
     """How the run ended, and the metrics file that says it."""
-    code, reason = _exit(run.stats, parts.engine, interrupts, output_open=output_open)
-    outcome = RunOutcome(run.stats, code, reason, interrupts.name)
+    stats = run.stats
+    code, reason = _exit(stats, parts.engine, interrupts, output_open=output_open)
+    outcome = RunOutcome(stats, code, reason, interrupts.name)
     outcome.compacted = compacted.as_dict() if compacted else None
+    ended = time.time()
     if code == EXIT_OK:
         # For monitoring, a run that ended with every record ok is a success even if it
         # had nothing to issue (every ID already ok in the results file): its time is the
         # last success.
-        run.stats.last_success_unix = time.time()
-    parts.reporter.write_metrics(elapsed_s=run.stats.elapsed_s, exit_code=code)
+        stats.last_success_unix = ended
+    whole = code in (EXIT_OK, EXIT_RECORD_ERRORS) and not parts.items.limited
+    if whole and not (stats.transient or stats.not_attempted):
+        # Every valid ID has its final answer: a current token, or an error no retry
+        # would change (a 404, a 400, invalid input). Exit 1 from those alone is complete.
+        stats.last_complete_unix = ended
+    stats.earliest_expiry_unix = parts.current.earliest(whole_input=whole)
+    parts.reporter.write_metrics(elapsed_s=stats.elapsed_s, exit_code=code)
     return outcome
 
 

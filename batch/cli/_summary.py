@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import shlex
 import sys
+from datetime import datetime
 from typing import TextIO
 
 import click
@@ -68,13 +69,33 @@ def print_summary(
         return
     resume = event.get("resume")
     text = _summary_lines(outcome, settings, resume if isinstance(resume, str) else None)
-    click.echo(text[0] + _quiet_tail(settings) if settings.quiet else "\n".join(text), file=human)
+    click.echo(
+        text[0] + _quiet_tail(outcome, settings) if settings.quiet else "\n".join(text), file=human
+    )
 
 
 def _left(outcome: RunOutcome) -> bool:
-    """Whether the run left IDs to finish (by --resume): not attempted, failed, or stopped."""
+    """Whether the run left IDs to finish (by --resume): not attempted, failed for a reason
+    that may pass (a 5xx, a timeout), or stopped. An ID the API answered for good (a 404, a
+    400) is not left: a --resume would only get the same answer."""
     stats = outcome.stats
-    return bool(stats.not_attempted or stats.failed or outcome.abort_reason or outcome.signal_name)
+    return bool(
+        stats.not_attempted or stats.transient or outcome.abort_reason or outcome.signal_name
+    )
+
+
+def _permanent(stats: Stats) -> int:
+    """Records that no retry would change: the API's final answers, and invalid rows."""
+    return stats.failed - stats.transient + stats.invalid
+
+
+def _where_errors(settings: Settings) -> str:
+    """Where a run's error records are, for people: the errors file, or the results file."""
+    if settings.errors:
+        return f"in {settings.errors}"
+    if settings.output == "-":
+        return "on standard output"
+    return f"in {settings.output} (status error)"
 
 
 def _finished_event(outcome: RunOutcome, settings: Settings) -> dict[str, object]:
@@ -97,6 +118,8 @@ def _finished_event(outcome: RunOutcome, settings: Settings) -> dict[str, object
         event["signal"] = outcome.signal_name
     if _left(outcome) and settings.output != "-":
         event["resume"] = resume_command(settings)
+    event["permanent"] = _permanent(stats)
+    event.update(_version_fields(stats))
     if outcome.compacted is not None:
         event["compacted"] = outcome.compacted
     return event
@@ -176,6 +199,8 @@ def _summary_lines(outcome: RunOutcome, settings: Settings, resume: str | None) 
         )
     if outcome.compacted is not None:
         lines.append("  " + compacted_line(outcome.compacted))
+    if (deprecated := _deprecation_line(stats)) is not None:
+        lines.append("  " + deprecated)
     if outcome.abort_reason:
         lines.append(f"  why: {outcome.abort_reason}")
     if outcome.read:
@@ -189,7 +214,51 @@ def _summary_lines(outcome: RunOutcome, settings: Settings, resume: str | None) 
         lines.append(f"  to finish: {resume}")
     elif _left(outcome):
         lines.append("  to finish: run again with -o FILE and --resume")
+    elif _permanent(stats):
+        lines.append(f"  nothing to finish: {_settled_line(stats, settings)}")
     return lines
+
+
+def _settled_line(stats: Stats, settings: Settings) -> str:
+    """What a finished run with only final failures says of them: how many, and where."""
+    parts = []
+    if stats.failed:
+        parts.append(f"{plural(stats.failed, 'ID')} the API refused for good")
+    if stats.invalid:
+        parts.append(plural(stats.invalid, "invalid row"))
+    return (
+        f"{' and '.join(parts)}, {_where_errors(settings)}: a retry would get the same "
+        "answer; fix the input"
+    )
+
+
+def _version_fields(stats: Stats) -> dict[str, object]:
+    """The API version that answered, and the end its answers announced, for run_finished."""
+    fields: dict[str, object] = {}
+    if stats.api_version is not None and stats.api_version.name:
+        fields["api_version"] = stats.api_version.name
+    dep = stats.deprecation
+    if dep is not None:
+        fields["api_deprecated"] = True
+        fields["api_deprecated_since"] = _day(dep.deprecated_since)
+        fields["api_sunset"] = _day(dep.sunset)
+    return fields
+
+
+def _deprecation_line(stats: Stats) -> str | None:
+    """``API version X is deprecated since D; it stops working on S: …`` (None: it is not)."""
+    dep = stats.deprecation
+    if dep is None:
+        return None
+    since, sunset = _day(dep.deprecated_since), _day(dep.sunset)
+    text = f"API version {dep.name or '(unnamed)'} is deprecated"
+    text += f" since {since}" if since else ""
+    text += f"; it stops working on {sunset}" if sunset else ""
+    return text + ": test a newer version, then set it with --api-version"
+
+
+def _day(when: datetime | None) -> str | None:
+    return None if when is None or when.year <= 1 else when.date().isoformat()
 
 
 def compacted_line(done: dict[str, int]) -> str:
@@ -212,9 +281,20 @@ def _size(count: int) -> str:
     return f"{value:.1f} {unit}"
 
 
-def _quiet_tail(settings: Settings) -> str:
-    if settings.output == "-":
-        return ""
-    return f"; results in {settings.output}" + (
-        f", errors in {settings.errors}" if settings.errors else ""
-    )
+def _quiet_tail(outcome: RunOutcome, settings: Settings) -> str:
+    """What --quiet adds to the headline: where the results and the errors are, and a
+    deprecated API version (its warning is not printed)."""
+    stats = outcome.stats
+    errors = stats.failed + stats.invalid
+    tail = "" if settings.output == "-" else f"; results in {settings.output}"
+    if errors:
+        tail += f"; {plural(errors, 'error record')} {_where_errors(settings)}"
+    elif settings.errors and settings.output != "-":
+        tail += f", errors in {settings.errors}"
+    dep = stats.deprecation
+    if dep is not None:
+        sunset = _day(dep.sunset)
+        tail += f"; API version {dep.name or '(unnamed)'} deprecated" + (
+            f", sunset {sunset}" if sunset else ""
+        )
+    return tail

@@ -11,7 +11,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import StartSim
-from tests.helpers import ENV, new_ids, read_jsonl, run_cli, write_csv
+from tests.helpers import ENV, CliResult, new_ids, read_jsonl, run_cli, write_csv
 
 FAST = ("--rate", "1000", "--backoff-base", "0.01", "--log-format", "json")
 
@@ -38,7 +38,7 @@ def _run(
     metrics: Path,
     *extra: str,
     token: str = ENV["DEEL_API_TOKEN"],
-):  # type: ignore[no-untyped-def]
+) -> CliResult:
     return run_cli(
         "worker-tokens", str(src), "-o", str(out), "--base-url", api_url, *FAST,
         "--metrics-file", str(metrics), *extra, env={"DEEL_API_TOKEN": token},

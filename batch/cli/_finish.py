@@ -106,7 +106,8 @@ def _exit(
 
 
 def _previous_records(out: OutputFile, finished: bool, log: Logger) -> None:
-    """The records --overwrite moved aside are dropped once a run on the file finishes."""
+    """The records --overwrite (or a rotated token's --resume) moved aside are dropped once
+    a run on the file finishes."""
     if finished:
         if out.forget_previous():
             log.info("previous_records_removed", path=out.previous)
@@ -114,7 +115,8 @@ def _previous_records(out: OutputFile, finished: bool, log: Logger) -> None:
         log.warning(
             "previous_records_kept",
             path=out.previous,
-            message=f"the records from before --overwrite are still in {out.previous}; "
+            message=f"the records from before the file was started over (--overwrite, or a "
+            f"rotated token) are still in {out.previous}; "
             f"they are removed when a run on {out.path} finishes",
         )
 

@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from batch.engine import ConfigError, parse_proxy, parse_quota_store
 
@@ -124,7 +125,7 @@ def delimiter(_ctx: click.Context, _param: click.Parameter, value: str | None) -
     return char
 
 
-def api_version(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+def api_version(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """A date, ``YYYY-MM-DD``: the API version every request asks for."""
     if value is None:
         return None
@@ -134,7 +135,10 @@ def api_version(_ctx: click.Context, param: click.Parameter, value: str | None) 
     except ValueError:
         ok = False
     if not ok:
-        env = f" (from {param.envvar})" if isinstance(param.envvar, str) and param.envvar else ""
+        from_env = param.name is not None and (
+            ctx.get_parameter_source(param.name) is ParameterSource.ENVIRONMENT
+        )
+        env = f" (from {param.envvar})" if from_env and isinstance(param.envvar, str) else ""
         raise click.BadParameter(
             f"{value!r}{env} is not an API version: a date, YYYY-MM-DD (e.g. 2026-01-01)"
         )

@@ -60,6 +60,21 @@ def test_a_version_that_is_not_a_date_is_a_usage_error(tmp_path: Path, value: st
     assert "YYYY-MM-DD" in res.stderr
 
 
+@pytest.mark.parametrize("how", ["option", "env"])
+def test_a_bad_version_is_blamed_on_where_it_came_from(tmp_path: Path, how: str) -> None:
+    src = write_csv(tmp_path / "in.csv", new_ids(1))
+    args = ("worker-tokens", str(src), "--simulate", *FAST)
+    if how == "option":
+        res = run_cli(
+            *args, "--api-version", "latest", env={**ENV, "DEEL_API_VERSION": "2026-01-01"}
+        )
+    else:
+        res = run_cli(*args, env={**ENV, "DEEL_API_VERSION": "latest"})
+    assert res.exit_code == 2
+    named = "'latest' (from DEEL_API_VERSION) is not" if how == "env" else "'latest' is not"
+    assert named in res.stderr
+
+
 def test_a_version_the_api_does_not_serve_stops_the_run_and_names_the_option(
     sim: StartSim, tmp_path: Path
 ) -> None:

@@ -458,7 +458,9 @@ class Engine:
             self.fail(fatal_abort(failure, self.job, self.options, url))
         elif attempt.in_progress:
             # The API is up and at work on this key: neither failing nor refusing the run.
+            # It may hold a key minutes after its client left; that time is no failing time.
             self.stats.in_progress += 1
+            self._give_up.answered()
         elif attempt.verdict is Verdict.RETRY:
             if attempt.rate_limited:
                 # Busy, not down; but a run that gets nothing else for give_up_after (the

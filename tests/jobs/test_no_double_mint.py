@@ -74,6 +74,32 @@ def test_a_429_for_a_key_in_progress_is_waited_out_and_never_paced_down(
     assert all(len(api.stats.workers[pid].issued) == 1 for pid in ids)
 
 
+def test_a_key_held_for_minutes_after_its_client_left_is_waited_for_not_given_up_on(
+    virtual_sim: VirtualSim, tmp_path: Path
+) -> None:
+    # Deel holds the key of a request whose client went away for two minutes ("wait 2
+    # minutes before retrying"): every answer in that time is a 429 "in progress". The API
+    # is answering, not failing: --give-up-after (60 s) must not count that time, so the
+    # 500 that comes once the key is free is the first failure of a new spell, not the
+    # end of a two-minute one.
+    ids = new_ids(3)
+    busy = ids[0]
+    plan = {busy: ["stall", "500"]}
+    sim = virtual_sim(rate=None, plan=plan, stall_seconds=5, idempotency_linger=120)
+    out = tmp_path / "tokens.jsonl"
+    res = _simulated(write_csv(tmp_path / "in.csv", ids), out, "--timeout", "1")
+    assert res.exit_code == 0, res.stderr
+    assert "run_aborted" not in res.names()
+    api = sim.api
+    assert api.stats.in_progress_429 >= 2  # the wait outlasted --give-up-after
+    by_id = {record["profile_id"]: record for record in read_jsonl(out)}
+    assert by_id[busy]["status"] == "ok"
+    assert by_id[busy]["token"] == api.stats.workers[busy].active
+    assert by_id[busy]["attempts"] == 3 + api.stats.in_progress_429  # stall, 500, mint
+    assert all(len(api.stats.workers[pid].issued) == 1 for pid in ids)
+    assert res.event("run_finished")["elapsed_s"] > 60
+
+
 def test_a_new_run_uses_new_keys_and_mints_again(sim: StartSim, tmp_path: Path) -> None:
     # A nightly refresh must mint: a replay of yesterday's answer would hand out a token
     # that is about to expire.

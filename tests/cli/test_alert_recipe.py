@@ -222,3 +222,14 @@ def test_a_sunset_within_90_days_pages_and_a_later_one_does_not(
         assert night.exit_code == 0
         assert 'deel_batch_api_version_deprecated{version="2026-01-01"} 1.0' in night.metrics
         _check(folder, night, {2: firing})
+
+
+def test_the_readme_alerts_on_what_the_recipe_alerts_on() -> None:
+    # The README's nightly paragraph quotes the rules; each quote must be one of the
+    # recipe's expressions (the ones promtool checks), the sunset's included.
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    quoted = [e for e in re.findall(r"`([^`]*deel_batch_[^`]*)`", readme) if re.search("[<>]", e)]
+    expressions = {" ".join(e.split()) for e in re.findall(r"expr: (.*)", recipe())}
+    assert any("api_version_sunset" in e for e in quoted)
+    assert quoted
+    assert set(quoted) <= expressions

@@ -7,7 +7,8 @@ real `deel-batch worker-tokens … --resume` process against a real `deel-batch
 simulate-api` process on loopback: a good night, a permanent bad row appearing in the
 export, a rotation of the organization token, a server that loses answers after minting,
 a deprecation announced in the headers, a token revoked mid-run (exit 3), the new token
-installed, the bad row fixed, a SIGTERM, its resume. After each night it prints the exit
+installed and the command the aborted night printed run as it was printed, the bad row
+fixed, a SIGTERM, its resume. After each night it prints the exit
 code, the results file's line count, whether ``tokens.jsonl.prev`` is there, and the
 metrics file (ages and times relative to the end of the night).
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -65,8 +67,8 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serving(*args: str) -> Iterator[Server]:
-    server = Server(args, _free_port())
+def serving(*args: str, port: int = 0) -> Iterator[Server]:
+    server = Server(args, port or _free_port())
     command = [DEEL_BATCH, "simulate-api", "--port", str(server.port), "--rate", RATE, *args]
     server.process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 15
@@ -154,6 +156,8 @@ def _metrics(path: Path) -> dict[str, float]:
 
 #: (name, when it started) of each night so far: a timestamp is named by the night that set it
 NIGHTS: list[tuple[str, float]] = []
+#: the "to finish" command the last night printed (run_finished's ``resume``), if any
+PRINTED: list[str] = []
 
 
 def _by(value: float | None) -> str:
@@ -215,6 +219,7 @@ def report(label: str, admin: Admin, code: int) -> None:
         finished: dict[str, object] = next(
             (e for e in reversed(events) if e.get("event") == "run_finished"), {}
         )
+        PRINTED[:] = shlex.split(str(finished["resume"])) if "resume" in finished else []
         print(
             f"   run_finished: permanent={finished.get('permanent')} replayed={finished.get('replayed')}"
             f" in_progress={finished.get('in_progress')} requests={finished.get('requests')}"
@@ -270,9 +275,12 @@ def year(ids: int) -> None:
     with serving(*unknown, *deprecated, "--revoke-after", str(revoked)) as server:
         night(f"Aug: the old token is revoked after {revoked} mints", admin, admin.nightly(server))
     stopped(server)
+    revoked_port = server.port
     admin.install_token("org-token-2027-q3")
-    with serving(*unknown, *deprecated) as server:
-        night("Sep: the new token is installed", admin, admin.nightly(server))
+    assert PRINTED, "the aborted night printed no command to finish"
+    printed = [DEEL_BATCH, *PRINTED[1:]]  # the command Aug printed, exactly: same base URL
+    with serving(*unknown, *deprecated, port=revoked_port) as server:
+        night("Sep: the new token is installed; the command Aug printed", admin, printed)
         admin.bad_rows = False
         admin.write_export()
         night("Oct: HR fixed the export", admin, admin.nightly(server))

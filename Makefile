@@ -19,9 +19,20 @@ $(STAMP): pyproject.toml requirements.lock requirements-dev.lock
 
 demo: $(STAMP)
 	@rm -rf demo-out && mkdir -p demo-out  # a fresh demo each time: results files are never overwritten silently
-	$(BIN)/deel-batch worker-tokens --simulate sample_inputs/profiles.csv \
+	@echo "== 1. mint a worker token per profile ID"
+	@$(BIN)/deel-batch worker-tokens --simulate sample_inputs/profiles.csv \
 		-o demo-out/tokens.jsonl --errors demo-out/errors.csv --log-format console; \
-	rc=$$?; echo "exit code $$rc (1 = some records are errors, as the sample input has invalid rows); results in demo-out/"; \
+	rc=$$?; echo "exit code $$rc (1 = some records are errors, as the sample input has invalid rows)"; \
+	test $$rc -le 1
+	@echo "== 2. revoke every token in the results file (recorded in it too)"
+	@$(BIN)/deel-batch revoke-tokens --simulate demo-out/tokens.jsonl \
+		-o demo-out/revoked.jsonl --log-format console; \
+	rc=$$?; echo "exit code $$rc (the invalid rows of the results file are invalid again)"; \
+	test $$rc -le 1
+	@echo "== 3. --resume: new tokens for exactly the revoked IDs"
+	@$(BIN)/deel-batch worker-tokens --simulate sample_inputs/profiles.csv \
+		-o demo-out/tokens.jsonl --resume --log-format console; \
+	rc=$$?; echo "exit code $$rc; results in demo-out/"; \
 	test $$rc -le 1
 
 lint: $(STAMP)
@@ -62,6 +73,8 @@ package: $(STAMP)
 	cd dist && venv/bin/python ../examples/migration_script.py > /dev/null
 	cd dist && venv/bin/deel-batch worker-tokens --simulate ../sample_inputs/profiles.csv \
 		-o out.jsonl --log-format json 2> /dev/null; test $$? -eq 1
+	cd dist && venv/bin/deel-batch revoke-tokens --simulate out.jsonl \
+		-o revoked.jsonl --log-format json 2> /dev/null; test $$? -eq 1
 	@! $(PKG_VENV)/bin/python -m pip list --format=freeze | grep -iE '^(mypy|ruff|pytest|trustme|cryptography|build|twine)=' \
 		|| (echo "development tools were installed with the package"; exit 1)
 	@echo "package ok: $$(ls dist/*.whl dist/*.tar.gz | tr '\n' ' ')"

@@ -14,6 +14,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 from batch import Logger, Stats
+from jobs._revoke_tokens import REVOKE_TOKENS, RevokeTokens
 from jobs._worker_tokens import WORKER_TOKENS, WorkerTokens
 
 if TYPE_CHECKING:  # what a type checker sees of the names imported on first use
@@ -21,12 +22,18 @@ if TYPE_CHECKING:  # what a type checker sees of the names imported on first use
     from jobs._simulator._cli import simulated_api
 
 __all__ = [
+    "REVOKE_TOKENS",
     "WORKER_TOKENS",
     "AsyncRunOptions",
     "Failed",
     "Failure",
     "Issued",
     "Logger",
+    "Revocation",
+    "RevocationsAborted",
+    "RevocationsInterrupted",
+    "RevokeTokens",
+    "Revoked",
     "RunAborted",
     "RunInterrupted",
     "RunOptions",
@@ -38,6 +45,8 @@ __all__ = [
     "create_worker_tokens_sync",
     "open_worker_tokens",
     "organization_quota",
+    "revoke_worker_tokens",
+    "revoke_worker_tokens_sync",
     "simulated_api",
 ]
 

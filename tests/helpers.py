@@ -58,3 +58,21 @@ def write_csv(path: Path, ids: list[str], extra: str = "email") -> Path:
 
 
 ENV = {"DEEL_API_TOKEN": "org-secret-token-123456"}
+
+
+#: Every job's command: the tests that hold for both are parametrised by it.
+JOBS = ("worker-tokens", "revoke-tokens")
+
+
+def job_args(job: str) -> tuple[str, ...]:
+    """What a job's command needs beyond the common options when no one is at a terminal:
+    a destructive job's confirmation given in advance."""
+    return ("--yes",) if job == "revoke-tokens" else ()
+
+
+def done_by(api: Any, job: str) -> dict[str, int]:
+    """How many requests the simulated API processed per ID for ``job`` (POSTs or DELETEs)."""
+    counts: dict[str, int] = (
+        api.stats.per_profile if job == "worker-tokens" else api.stats.per_worker
+    )
+    return counts

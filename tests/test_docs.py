@@ -42,8 +42,8 @@ def snippets() -> list[str]:
 
 def test_the_library_page_has_its_scripts() -> None:
     found = snippets()
-    assert len(found) == 3
-    assert [s.count("from jobs import") for s in found] == [1, 1, 1]
+    assert len(found) == 4
+    assert [s.count("from jobs import") for s in found] == [1, 1, 1, 1]
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def test_the_library_scripts_type_check_under_mypy_strict(scripts: list[Path]) -
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.startswith("Success: no issues found in 3 source files")
+    assert done.stdout.startswith("Success: no issues found in 4 source files")
 
 
 @pytest.mark.slow
@@ -107,7 +107,7 @@ def test_the_library_scripts_run_against_the_simulated_api(
         assert "Traceback" not in done.stderr, done.stderr
         assert "wt_" not in done.stdout + done.stderr  # no worker token printed or logged
         outputs.append(done)
-    full, five, sync = outputs
+    full, five, sync, revoke = outputs
     # 1: every valid ID issued but the unknown one; its failure and the bad row on stderr
     assert full.returncode == 1
     assert len(full.stdout.splitlines()) == 7
@@ -120,6 +120,14 @@ def test_the_library_scripts_run_against_the_simulated_api(
     # 3: the sync form, in input order
     assert sync.returncode == 0
     assert [line.split()[0] for line in sync.stdout.splitlines()] == [i for i in ids if i != ids[2]]
+    # 4: the revocations: the tokens the first three scripts made end; the unknown ID is a
+    # 404, and the invalid row is not sent
+    assert revoke.returncode == 1, revoke.stderr
+    assert sorted(line.split()[0] for line in revoke.stdout.splitlines()) == sorted(
+        i for i in ids if i != ids[2]
+    )
+    assert f"{ids[2]} 404 Worker not found" in revoke.stderr
+    assert all(api.stats.workers[i].active is None for i in ids if i != ids[2])
 
 
 # --- the options reference ------------------------------------------------------------

@@ -5,7 +5,8 @@ no other layer; ``batch.input`` and ``batch.output`` import only the engine;
 ``batch.cli`` may import them all. Across layers, a module imports a layer's
 package (its ``__all__``), never another layer's private module. Nothing in
 ``batch/`` imports the rest of this repository (``jobs``, ``tests``,
-``examples``, ``bench``): the engine finds its jobs through entry points.
+``examples``, ``bench``): the engine finds its jobs through entry points (one
+per job, in ``batch.jobs``).
 ``jobs/`` and ``examples/`` import only what ``batch`` itself exports.
 
 ``batch/`` never speaks Deel: no word of `DEEL_WORDS` anywhere in it, in
@@ -120,6 +121,7 @@ def test_every_exported_name_resolves(package: str) -> None:
 
 #: What a migration script may import from ``jobs``; a change here is a change of the library.
 JOBS_API = {
+    "REVOKE_TOKENS",
     "WORKER_TOKENS",
     "AsyncRunOptions",
     "Failed",
@@ -128,6 +130,11 @@ JOBS_API = {
     "Logger",
     "RunAborted",
     "RunInterrupted",
+    "Revocation",
+    "RevocationsAborted",
+    "RevocationsInterrupted",
+    "RevokeTokens",
+    "Revoked",
     "RunOptions",
     "Stats",
     "WorkerToken",
@@ -137,6 +144,8 @@ JOBS_API = {
     "create_worker_tokens_sync",
     "open_worker_tokens",
     "organization_quota",
+    "revoke_worker_tokens",
+    "revoke_worker_tokens_sync",
     "simulated_api",
 }
 
@@ -165,25 +174,38 @@ def test_everything_a_library_caller_touches_is_exported_from_jobs() -> None:
     """The types in the library's signatures, its results' fields and its exceptions'
     attributes: each class of jobs/ among them can be imported from ``jobs``."""
     import jobs
-    from jobs._library import _api, _types
+    from jobs._library import _api, _revoke, _types
 
     touched: set[type] = set()
-    public = [jobs.open_worker_tokens, jobs.create_worker_tokens, jobs.create_worker_tokens_sync]
-    namespaces = {**vars(_api), **vars(_types)}
+    public = [
+        jobs.open_worker_tokens,
+        jobs.create_worker_tokens,
+        jobs.create_worker_tokens_sync,
+        jobs.revoke_worker_tokens,
+        jobs.revoke_worker_tokens_sync,
+    ]
+    namespaces = {**vars(_api), **vars(_revoke), **vars(_types)}
     for function in public:
         for hint in typing.get_type_hints(function, globalns=namespaces).values():
             touched |= _classes_in(hint)
-    for cls in (jobs.Issued, jobs.Failed, jobs.Failure, jobs.WorkerTokenResults):
+    for cls in (jobs.Issued, jobs.Revoked, jobs.Failed, jobs.Failure, jobs.WorkerTokenResults):
         for hint in typing.get_type_hints(cls, globalns=namespaces).values():
             touched |= _classes_in(hint)
         for prop in vars(cls).values():
             if isinstance(prop, property) and prop.fget is not None:
                 hints = typing.get_type_hints(prop.fget, globalns=namespaces)
                 touched |= _classes_in(hints.get("return"))
-    for exc in (jobs.RunAborted("why", jobs.Stats()), jobs.RunInterrupted([], jobs.Stats())):
+    aborts: tuple[BaseException, ...] = (
+        jobs.RunAborted("why", jobs.Stats()),
+        jobs.RunInterrupted([], jobs.Stats()),
+        jobs.RevocationsAborted("why", jobs.Stats()),
+        jobs.RevocationsInterrupted([], jobs.Stats()),
+    )
+    for exc in aborts:
         touched |= {type(value) for value in vars(exc).values()}
     ours = {cls for cls in touched if cls.__module__.startswith(("jobs.", "batch."))}
-    assert {jobs.Issued, jobs.Failed, jobs.Failure, jobs.WorkerTokenResults, jobs.Stats} <= ours
+    assert {jobs.Issued, jobs.Revoked, jobs.Failed, jobs.Failure, jobs.WorkerTokenResults,
+            jobs.Stats} <= ours  # fmt: skip
     assert {cls.__name__ for cls in ours} <= set(jobs.__all__)
 
 

@@ -15,6 +15,7 @@ from batch.engine import ConfigError, Job, error_fields
 from batch.output import holds_secrets
 
 __all__ = [
+    "can_ask",
     "check_distinct",
     "check_keep_columns",
     "check_settings",
@@ -45,6 +46,17 @@ def check_settings(job: Job, s: Settings) -> None:
     check_keep_columns(job, s.keep_columns)
     if s.output == "-" and not (s.output_given or s.dry_run or s.simulate) and job.secret_fields:
         refuse_secrets_on_terminal(job)
+    if job.confirmation and not (s.yes or s.dry_run or s.simulate or can_ask(s)):
+        raise ConfigError(
+            f"{job.name} cannot be undone and there is no terminal to ask on: pass --yes to "
+            "run it without asking (nothing was done)"
+        )
+
+
+def can_ask(s: Settings) -> bool:
+    """Whether a person can be asked: standard input (not the run's input) and standard
+    error are a terminal."""
+    return s.input != "-" and sys.stdin.isatty() and sys.stderr.isatty()
 
 
 def check_distinct(s: Settings) -> None:
@@ -97,7 +109,10 @@ def check_side_files(job: Job, s: Settings) -> None:
                 "ends (a rename over a device such as /dev/null would replace the device); "
                 "leave the option out, or name a file"
             )
-    if s.errors and holds_secrets(s.errors, job.secret_fields):
+    # The secrets of the job whose records this one ends too: its results file is this
+    # job's input, and a mistyped --errors must not replace it.
+    secrets = job.secret_fields | (job.ends.secret_fields if job.ends else frozenset())
+    if s.errors and holds_secrets(s.errors, secrets):
         raise ConfigError(
             f"--errors {s.errors!r} holds records with tokens (a results file?) and would be "
             "replaced by the errors of this run; choose another name (nothing was changed)"

@@ -1,4 +1,4 @@
-"""One command per job: the options of `Settings`, the same for every job."""
+"""One command per job: the options of `Settings`, those of every job and the job's own."""
 
 from __future__ import annotations
 
@@ -48,8 +48,8 @@ def _metrics_file_in(args: list[str]) -> str | None:
 
 
 def job_command(job: Job, run: Callable[[Job, Settings], int]) -> click.Command:
-    """The command for a job: one option per field of `Settings`, in its order; ``run``
-    gets the settings and returns the exit code."""
+    """The command for a job: one option per field of `Settings` that the job has (most are
+    every job's), in its order; ``run`` gets the settings and returns the exit code."""
     # What the declarations' {job.…} and {env_prefix} stand for (see batch.cli._declare).
     words = {"job": job, "env_prefix": metric_prefix().upper()}
 
@@ -61,7 +61,7 @@ def job_command(job: Job, run: Callable[[Job, Settings], int]) -> click.Command:
     return _JobCommand(
         name=job.name,
         callback=command,
-        params=parameters(Settings, words),
+        params=parameters(Settings, words, job),
         help=job.help,
         short_help=job.summary,
     )

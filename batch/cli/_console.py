@@ -24,8 +24,11 @@ from collections.abc import Callable
 import structlog
 from structlog.typing import EventDict, WrappedLogger
 
+from batch.cli._screen import wrap
+
 __all__ = [
     "SHOWN",
+    "STAMP_WIDTH",
     "SUMMARY_EVENTS",
     "ConsoleFilter",
     "PeopleRenderer",
@@ -37,6 +40,8 @@ __all__ = [
 
 #: how many failed records and invalid rows are shown one by one
 SHOWN = 10
+#: the columns of a line's ``HH:MM:SS  `` (a wrapped sentence goes on under its start)
+STAMP_WIDTH = 10
 #: the events that stand for the run's summary (printed as text in console mode)
 SUMMARY_EVENTS = frozenset({"run_finished", "dry_run"})
 _DEBUG_ONLY = frozenset({"retrying", "response", "duplicate_id", "previous_records_removed"})
@@ -124,9 +129,11 @@ class TerminalEcho:
 
     EVENTS = frozenset({"interrupted", "interrupted_again", "run_aborted"})
 
-    def __init__(self, write: Callable[[str], object]) -> None:
+    def __init__(
+        self, write: Callable[[str], object], width: Callable[[], int | None] = lambda: None
+    ) -> None:
         self._write = write
-        self._render = PeopleRenderer(colors=True)
+        self._render = PeopleRenderer(colors=True, width=width)
 
     def __call__(self, logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
         if event_dict.get("event") in self.EVENTS:
@@ -135,10 +142,15 @@ class TerminalEcho:
 
 
 class PeopleRenderer:
-    """Renders an event as ``HH:MM:SS  sentence`` (local time), warnings and errors marked."""
+    """Renders an event as ``HH:MM:SS  sentence`` (local time), warnings and errors marked.
 
-    def __init__(self, *, colors: bool) -> None:
+    On a terminal (``width`` says how wide it is now; None: not one) a long sentence
+    wraps between words, its continuations indented under its first word.
+    """
+
+    def __init__(self, *, colors: bool, width: Callable[[], int | None] = lambda: None) -> None:
         self._colors = colors
+        self._width = width
 
     def __call__(self, _logger: WrappedLogger, method: str, event_dict: EventDict) -> str:
         fields = dict(event_dict)
@@ -151,11 +163,14 @@ class PeopleRenderer:
         if level in ("warning", "error", "critical"):
             text = f"{'error' if level == 'critical' else level}: {text}"
         stamp = time.strftime("%H:%M:%S")
+        width = self._width()
+        lines = wrap(text, None if width is None else width - STAMP_WIDTH, hang=0)
         if self._colors:
             color = _COLORS.get(level, "")
-            line = f"{_DIM}{stamp}{_RESET}  {color}{text}{_RESET if color else ''}"
-        else:
-            line = f"{stamp}  {text}"
+            lines = [f"{color}{line}{_RESET if color else ''}" for line in lines]
+            stamp = f"{_DIM}{stamp}{_RESET}"
+        under = "\n" + " " * STAMP_WIDTH
+        line = f"{stamp}  {under.join(lines)}"
         return f"{line}\n{exc}" if exc else line
 
 

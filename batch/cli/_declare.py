@@ -7,6 +7,10 @@ parameters, in field order.
 A string in a declaration may name ``{job.<attribute>}`` (the job's: its key name, its
 environment variables) and ``{env_prefix}`` (the distribution's name in upper case, as
 in the quota store's variable): both are filled in when the command is built for a job.
+
+An option that only some jobs have (``--yes``: a destructive job's) says which with
+``only``: a test of the job. The other jobs' commands do not show it, and their runs get
+the field's default.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from typing import TYPE_CHECKING, Any, Never
 
 import click
 
+from batch.engine import Job
+
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
@@ -26,6 +32,8 @@ __all__ = ["OPTION", "Callback", "Declared", "argument", "declared", "option", "
 OPTION = "option"
 #: a click callback: checks and converts a value (``Any``: click's own signature)
 Callback = Callable[[click.Context, click.Parameter, Any], Any]
+#: which jobs' commands have an option (`Declared.only`)
+JobTest = Callable[[Job], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +49,12 @@ class Declared:
     envvar: str | None = None
     flag: bool = False
     is_argument: bool = False
+    #: the jobs whose commands have this option (None: every job's)
+    only: JobTest | None = None
+
+    def shown_for(self, job: Job) -> bool:
+        """Whether ``job``'s command has this option."""
+        return self.only is None or self.only(job)
 
     def click_args(
         self, name: str, words: Mapping[str, object]
@@ -77,13 +91,16 @@ def option(  # noqa: PLR0913 - keyword-only, one per part of a click option, nam
     callback: Callback | None = None,
     envvar: str | None = None,
     flag: bool = False,
+    only: JobTest | None = None,
 ) -> Mapping[str, Declared]:
     """A setting's ``--option``, for ``field(metadata=option(...))``.
 
     ``default`` is shown in --help (a ``flag`` is off by default); ``callback`` checks
-    the value (click.BadParameter: exit 2, its message on one line).
+    the value (click.BadParameter: exit 2, its message on one line); ``only``: the jobs
+    whose commands have it (the field then needs a default, for the others).
     """
-    return {OPTION: Declared(decls, default, help, metavar, type, callback, envvar, flag)}
+    declared = Declared(decls, default, help, metavar, type, callback, envvar, flag, only=only)
+    return {OPTION: declared}
 
 
 def argument(metavar: str) -> Mapping[str, Declared]:
@@ -92,13 +109,14 @@ def argument(metavar: str) -> Mapping[str, Declared]:
 
 
 def parameters(
-    settings: type[DataclassInstance], words: Mapping[str, object]
+    settings: type[DataclassInstance], words: Mapping[str, object], job: Job
 ) -> list[click.Parameter]:
-    """The click parameters of each field of ``settings`` that has a command-line form."""
+    """The click parameters of ``job``'s command: each field of ``settings`` that has a
+    command-line form, and that form is ``job``'s (`Declared.only`)."""
     return [
         f.metadata[OPTION].parameter(f.name, words)
         for f in fields(settings)
-        if OPTION in f.metadata
+        if OPTION in f.metadata and f.metadata[OPTION].shown_for(job)
     ]
 
 

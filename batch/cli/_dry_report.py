@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from typing import TextIO
 
 import click
 
 from batch.cli._console import human_duration, plural
 from batch.cli._outcome import DryRunReport, Forecast, RunOutcome
+from batch.cli._screen import terminal_width, wrap
 from batch.cli._settings import Settings
 from batch.engine import Logger, window_for_rate
 
 __all__ = ["print_dry_run"]
 
+#: where the figures start: ``  rows read:      `` (2 + 16 columns)
+_VALUE_COLUMN = 18
+_LABELLED = re.compile(r"  \S[^:]*: +")
 #: the input's properties the report names, as it names them
 _UNDERSTOOD = (
     ("format", "format"),
@@ -45,7 +50,16 @@ def print_dry_run(
     lines = _lines(report, settings, per_second)
     if settings.quiet:
         lines = [lines[0][:-1] + f"; {report.would_send:,} to send, {report.invalid:,} invalid"]
-    click.echo("\n".join(lines), file=human)
+    width = terminal_width(human)
+    # On a terminal, between words; a labelled figure goes on under its value.
+    wrapped = [part for line in lines for part in wrap(line, width, hang=_hang(line))]
+    click.echo("\n".join(wrapped), file=human)
+
+
+def _hang(line: str) -> int | None:
+    """Where a wrapped line goes on: under the value of ``  label:        value``."""
+    labelled = _LABELLED.match(line)
+    return labelled.end() if labelled and labelled.end() == _VALUE_COLUMN else None
 
 
 def _lines(report: DryRunReport, settings: Settings, per_second: float) -> list[str]:

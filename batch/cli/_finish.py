@@ -15,8 +15,9 @@ from batch.cli._outcome import EXIT_ABORTED, EXIT_OK, EXIT_PIPE, EXIT_RECORD_ERR
 from batch.cli._parts import Parts
 from batch.cli._settings import Settings
 from batch.cli._signals import Interrupts
+from batch.cli._startup import Outputs
 from batch.engine import Cause, Logger, Stats
-from batch.output import Compaction, OutputFile, maybe_compact
+from batch.output import Compaction, Ended, OutputFile, maybe_compact
 
 if TYPE_CHECKING:
     from batch.engine import Engine
@@ -25,10 +26,12 @@ __all__ = ["finish", "interrupted_at_start", "outcome"]
 
 
 async def finish(
-    run: Run, parts: Parts, results: OutputFile, interrupts: Interrupts, output_open: bool
-) -> Compaction | None:
+    run: Run, parts: Parts, outputs: Outputs, interrupts: Interrupts, output_open: bool
+) -> tuple[Compaction | None, Ended | None]:
     """The end of the files: compaction (a --resume run), the writer closed (the errors file
-    committed), the records --overwrite moved aside dropped if the run finished."""
+    committed), the records --overwrite moved aside dropped if the run finished, the file
+    whose records the run ended compacted (if worth it) and closed."""
+    results = outputs.results
     # A --limit run (a canary) did not get to every ID: like a stopped run, it keeps
     # the records --overwrite moved aside and the errors of the IDs it left.
     finished = (
@@ -43,7 +46,11 @@ async def finish(
     )
     await parts.writer.close(finished=finished)
     _previous_records(results, finished, run.log)
-    return compacted
+    ending, ended = outputs.ending, None
+    if ending is not None:
+        compacting = not interrupts.received  # after a signal: stop promptly
+        ended = await anyio.to_thread.run_sync(lambda: ending.close(run.log, compacting=compacting))
+    return compacted, ended
 
 
 def interrupted_at_start(
@@ -63,13 +70,19 @@ def interrupted_at_start(
 
 
 def outcome(
-    run: Run, parts: Parts, interrupts: Interrupts, output_open: bool, compacted: Compaction | None
+    run: Run,
+    parts: Parts,
+    interrupts: Interrupts,
+    output_open: bool,
+    files: tuple[Compaction | None, Ended | None],
 ) -> RunOutcome:
     """How the run ended, and the metrics file that says it."""
     stats = run.stats
     code, reason = _exit(stats, parts.engine, interrupts, output_open=output_open)
     outcome = RunOutcome(stats, code, reason, interrupts.name)
+    compacted, ended_records = files
     outcome.compacted = compacted.as_dict() if compacted else None
+    outcome.ended = ended_records
     ended = time.time()
     if code == EXIT_OK:
         # For monitoring, a run that ended with every record ok is a success even if it

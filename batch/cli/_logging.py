@@ -13,6 +13,7 @@ import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from batch.cli._console import ConsoleFilter, PeopleRenderer, TerminalEcho, quiet_filter
+from batch.cli._screen import terminal_width
 from batch.cli._stderr import CurrentStderr
 
 __all__ = ["REDACTED", "LogSetup", "Redactor", "configure_logging"]
@@ -114,10 +115,12 @@ def configure_logging(setup: LogSetup, redactor: Redactor) -> tuple[TextIO, bool
     if quiet:
         processors.append(quiet_filter)
     elif log_file and sys.stderr.isatty():
-        processors.append(TerminalEcho(CurrentStderr().write))
+        processors.append(TerminalEcho(CurrentStderr().write, lambda: terminal_width(sys.stderr)))
     if console:
         processors.append(ConsoleFilter(debug=level == "debug", errors_file=setup.errors_file))
-        processors.append(PeopleRenderer(colors=stream.isatty()))
+        processors.append(
+            PeopleRenderer(colors=stream.isatty(), width=lambda: terminal_width(stream))
+        )
     else:
         processors.append(structlog.processors.JSONRenderer())
     # --quiet still lets the summary event through (it is info): the filter above drops the rest.

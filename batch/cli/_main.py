@@ -1,4 +1,5 @@
-"""The command line: one command per job found in the ``batch.jobs`` entry-point group."""
+"""The command line: one command per job found in the ``batch.jobs`` entry-point group, the
+commands an installed distribution adds (``batch.commands``), and ``compact``."""
 
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ import structlog
 from batch._distribution import JOBS_GROUP, distribution
 from batch.cli._checks import check_distinct, check_side_files
 from batch.cli._command import job_command
+from batch.cli._compact import compact_command
 from batch.cli._context import Run
 from batch.cli._dry_report import print_dry_run
 from batch.cli._logging import LogSetup, Redactor, configure_logging
 from batch.cli._metrics import write_metrics
 from batch.cli._outcome import EXIT_PIPE
+from batch.cli._progress import shows_bar
 from batch.cli._run import execute
 from batch.cli._settings import Settings
 from batch.cli._signals import SIGNAL_EXIT, note_again, noting_signals
@@ -104,13 +107,7 @@ def _run_noting(run: Run, console: bool, stream: TextIO, received: list[signal.S
     settings, log = run.settings, run.log
     human = _human_stream(settings, console, stream)
     try:
-        bar = (
-            human is not None
-            and human.isatty()
-            and not (settings.no_progress or settings.quiet)
-            # records on the same terminal would be written into the bar's line
-            and not (settings.output == "-" and sys.stdout.isatty())
-        )
+        bar = shows_bar(settings, human)
         outcome = anyio.run(lambda: execute(dataclasses.replace(run, progress_bar=bar), received))
     except HeldByAnotherRun as exc:  # the run that holds the file owns the metrics too
         return _user_error(exc, log, console, settings)
@@ -186,15 +183,18 @@ def _entries() -> dict[str, metadata.EntryPoint]:
 
 
 class _Commands(click.Group):
-    """Commands come from entry points, loaded when asked for."""
+    """The jobs' commands and the added ones come from entry points, loaded when asked for;
+    ``compact`` is the engine's own (it works on any job's results file)."""
 
     def _entries(self) -> dict[str, metadata.EntryPoint]:
         return _entries()
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(self._entries())
+        return sorted({*self._entries(), *self.commands})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
         entry = self._entries().get(cmd_name)
         if entry is None:
             return None
@@ -212,3 +212,6 @@ def main() -> None:
     Each command's --help has its options and examples; --simulate tries a
     job against a built-in simulated API, with no token.
     """
+
+
+main.add_command(compact_command)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from batch.engine import Stats
+from batch.output import Ended
 
 __all__ = [
     "EXIT_ABORTED",
@@ -97,3 +98,5 @@ class RunOutcome:
     compacted: dict[str, int] | None = field(default=None)
     #: how the input was read, when worth saying ("sheet 'Current', header on row 4")
     read: str = ""
+    #: what the run did to the results file whose records it ends (`Job.ends`), if any
+    ended: Ended | None = None

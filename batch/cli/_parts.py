@@ -4,9 +4,8 @@ the items it takes, the writer, the progress reporter."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from importlib import metadata
 from typing import TYPE_CHECKING
 
 import anyio.to_thread
@@ -25,9 +24,7 @@ from batch.output import CurrentTokens, Writer
 if TYPE_CHECKING:
     from batch.engine import Engine
 
-__all__ = ["SIMULATORS_GROUP", "Parts", "build_parts", "engine_for"]
-
-SIMULATORS_GROUP = "batch.simulators"
+__all__ = ["Parts", "build_parts", "engine_for"]
 
 
 @contextlib.asynccontextmanager
@@ -126,8 +123,7 @@ def _engine_options(job: Job, s: Settings, base_url: str, token: str) -> EngineO
 
 
 def _simulator(job: Job) -> contextlib.AbstractAsyncContextManager[str]:
-    found = metadata.entry_points(group=SIMULATORS_GROUP, name=job.name)
-    for entry in found:
-        factory: Callable[[], contextlib.AbstractAsyncContextManager[str]] = entry.load()
-        return factory()
-    raise ConfigError(f"--simulate: the {job.name} job has no simulated API")
+    simulated = job.simulated_api()
+    if simulated is None:
+        raise ConfigError(f"--simulate: the {job.name} job has no simulated API")
+    return simulated

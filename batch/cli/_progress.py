@@ -2,21 +2,47 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 import anyio
 import anyio.to_thread
 
+from batch.cli._bar import Snapshot
 from batch.cli._metrics import write_metrics
 from batch.cli._settings import Settings
 from batch.engine import Logger, Stats
 
 if TYPE_CHECKING:
-    from rich.progress import Progress
+    from rich.progress import Progress, Task
 
-__all__ = ["Reporter"]
+__all__ = ["Reporter", "shows_bar"]
+
+
+def shows_bar(settings: Settings, human: TextIO | None) -> bool:
+    """Whether the run draws a live bar: on a terminal, unless told not to, and never
+    where the records may reach the same screen (the bar's redraws would cut into them)."""
+    return (
+        human is not None
+        and human.isatty()
+        and not (settings.no_progress or settings.quiet)
+        and not (settings.output == "-" and _may_reach_a_screen(sys.stdout))
+    )
+
+
+def _may_reach_a_screen(stream: TextIO) -> bool:
+    """Whether what is written to ``stream`` may be shown on a terminal: a terminal, or a
+    pipe or socket (``| head``, ``| jq``: its reader prints where it likes). Only a file
+    (``> out.jsonl``, ``/dev/null``) is known to keep it off the screen."""
+    try:
+        fd = stream.fileno()
+        mode = os.fstat(fd).st_mode
+    except (OSError, ValueError):  # no descriptor at all (a test's capture): not a screen
+        return False
+    return not (stat.S_ISREG(mode) or (stat.S_ISCHR(mode) and not os.isatty(fd)))
 
 
 class Reporter:
@@ -39,31 +65,20 @@ class Reporter:
             # Imported only when shown: rich and prometheus_client cost start-up time
             # and memory that a cron run without them does not need to pay.
             from rich.console import Console  # noqa: PLC0415
-            from rich.progress import (  # noqa: PLC0415
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                SpinnerColumn,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
+            from rich.progress import Progress  # noqa: PLC0415
+
+            from batch.cli._live_bar import LineColumn  # noqa: PLC0415 - it imports rich
 
             self._progress = Progress(
-                SpinnerColumn(),
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[counts]}"),
-                TimeElapsedColumn(),
-                TextColumn("ETA"),
-                TimeRemainingColumn(),
+                LineColumn(self._snapshot),
                 console=Console(file=sys.stderr),
                 redirect_stderr=True,
                 redirect_stdout=False,
-                transient=False,
+                # Gone when the run ends: the summary says the final counts, and a bar left
+                # behind would show a spinner and an ETA that are no longer true.
+                transient=True,
             )
-            self._task = self._progress.add_task("rows", total=total, counts="")
+            self._task = self._progress.add_task("rows", total=total)
 
     async def run(self) -> None:
         """Tick until cancelled."""
@@ -81,7 +96,7 @@ class Reporter:
                             else:
                                 self.write_metrics(elapsed_s=None, exit_code=None)
                 finally:
-                    self._refresh_bar()  # the last state stays on screen
+                    self._refresh_bar()
         else:
             while True:
                 await anyio.sleep(self._interval)
@@ -89,16 +104,24 @@ class Reporter:
 
     def _refresh_bar(self) -> None:
         assert self._progress is not None
+        self._rate()  # the rate the bar shows, refreshed once a second
+        self._progress.update(self._task, completed=self.stats.rows_done())
+
+    def _snapshot(self, task: Task) -> Snapshot:
+        """What the bar shows now (rich asks at each refresh, from its own thread)."""
         stats = self.stats
-        counts = f"ok {stats.ok:,}  failed {stats.failed:,}"
-        if stats.invalid:
-            counts += f"  invalid {stats.invalid:,}"
-        if stats.retries:
-            counts += f"  retries {stats.retries:,}"
-        if stats.rate_limited:
-            counts += f"  429s {stats.rate_limited:,}"
-        counts += f"  {self._rate():.1f}/s"
-        self._progress.update(self._task, completed=stats.rows_done(), counts=counts)
+        return Snapshot(
+            done=stats.rows_done(),  # as it is now, like the counts beside it
+            total=None if task.total is None else int(task.total),
+            ok=stats.ok,
+            failed=stats.failed,
+            invalid=stats.invalid,
+            retries=stats.retries,
+            rate_limited=stats.rate_limited,
+            rate=self._last_rate,
+            elapsed_s=task.elapsed,
+            eta_s=task.time_remaining,
+        )
 
     def _rate(self) -> float:
         elapsed = time.monotonic() - self._last[0]

@@ -11,14 +11,16 @@ else here is set-up and the end of the run: signals, the summary, metrics.
 2. `open_input` (_startup), in a signal window (`Interrupts.before_any_call`);
 3. `dry_run` stops there; else `api_access` (_credentials): the base URL, the token;
 4. `open_outputs` (_startup): the errors file, the results file (its lock, --wait),
-   the --resume read, the writer;
+   the --resume read, the input if the job ends its records, the writer;
+   `confirm_destructive` (_confirm): a destructive job asks on a terminal;
 5. `engine_for` (_parts; the simulated API for --simulate), then `build_parts`: the
    items and the progress reporter;
 6. `_run_and_count`: every result written, then the rows left counted;
-7. `finish` (_finish): compaction, the writer closed, the ``.prev`` records;
+7. `finish` (_finish): compaction, the writer closed, the ``.prev`` records, the file
+   whose records the run ended;
 8. `outcome` (_finish): the exit code, the metrics file.
 
-A signal during steps 2 and 4 raises `StoppedAtStart`: the run ends there, with the
+A signal during steps 2 and 4 (the question included) raises `StoppedAtStart`: the run ends there, with the
 signal's exit code, before any call (`interrupted_at_start`).
 """
 
@@ -31,6 +33,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from batch.cli._checks import check_settings
+from batch.cli._confirm import confirm_destructive
 from batch.cli._context import Run
 from batch.cli._credentials import api_access
 from batch.cli._dry_run import dry_run
@@ -83,16 +86,15 @@ async def _execute(run: Run, interrupts: Interrupts) -> RunOutcome:
             if run.settings.dry_run:
                 return await dry_run(run.job, run.settings, rows, run.stats)
             access = api_access(run)
-            async with (
-                open_outputs(run, access.origin, interrupts) as outputs,
-                engine_for(run, access, rows.info) as engine,
-            ):
-                parts = await build_parts(run, rows, outputs, engine)
-                output_open = await _run_and_count(run, parts, interrupts)
-                compacted = await finish(run, parts, outputs.results, interrupts, output_open)
+            async with open_outputs(run, access.origin, interrupts) as outputs:
+                await confirm_destructive(run, access.base_url, outputs.still_ok, interrupts)
+                async with engine_for(run, access, rows.info) as engine:
+                    parts = await build_parts(run, rows, outputs, engine)
+                    output_open = await _run_and_count(run, parts, interrupts)
+                    files = await finish(run, parts, outputs, interrupts, output_open)
     except StoppedAtStart as stopped:
         return interrupted_at_start(run, interrupts, write_metrics_file=stopped.write_metrics)
-    ended = outcome(run, parts, interrupts, output_open, compacted)
+    ended = outcome(run, parts, interrupts, output_open, files)
     ended.read = rows.info.describe()
     return ended
 
@@ -112,7 +114,7 @@ async def _run_and_count(run: Run, parts: Parts, interrupts: Interrupts) -> bool
             )
         stopped = engine.stopping and (engine.abort is None or engine.abort.cause != Cause.INPUT)
         if items.limited or stopped:
-            await count_not_attempted(items, run.stats, run.log, parts.total, interrupts.hard_stop)
+            await count_not_attempted(run, parts, interrupts.hard_stop)
         interrupts.finishing()
         tg.cancel_scope.cancel()
     return output_open

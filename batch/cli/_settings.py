@@ -4,7 +4,8 @@ A setting is a field of `Settings`; the field's metadata holds its command-line 
 (`batch.cli._declare`: name, type, default, help, check). `batch.cli._command` builds
 each job's command from these fields, in their order, and the run reads
 ``settings.<name>`` where the option acts. So a new option is one field here, plus the
-code that uses it (and its line in docs/options.md).
+code that uses it (and its line in docs/options.md). An option only some jobs have says
+which with ``only`` (`batch.cli._declare`), and its field has a default for the others.
 """
 
 from __future__ import annotations
@@ -16,9 +17,18 @@ import click
 
 from batch.cli import _values as values
 from batch.cli._declare import argument, option
+from batch.engine import Job
 from batch.input import FORMATS
 
 __all__ = ["Settings"]
+
+
+def _destructive(job: Job) -> bool:
+    return job.confirmation is not None
+
+
+def _expires(job: Job) -> bool:
+    return job.expiry_field is not None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,6 +115,13 @@ class Settings:
     simulate: bool = field(metadata=option(
         "--simulate", flag=True, help="Run against the built-in simulated API (no token needed)."
     ))  # fmt: skip
+    #: a destructive job's run goes on without asking (needed when there is no terminal)
+    yes: bool = field(default=False, metadata=option(
+        "--yes",
+        flag=True,
+        only=_destructive,
+        help="Do not ask before the first call (without a terminal, the run needs it).",
+    ))  # fmt: skip
     backoff_base: float = field(metadata=option(
         "--backoff-base",
         type=values.POSITIVE,
@@ -163,8 +180,9 @@ class Settings:
         metavar="PATH",
         help="Prometheus text file for node_exporter, replaced atomically.",
     ))  # fmt: skip
-    refresh_within: timedelta | None = field(metadata=option(
+    refresh_within: timedelta | None = field(default=None, metadata=option(
         "--refresh-within",
+        only=_expires,
         callback=values.duration,
         metavar="DURATION",
         help="With --resume: also redo the ok records whose {job.expiry_field} is within "

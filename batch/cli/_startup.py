@@ -23,6 +23,7 @@ from batch.input import Rows, open_rows
 from batch.output import (
     AtomicFile,
     CurrentTokens,
+    Ending,
     Origin,
     OutputFile,
     ReadBack,
@@ -30,6 +31,7 @@ from batch.output import (
     Start,
     Stopped,
     Writer,
+    open_ending,
     open_results,
     read_back,
 )
@@ -75,6 +77,9 @@ class Outputs:
     #: within --refresh-within) are ``in`` it: they are not sent again. It knows the
     #: current token of each ID, and notes each record written (the earliest expiry).
     still_ok: CurrentTokens
+    #: the input, when it is the results file of the job this one ends (`Job.ends`):
+    #: open under its lock, each success ends its record there
+    ending: Ending | None = None
 
 
 @contextlib.asynccontextmanager
@@ -82,8 +87,9 @@ async def open_outputs(
     run: Run, origin: Origin | str, interrupts: Interrupts
 ) -> AsyncIterator[Outputs]:
     """The errors file, the results file (its lock, waiting --wait for it), what --resume
-    reads in it, and the writer of both. On the way out the results file is closed, and
-    the errors file left as it was unless the writer committed it."""
+    reads in it, the input if this job ends its records (its lock too), and the writer of
+    them all. On the way out the results files are closed, and the errors file left as it
+    was unless the writer committed it."""
     job, s, log = run.job, run.settings, run.log
     with contextlib.ExitStack() as closing:
         # File work in threads (a folder scan, creating and fsyncing files): signals stay heard.
@@ -98,6 +104,7 @@ async def open_outputs(
         read = ReadBack(CurrentTokens(expiry_field=job.expiry_field), set())
         if s.resume:
             read = await interrupts.before_any_call(lambda: _read_back(records, s, results, log))
+        ending = await _ending(run, stamp, bool(read.still_ok), closing, interrupts)
 
         def writer() -> Writer:
             return Writer(
@@ -106,9 +113,39 @@ async def open_outputs(
                 errors,
                 remember_secret=run.redactor.add,
                 recorded_invalid=read.invalid_rows,
+                ending=ending,
             )
 
-        yield Outputs(results, await anyio.to_thread.run_sync(writer), read.still_ok)
+        writes = await anyio.to_thread.run_sync(writer)
+        yield Outputs(results, writes, read.still_ok, ending)
+
+
+async def _ending(
+    run: Run, origin: str, proven: bool, closing: contextlib.ExitStack, interrupts: Interrupts
+) -> Ending | None:
+    """The input as the results file this job ends records of, if it is one (its lock
+    taken, waiting --wait for it; cut while another run holds it, the metrics are left).
+    ``proven``: the results file this run resumes holds successes (its set-up is right)."""
+    job, s = run.job, run.settings
+    if job.ends is None:
+        return None
+    warn = _warner(run.log)
+    ending = await interrupts.before_any_call(
+        lambda: open_ending(s.input, job, origin, proven=proven, wait=s.wait, warn=warn),
+        write_metrics_if_cut=False,
+    )
+    if ending is not None:
+        closing.callback(ending.out.close)
+        ended, current = job.ends.name, len(ending.current)
+        run.log.info(
+            "ending_records",
+            path=s.input,
+            job=ended,
+            current=current,
+            message=f"each success also ends its {ended} record in {s.input} ({current} "
+            f"current there): a resumed {ended} run on it does those IDs again",
+        )
+    return ending
 
 
 async def _errors_file(s: Settings, closing: contextlib.ExitStack) -> AtomicFile | None:

@@ -18,3 +18,6 @@ class CurrentStderr:
 
     def isatty(self) -> bool:
         return sys.stderr.isatty()
+
+    def fileno(self) -> int:
+        return sys.stderr.fileno()

@@ -14,8 +14,10 @@ from batch._distribution import distribution
 from batch.cli._console import human_duration, plural
 from batch.cli._dry_run import estimate_seconds
 from batch.cli._outcome import RunOutcome
+from batch.cli._screen import NBSP, terminal_width, wrap
 from batch.cli._settings import Settings
 from batch.engine import Logger, Stats, redact_url, window_for_rate
+from batch.output import Ended
 
 __all__ = ["compacted_line", "print_summary", "resume_command"]
 
@@ -67,11 +69,18 @@ def print_summary(
     log.info("run_finished", **event)
     if human is None:
         return
+    width = terminal_width(human)
     resume = event.get("resume")
-    text = _summary_lines(outcome, settings, resume if isinstance(resume, str) else None)
-    click.echo(
-        text[0] + _quiet_tail(outcome, settings) if settings.quiet else "\n".join(text), file=human
-    )
+    text = _summary_lines(outcome, settings)
+    if settings.quiet:
+        text = text[:1]
+        text[0] += _quiet_tail(outcome, settings)
+    # On a terminal, between words; every continuation indented 4, under the details.
+    lines = [part for line in text for part in wrap(line, width, hang=4)]
+    if isinstance(resume, str) and not settings.quiet:
+        # Its own line, whole and unwrapped however long, so that it can be copied.
+        lines += ["  to finish, run:", f"    {resume}"]
+    click.echo("\n".join(lines), file=human)
 
 
 def _left(outcome: RunOutcome) -> bool:
@@ -122,6 +131,8 @@ def _finished_event(outcome: RunOutcome, settings: Settings) -> dict[str, object
     event.update(_version_fields(stats))
     if outcome.compacted is not None:
         event["compacted"] = outcome.compacted
+    if outcome.ended is not None:
+        event["ended"] = outcome.ended.as_event()
     return event
 
 
@@ -148,7 +159,7 @@ def _counts(stats: Stats, settings: Settings) -> list[str]:
     if stats.invalid:
         counts.append(plural(stats.invalid, "invalid row"))
     if stats.duplicates:
-        counts.append(f"{plural(stats.duplicates, 'duplicate')} (processed once)")
+        counts.append(f"{plural(stats.duplicates, 'duplicate')} (processed{NBSP}once)")
     if stats.skipped:
         counts.append(f"{stats.skipped:,} already ok in the results file")
     if stats.blank:
@@ -183,7 +194,9 @@ def _requests_line(stats: Stats, settings: Settings) -> str:
     return text
 
 
-def _summary_lines(outcome: RunOutcome, settings: Settings, resume: str | None) -> list[str]:
+def _summary_lines(outcome: RunOutcome, settings: Settings) -> list[str]:
+    """The summary as lines of text (wrapped to the terminal later); the resume command
+    is not among them (it is never wrapped: `print_summary` adds it)."""
     stats = outcome.stats
     lines = [_headline(outcome, settings), _requests_line(stats, settings)]
     if stats.quota_store != "none" and stats.waited_on_others:
@@ -201,6 +214,8 @@ def _summary_lines(outcome: RunOutcome, settings: Settings, resume: str | None) 
         lines.append("  " + compacted_line(outcome.compacted))
     if (deprecated := _deprecation_line(stats)) is not None:
         lines.append("  " + deprecated)
+    if outcome.ended is not None:
+        lines.append("  " + _ended_line(outcome.ended))
     if outcome.abort_reason:
         lines.append(f"  why: {outcome.abort_reason}")
     if outcome.read:
@@ -210,10 +225,9 @@ def _summary_lines(outcome: RunOutcome, settings: Settings, resume: str | None) 
         + (f"   errors: {settings.errors}" if settings.errors else "")
         + (f"   logs: {settings.log_file}" if settings.log_file else "")
     )
-    if resume:
-        lines.append(f"  to finish: {resume}")
-    elif _left(outcome):
-        lines.append("  to finish: run again with -o FILE and --resume")
+    if _left(outcome):
+        if settings.output == "-":  # else print_summary adds the command, whole
+            lines.append("  to finish: run again with -o FILE and --resume")
     elif _permanent(stats):
         lines.append(f"  nothing to finish: {_settled_line(stats, settings)}")
     return lines
@@ -259,6 +273,16 @@ def _deprecation_line(stats: Stats) -> str | None:
 
 def _day(when: datetime | None) -> str | None:
     return None if when is None or when.year <= 1 else when.date().isoformat()
+
+
+def _ended_line(ended: Ended) -> str:
+    """``ended: N records in FILE``: what the run's successes ended in its input."""
+    line = (
+        f"ended: {plural(ended.ended, 'record')} in {ended.path} (a --resume run on it redoes them)"
+    )
+    if ended.compacted is not None:
+        line += f" ({compacted_line(ended.compacted.as_dict())})"
+    return line + (f"; {ended.problem}" if ended.problem else "")
 
 
 def compacted_line(done: dict[str, int]) -> str:

@@ -28,6 +28,7 @@ from batch.engine._pacer import AsyncPacer, Pacer, RateChange
 from batch.engine._policy import Verdict
 from batch.engine._proxy import ProxyChoice, choose_proxy
 from batch.engine._quota import SharedQuota
+from batch.engine._refusals import RefusalWatch
 from batch.engine._results import Abort, Cause, Results, Sender
 from batch.engine._session import open_session
 from batch.engine._stats import Stats
@@ -122,6 +123,11 @@ class Engine:
         self._tg: TaskGroup | None = None
         #: how long nothing but transient failures came back (give_up_after)
         self._give_up = GiveUpClock(options.give_up_after)
+        #: whether the first answers all refuse alike: the requests, not the keys
+        self._refusals = RefusalWatch(
+            f"check that the IDs belong to this API and account ({options.base_url_source}, "
+            f"{options.token_source}), or whether the API changed"
+        )
         #: whether the API itself has answered yet (see judge's api_seen)
         self._api_seen = False
         #: the proxy of the run (or direct) and why; ConfigError for a malformed variable
@@ -453,6 +459,7 @@ class Engine:
         failure = attempt.failure
         if attempt.verdict is Verdict.OK or failure is None:
             self._give_up.answered()
+            self._refusals.succeeded()
         elif attempt.verdict is Verdict.FATAL:
             url = self._endpoint.url(request)
             self.fail(fatal_abort(failure, self.job, self.options, url))
@@ -471,6 +478,9 @@ class Engine:
                 self.fail(abort)
         else:
             self._give_up.answered()  # a permanent answer is still an answer
+            abort = self._refusals.refused(failure)
+            if abort is not None and self.abort is None:
+                self.fail(abort)
 
     def _rate_changed(self, change: RateChange) -> None:
         self._log.info(

@@ -15,6 +15,9 @@ per-attempt timeout                         retry
 any other 4xx (400, 404, 409, 422, ...)     permanent
 any other status (1xx, 3xx, other 5xx)      permanent
 ==========================================  ===========
+
+A permanent answer is about its key; but when the first answers of a run are all the
+same permanent status and none succeeded, the run stops (`batch.engine._refusals`).
 """
 
 from __future__ import annotations

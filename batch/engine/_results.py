@@ -23,6 +23,7 @@ class Cause(enum.Enum):
     PROXY = "proxy"  # the proxy refused the tunnel (407, 403) or was never reachable
     ENDPOINT = "endpoint"  # the base URL has no such endpoint (a web server's 404)
     API_VERSION = "api_version"  # the API does not serve the API version asked for
+    REFUSED = "refused"  # the first answers all refused alike, none a success (_refusals)
     FAILING = "failing"  # nothing but transient failures for give_up_after seconds
     INPUT = "input"  # the input broke mid-way (a truncated gzip)
     OUTPUT = "output"  # the consumer could not keep a result (a full disk)
@@ -35,7 +36,7 @@ class Abort:
     cause: Cause
     message: str
     exit_code: int = 3
-    #: for CREDENTIALS: the HTTP status and the API's own message
+    #: for CREDENTIALS, ENDPOINT and REFUSED: the HTTP status of the answers
     http_status: int | None = None
 
 

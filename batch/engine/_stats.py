@@ -11,9 +11,10 @@ from batch.engine._types import ApiVersion, Result
 
 __all__ = ["OUTCOMES", "WINDOW_S", "LatencySample", "Stats"]
 
-#: What can become of an input's ID or row, as `Stats` counts it: the one list that the
-#: summary, the progress count and the metrics read.
-OUTCOMES = ("ok", "failed", "invalid", "skipped", "duplicates", "not_attempted")
+#: What can become of an input's row, as `Stats` counts it: the one list that the summary,
+#: the progress count and the metrics read. Each row read is counted once, under one of them
+#: (docs/logs-and-metrics.md, "One set of counts").
+OUTCOMES = ("ok", "failed", "invalid", "skipped", "duplicates", "blank", "not_attempted")
 
 #: the API's rate-limit window: the achieved rate and the peak are counted on it
 WINDOW_S = 1.0
@@ -138,7 +139,7 @@ class Stats:
     def rows_done(self) -> int:
         """Rows accounted for so far: a record, a repeat, one kept by --resume, a blank."""
         done = self.by_outcome()
-        return sum(done.values()) - done["not_attempted"] + self.blank
+        return sum(done.values()) - done["not_attempted"]
 
     def as_summary(self) -> dict[str, int | float | str]:
         return {

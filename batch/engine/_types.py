@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Hashable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, TypeAlias
@@ -33,7 +34,10 @@ JSONValue: TypeAlias = "str | int | float | bool | list[JSONValue] | dict[str, J
 #: documents. `Any`, not `JSONValue`: callers read them as those types (a token is a str).
 SuccessFields: TypeAlias = dict[str, Any]
 
-ErrorKind = Literal["http", "network", "timeout", "invalid_input", "invalid_response", "aborted"]
+#: ``ended``: a record another job's success ended (`Job.ends`), in the results file it was in
+ErrorKind = Literal[
+    "http", "network", "timeout", "invalid_input", "invalid_response", "aborted", "ended"
+]
 
 
 def error_fields(request_id_name: str) -> tuple[str, ...]:
@@ -224,6 +228,19 @@ class Job(Protocol):
     api_version: str
     #: the environment variable that sets another API version
     api_version_env: str
+    #: the job whose records this job's successes end (a revocation ends what an issue
+    #: made), or None. Run on that job's results file, a success also appends an ``ended``
+    #: record for its key there, so a resumed run of that job does the key again
+    ends: Job | None
+    #: HTTP statuses of refusals that say the key has nothing left to end (a 404: no such
+    #: key, or nothing active for it): they end its record there too, once the run's set-up
+    #: has proven right (a success), for a request whose answer a crash lost is repeated
+    #: and meets one
+    also_ends_on: frozenset[int]
+    #: None: the job changes nothing a run cannot redo. Else it is destructive, and this is
+    #: the question asked on a terminal before any call ({ids}: "40 IDs", {api}: the base
+    #: URL); without a terminal the run needs the confirmation given in advance
+    confirmation: str | None
 
     def parse_key(self, raw: str) -> str:
         """Normalise a raw input value to the canonical key; ValueError(reason) if unusable."""
@@ -254,4 +271,9 @@ class Job(Protocol):
     def read_answer(self, response: Response) -> Answer:
         """What any answer says besides its body: what a non-2xx one is about, whether it
         was replayed from the API's idempotency cache, the API version that answered."""
+        ...
+
+    def simulated_api(self) -> AbstractAsyncContextManager[str] | None:
+        """A simulated API for trying the job with no credential: served on loopback for
+        the length of a run, it yields its base URL (None: the job has none)."""
         ...

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
 from batch.engine import InputError
+from batch.input._as_opened import as_opened
 from batch.input._encoding import SAMPLE, Encoding
 from batch.input._formats import READ_ERRORS, reason
 
@@ -95,7 +96,7 @@ def _open_file(path: str, label: str) -> Iterator[_Peekable]:
     except OSError as err:
         raise InputError(f"cannot read {label}: {reason(err)}") from None
     with file:
-        yield file
+        yield as_opened(file, BUFFER)
 
 
 def looks_like(first: bytes, encoding: Encoding) -> str:

@@ -70,13 +70,15 @@ class RowItems:
         self._given = 0
         #: whether the limit ended the iteration before the end of the input
         self.limited = False
+        #: the items `count_rest` found so far (without making them)
+        self.counted = 0
         self._keys = KeyFilter(job, stats, log, skip_keys=skip_keys)
         self._ready: deque[Item | Result] = deque()
         self._read: list[Row] | None = None  # a batch read but not yet filtered
         self._done = False
         self._broken: BatchError | None = None  # raised once the rows read before it are out
-        # Up to the limit, one row at a time: a row after the last item is not even looked
-        # at (nor logged as invalid); what is left is counted a batch at a time.
+        # Up to the limit, one row at a time, so that the last item is handed out as soon
+        # as it is read; what is left is counted a batch at a time.
         self._batch = batch if limit is None else 1
         self._rest_batch = batch
         # Standard input may block forever: a cancelled read is then abandoned to its
@@ -103,43 +105,37 @@ class RowItems:
         return ready
 
     async def count_rest(
-        self, invalid: Callable[[Result], None] | None = None, *, strict: bool = False
+        self, invalid: Callable[[Result], None], *, strict: bool = False
     ) -> int | None:
         """Read to the end without making items: how many items there would have been.
 
-        Invalid rows go to ``invalid``, or are counted in as rows left for --resume.
+        The rest is judged by the same rules as the rows before it (a stop or --limit
+        changes what is sent, not what a row is): repeats and blank rows are counted as
+        such, and each invalid row is logged and goes to ``invalid``, for its record.
 
         None when the input was abandoned (standard input that would not end). Damage found
         on the way (a gzip cut short) is raised when `strict` (a dry run reports it); else
-        the count stops there (a stopped run counting what it leaves).
+        the count stops there (a stopped run counting what it leaves). A count cancelled
+        part-way keeps what it found so far in `counted`.
         """
         if self._abandoned:
             return None
-        if self.limited:  # rows after a --limit are left, not looked at: no invalid_row lines
-            self._keys.mute()
-        count = 0
-        if invalid is None:
-
-            def invalid(_result: Result) -> None:
-                nonlocal count
-                count += 1
-
-        for ready in self._ready:
+        while self._ready:
+            ready = self._ready.popleft()
             if isinstance(ready, Result):
                 invalid(ready)
             else:
-                count += 1
-        self._ready.clear()
+                self.counted += 1
         try:
             while (batch := await self._next_batch()) is not None:
-                # Not `count += filter_rows(...)`: that reads `count` before the call, and
-                # the invalid rows it counts meanwhile would be lost.
+                # Not `counted += filter_rows(...)`: that reads `counted` before the call,
+                # and the invalid rows it counts meanwhile would be lost.
                 passed = self._keys.filter_rows(batch, None, invalid)
-                count += passed
+                self.counted += passed
         except BatchError:
             if strict:
                 raise
-        return count
+        return self.counted
 
     async def _next_batch(self) -> list[Row] | None:
         if self._abandoned:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from batch.output._atomic_file import AtomicFile
 from batch.output._compact import Compaction, Plan, compact, maybe_compact, plan, written_by
 from batch.output._current import CurrentTokens
+from batch.output._ending import Ended, Ending, open_ending
 from batch.output._file import OutputFile, Start, open_results, refuse_new
 from batch.output._origin import Origin, origin_for, origin_of
 from batch.output._records import RunRecords, format_for
@@ -16,6 +17,8 @@ __all__ = [
     "AtomicFile",
     "Compaction",
     "CurrentTokens",
+    "Ended",
+    "Ending",
     "Origin",
     "OutputFile",
     "Plan",
@@ -28,6 +31,7 @@ __all__ = [
     "format_for",
     "holds_secrets",
     "maybe_compact",
+    "open_ending",
     "open_results",
     "origin_for",
     "origin_of",

@@ -3,7 +3,10 @@
 The current state of a key is its newest ``ok`` record, plus its newest
 ``error`` record when that is newer (a failed refresh must not drop a token
 that is still valid); an invalid input row keeps one record per (line, value).
-Everything else is superseded: tokens that a newer one replaced, old errors.
+An ``ended`` record (another job's success ended the key's record: a revoked
+token) supersedes the ``ok`` records before it: the key's state is that record
+alone. Everything else is superseded: tokens that a newer one replaced, or that
+were ended, old errors.
 
 Memory does not grow with the file, only with the keys: a first pass keeps
 one small entry per key (the compact key and one int holding the positions of
@@ -101,6 +104,8 @@ def plan(lines: Iterable[bytes], *, fmt: str, job: Job, keep_keys: bool = False)
         packed = newest.get(small, 0)
         if record.ok:
             newest[small] = (packed & ~_LOW) | (record.position + 1)
+        elif record.ended:  # nothing before it holds: the ended record alone
+            newest[small] = (record.position + 1) << _SHIFT
         else:
             newest[small] = (packed & _LOW) | ((record.position + 1) << _SHIFT)
     del invalid_seen
@@ -144,8 +149,14 @@ def _kept_lines(newest: dict[Hashable, int], always: array[int]) -> tuple[int, b
 
 def written_by(path: str, job: Job, *, peek: int = 1000) -> bool:
     """Whether ``path`` looks like ``job``'s results file: a CSV starts with its columns;
-    the first JSONL record (within ``peek`` lines) has its key and no field it lacks."""
+    JSONL records (within the first ``peek`` lines) have its key and no field it lacks.
+
+    An error record has the fields every job's records have: the first record that holds
+    a success field tells one job's file from another's, so reading goes on past errors.
+    """
     fmt = format_for(path)
+    allowed = {job.key_name, "status", *job.fields, "attempts", "line", "error", "input", *OPTIONAL}
+    found = False
     with open(path, "rb") as handle:
         for _, raw in zip(range(peek), handle, strict=False):
             if not raw.strip():
@@ -153,20 +164,24 @@ def written_by(path: str, job: Job, *, peek: int = 1000) -> bool:
             if fmt == "csv":
                 header = next(csv.reader([raw.decode("utf-8", "replace").rstrip("\r\n")]), [])
                 return RecordFormat("csv", RunRecords(job)).accepts(header)
-            with contextlib.suppress(ValueError):
-                record = json.loads(raw)
-                if isinstance(record, dict) and record.get("status") in ("ok", "error"):
-                    allowed = {
-                        job.key_name,
-                        "status",
-                        *job.fields,
-                        "attempts",
-                        "line",
-                        "error",
-                        *OPTIONAL,
-                    }
-                    return job.key_name in record and set(record) <= allowed
-    return False
+            record = _json_record(raw)
+            if record is None:
+                continue
+            if job.key_name not in record or not set(record) <= allowed:
+                return False
+            found = True
+            if record.get("status") == "ok":
+                return True  # a success field of its own, or none where it has none
+    return found
+
+
+def _json_record(raw: bytes) -> dict[str, object] | None:
+    """A JSONL line that is a record (an object with a status), else None."""
+    with contextlib.suppress(ValueError):
+        record = json.loads(raw)
+        if isinstance(record, dict) and record.get("status") in ("ok", "error"):
+            return record
+    return None
 
 
 def _compactor(job: Job) -> Callable[[str], Hashable]:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from batch.engine import ConfigError, Job, Logger
+from batch.output._compact import written_by
 from batch.output._current import CurrentTokens
 from batch.output._file import OutputFile
 from batch.output._origin import Origin, check_origins
@@ -104,8 +105,9 @@ def read_back(
 ) -> ReadBack:
     """Read the results file behind ``out`` back and repair its end (a line torn by a crash
     is cut off, a last record lacking only its newline gets it). Refuses, unchanged, a file
-    that is not a results file of ``records`` (another job, other carried columns) or holds
-    records of another API or of the simulator.
+    that is not a results file of ``records`` (another job's, by its CSV header or its JSONL
+    records' fields; other carried columns) or holds records of another API or of the
+    simulator.
 
     A file of this API whose records were made with another API token (a
     rotation) is started over, as ``--overwrite`` would: its records move to ``.prev``
@@ -126,6 +128,14 @@ def read_back(
         job=job,
         carried_columns=records.carried_columns,
     )
+    if previous.records and fmt == "jsonl" and not written_by(out.path, job):
+        # A CSV header says whose file it is (`scan` checks it); JSONL records say it
+        # with their fields: those of another job's successes are not this job's. Checked
+        # first: another job's file is never started over as a rotation.
+        raise ConfigError(
+            f"--resume: {out.path!r} holds the records of another job, not {job.name}'s; "
+            "is it the results file of the run to finish? (nothing was changed)"
+        )
     if _rotated(out.path, previous, records):
         return _start_over(out, records, previous, log)
     _repair_end(out, end, complete_tail=complete_tail, log=log)

@@ -40,6 +40,11 @@ class Record(NamedTuple):
     expires: str
     #: who issued it (`batch.output._origin`), "" in files older than the stamp
     origin: str = ""
+    #: an error record of kind ``ended``: another job's success ended the key's record
+    #: (`Job.ends`), so no earlier ``ok`` of it holds any more
+    ended: bool = False
+    #: the record's ``line`` (of the input it was read from), -1 if it has none
+    line: int = -1
 
 
 def scan(
@@ -69,8 +74,9 @@ def scan(
             invalid_row = _invalid_row(row, key, from_csv=fmt == "csv")
             key = invalid_row[1]
         expires = row.get(job.expiry_field) if job.expiry_field and status == "ok" else ""
+        origin, ended = _text(row.get("origin")), status == "error" and kind == "ended"
         yield Record(
-            index, key, status == "ok", invalid_row, _text(expires), _text(row.get("origin"))
+            index, key, status == "ok", invalid_row, _text(expires), origin, ended, _line(row)
         )
 
 
@@ -83,6 +89,13 @@ def _invalid_row(row: JsonObject, key: str, *, from_csv: bool) -> tuple[int, str
     if isinstance(line, str) and line.isdigit():
         return int(line), key
     return (line if isinstance(line, int) else -1), key
+
+
+def _line(row: JsonObject) -> int:
+    line = row.get("line")
+    if isinstance(line, str) and line.isdigit():
+        return int(line)
+    return line if isinstance(line, int) and not isinstance(line, bool) else -1
 
 
 def _text(value: object) -> str:

@@ -18,6 +18,7 @@ import anyio.to_thread
 
 from batch.engine import Result, original
 from batch.output._atomic_file import AtomicFile
+from batch.output._ending import Ending
 from batch.output._file import OutputFile
 from batch.output._records import RecordFormat, RunRecords, format_for
 
@@ -34,10 +35,11 @@ class Writer:
     """Writes results to ``out`` and failures to ``errors`` (if any), as ``records`` says.
 
     ``recorded_invalid`` holds the (line, value) of invalid rows the results
-    file already has (--resume): they go to the errors file only.
+    file already has (--resume): they go to the errors file only. ``ending``: the file
+    of the records this run's successes end (`batch.output._ending`), written first.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only, each a file or set the records touch, named at the one call
         self,
         records: RunRecords,
         out: OutputFile,
@@ -45,6 +47,7 @@ class Writer:
         *,
         remember_secret: Callable[[str], None],
         recorded_invalid: Container[tuple[int, str]] = frozenset(),
+        ending: Ending | None = None,
     ) -> None:
         self._job = records.job
         self._out = out
@@ -58,6 +61,7 @@ class Writer:
         )
         self._remember_secret = remember_secret
         self._recorded_invalid = recorded_invalid
+        self._ending = ending
         #: keys this run wrote a record for (compact form), to carry the rest of an
         #: earlier errors file over when the run stops early
         self._written: set[Hashable] = set()
@@ -77,6 +81,9 @@ class Writer:
             value = result.data.get(name)
             if isinstance(value, str):
                 self._remember_secret(value)
+        if self._ending is not None:
+            # First: the record it ends must never look current while this one exists.
+            self._ending.end(result)
         invalid = result.error is not None and result.error.kind == "invalid_input"
         if not (invalid and (result.line, result.key) in self._recorded_invalid):
             self._out.write(self._fmt.line(result))

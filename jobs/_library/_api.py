@@ -26,16 +26,13 @@ the ``logger`` passed in (a `logging.Logger`, a structlog logger), and nowhere b
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncGenerator, Iterable
+from contextlib import AbstractAsyncContextManager
 from typing import Unpack
 
-import anyio
-
-from batch import Engine, Job, Stats
-from jobs._library._feed import Feed
-from jobs._library._interrupt import SigintHandler
+from batch import Job
 from jobs._library._options import AsyncRunOptions, Checked, RunOptions, checked, checked_async
+from jobs._library._run import ProfileIds, collect_sync, opened
 from jobs._library._stream import stream
 from jobs._library._types import (
     Failed,
@@ -61,10 +58,7 @@ __all__ = [
     "open_worker_tokens",
 ]
 
-# WorkerTokens declares `fields` as a fixed-size tuple, which mypy finds narrower than Job's.
 _JOB: Job = WORKER_TOKENS
-#: What `profile_ids` accepts: str IDs, or `uuid.UUID`s as database drivers return them.
-ProfileIds = Iterable[str | uuid.UUID] | AsyncIterable[str | uuid.UUID]
 
 
 def open_worker_tokens(
@@ -117,41 +111,16 @@ def create_worker_tokens_sync(
     every result obtained; a second Ctrl-C cuts the requests in flight off at once.
     """
     run = checked(_JOB, profile_ids, options, call="create_worker_tokens_sync")
-    collected: list[WorkerToken] = []
-    sigint = SigintHandler()
-    stats = Stats()
-
-    async def main() -> None:
-        async with _open(profile_ids, run) as results:
-            nonlocal stats
-            stats = results.stats
-            sigint.on_interrupt(results.stop)
-            async for result in results:
-                collected.append(result)
-
-    try:
-        with sigint:
-            anyio.run(main, backend="asyncio")
-    except RunAborted as exc:
-        exc.results = sorted(collected, key=_line)
-        raise
-    except KeyboardInterrupt:  # a third Ctrl-C, or one that came before the run was set up
-        raise RunInterrupted(sorted(collected, key=_line), stats) from None
-    if sigint.count:
-        raise RunInterrupted(sorted(collected, key=_line), stats)
-    return sorted(collected, key=_line)
+    return collect_sync(
+        lambda: _open(profile_ids, run), _line, aborted=RunAborted, interrupted=RunInterrupted
+    )
 
 
 # -- internals ----------------------------------------------------------------
 
 
-@asynccontextmanager
-async def _open(profile_ids: ProfileIds, run: Checked) -> AsyncIterator[WorkerTokenResults]:
-    stats = Stats()
-    engine = Engine(_JOB, run.options, stats=stats, session=run.session, logger=run.log)
-    feed = Feed(profile_ids, stats, run.log)
-    async with engine.results(feed) as results:
-        yield WorkerTokenResults(results, engine, feed)
+def _open(profile_ids: ProfileIds, run: Checked) -> AbstractAsyncContextManager[WorkerTokenResults]:
+    return opened(_JOB, WorkerTokenResults, profile_ids, run)
 
 
 def _line(result: WorkerToken) -> int:

@@ -12,21 +12,23 @@ loop body; the caller's cancellation) cancels that task and waits for its end.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterable
 from contextlib import AbstractAsyncContextManager
+from typing import TypeVar
 
 import anyio
 
-from jobs._library._types import WorkerToken, WorkerTokenResults
-
 __all__ = ["stream"]
+
+_R = TypeVar("_R")
 
 
 async def stream(
-    run: AbstractAsyncContextManager[WorkerTokenResults],
-) -> AsyncGenerator[WorkerToken, None]:
-    """The results of ``run`` (an unentered `open_worker_tokens` block), one by one."""
-    send, receive = anyio.create_memory_object_stream[WorkerToken](0)
+    run: AbstractAsyncContextManager[AsyncIterable[_R]],
+) -> AsyncGenerator[_R, None]:
+    """The results of ``run`` (an unentered `open_worker_tokens` block, or a revoke-tokens
+    one), one by one."""
+    send, receive = anyio.create_memory_object_stream[_R](0)
     raised: list[BaseException] = []
 
     async def pump() -> None:
@@ -39,7 +41,7 @@ async def stream(
         except Exception as exc:  # RunAborted, what the input raised: the caller's to see
             raised.append(exc)
 
-    task = asyncio.get_running_loop().create_task(pump(), name="create_worker_tokens")
+    task = asyncio.get_running_loop().create_task(pump(), name="library run")
     try:
         with receive:
             async for result in receive:

@@ -117,7 +117,7 @@ def test_golden_limit_run(sim: StartSim, tmp_path: Path) -> None:
         api_url=api.base_url,
         tmp_path=tmp_path,
     )
-    assert res.exit_code == 0
+    assert res.exit_code == 1  # the invalid row beyond the limit: judged like any other
     check_golden("limit-run.txt", normalise(res.stderr, tmp_path))
 
 

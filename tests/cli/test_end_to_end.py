@@ -11,32 +11,42 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import StartSim
-from tests.helpers import ENV, new_ids, read_jsonl, run_cli, write_csv
+from tests.helpers import ENV, JOBS, done_by, job_args, new_ids, read_jsonl, run_cli, write_csv
 
 FAST = ("--rate", "1000", "--backoff-base", "0.01", "--log-format", "json")
 
 
-def test_csv_happy_path_writes_one_ok_record_per_id(sim: StartSim, tmp_path: Path) -> None:
+#: each job's success fields, in record order
+FIELDS = {"worker-tokens": ["token", "expires_at"], "revoke-tokens": ["revoked_at"]}
+
+
+@pytest.mark.parametrize("job", JOBS)
+def test_csv_happy_path_writes_one_ok_record_per_id(
+    sim: StartSim, tmp_path: Path, job: str
+) -> None:
     api = sim(rate=None)
     ids = new_ids(6)
     src = write_csv(tmp_path / "in.csv", ids)
     out = tmp_path / "out.jsonl"
     res = run_cli(
-        "worker-tokens", str(src), "-o", str(out), "--base-url", api.base_url, *FAST, env=ENV
+        job, str(src), "-o", str(out), "--base-url", api.base_url, *job_args(job), *FAST, env=ENV
     )
     assert res.exit_code == 0, res.stderr
     records = read_jsonl(out)
     assert sorted(r["profile_id"] for r in records) == sorted(ids)
     for record in records:
         assert list(record) == [
-            "profile_id", "status", "token", "expires_at", "attempts", "rate_limited", "line",
-            "origin",
+            "profile_id", "status", *FIELDS[job], "attempts", "rate_limited", "line", "origin",
         ]  # fmt: skip
         assert len(record["origin"]) == 21  # keyed hashes of the base URL and the token
         assert record["status"] == "ok"
         assert record["attempts"] == 1
         assert record["line"] == ids.index(record["profile_id"]) + 2
-        assert api.stats.issued[record["profile_id"]] == [record["token"]]
+        if job == "worker-tokens":
+            assert api.stats.issued[record["profile_id"]] == [record["token"]]
+        else:
+            assert api.stats.workers[record["profile_id"]].active is None
+    assert done_by(api, job) == dict.fromkeys(ids, 1)
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     summary = res.event("run_finished")
     assert {k: summary[k] for k in ("ok", "failed", "invalid", "duplicates", "requests")} == {
@@ -76,7 +86,8 @@ def test_stdin_to_stdout(sim: StartSim) -> None:
     assert [r["line"] for r in sorted(records, key=lambda r: r["line"])] == [2, 3]
 
 
-def test_invalid_rows_and_duplicates(sim: StartSim, tmp_path: Path) -> None:
+@pytest.mark.parametrize("job", JOBS)
+def test_invalid_rows_and_duplicates(sim: StartSim, tmp_path: Path, job: str) -> None:
     api = sim(rate=None)
     ids = new_ids(3)
     src = tmp_path / "in.csv"
@@ -85,7 +96,7 @@ def test_invalid_rows_and_duplicates(sim: StartSim, tmp_path: Path) -> None:
     )
     out = tmp_path / "out.jsonl"
     res = run_cli(
-        "worker-tokens", str(src), "-o", str(out), "--base-url", api.base_url, *FAST, env=ENV
+        job, str(src), "-o", str(out), "--base-url", api.base_url, *job_args(job), *FAST, env=ENV
     )
     assert res.exit_code == 1
     by_line = {r["line"]: r for r in read_jsonl(out)}
@@ -123,6 +134,7 @@ def test_log_lines_are_json_with_event_level_timestamp(sim: StartSim, tmp_path: 
     assert res.names()[-1] == "run_finished"
 
 
+@pytest.mark.parametrize("job", JOBS)
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -135,41 +147,44 @@ def test_log_lines_are_json_with_event_level_timestamp(sim: StartSim, tmp_path: 
     ],
 )
 def test_usage_errors_exit_2(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...], message: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...], message: str, job: str
 ) -> None:
     monkeypatch.chdir(tmp_path)
     write_csv(tmp_path / "x.csv", new_ids(1))
-    res = run_cli("worker-tokens", *args, "--log-format", "json", env=ENV)
+    res = run_cli(job, *args, *job_args(job), "--log-format", "json", env=ENV)
     assert res.exit_code == 2
     assert message in res.stderr
     assert "Traceback" not in res.stderr
 
 
-def test_missing_token_names_both_sources(tmp_path: Path) -> None:
+@pytest.mark.parametrize("job", JOBS)
+def test_missing_token_names_both_sources(tmp_path: Path, job: str) -> None:
     src = write_csv(tmp_path / "in.csv", new_ids(1))
-    res = run_cli("worker-tokens", str(src), "--log-format", "json", env={"DEEL_API_TOKEN": ""})
+    res = run_cli(job, str(src), *job_args(job), "--log-format", "json", env={"DEEL_API_TOKEN": ""})
     assert res.exit_code == 2
     assert "DEEL_API_TOKEN" in res.stderr
     assert "--token-file" in res.stderr
 
 
-def test_no_id_column_stops_before_any_call(sim: StartSim, tmp_path: Path) -> None:
+@pytest.mark.parametrize("job", JOBS)
+def test_no_id_column_stops_before_any_call(sim: StartSim, tmp_path: Path, job: str) -> None:
     api = sim(rate=None)
     src = tmp_path / "in.csv"
     src.write_text("id,email\nabc,d\n")
     res = run_cli(
-        "worker-tokens", str(src), "--base-url", api.base_url, "--log-format", "json", env=ENV
+        job, str(src), "--base-url", api.base_url, *job_args(job), "--log-format", "json", env=ENV
     )
     assert res.exit_code == 2
     assert "no 'profile_id' column" in res.stderr
     assert api.stats.requests == 0
 
 
-def test_simulate_needs_no_token(tmp_path: Path) -> None:
+@pytest.mark.parametrize("job", JOBS)
+def test_simulate_needs_no_token(tmp_path: Path, job: str) -> None:
     src = write_csv(tmp_path / "in.csv", new_ids(3))
     out = tmp_path / "out.jsonl"
     res = run_cli(
-        "worker-tokens",
+        job,
         "--simulate",
         str(src),
         "-o",

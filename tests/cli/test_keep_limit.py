@@ -144,18 +144,21 @@ def test_limit_is_a_canary_and_resume_finishes_the_rest(sim: StartSim, tmp_path:
     out = tmp_path / "t.jsonl"
     base = ("worker-tokens", str(src), "-o", str(out), "--base-url", api.base_url, *FAST)
     res = run_cli(*base, "--limit", "2", "--rate", "5", env=ENV)
-    assert res.exit_code == 0
+    assert res.exit_code == 1  # the invalid row: judged like any row, wherever it is
     assert api.stats.requests == 2
-    assert [r["profile_id"] for r in read_jsonl(out)] == ids[:2]  # the first two, in order
+    records = read_jsonl(out)
+    assert [r["profile_id"] for r in records[:2]] == ids[:2]  # the first two, in order
+    assert [r["error"]["kind"] for r in records[2:]] == ["invalid_input"]
     done = res.event("run_finished")
-    assert (done["ok"], done["not_attempted"], done["limit"]) == (2, 5, 2)
-    assert done["rest_estimated_s"] == 0.8  # as --dry-run says: 5 starts, 1.01/5 s apart
+    assert (done["ok"], done["invalid"], done["not_attempted"], done["limit"]) == (2, 1, 4, 2)
+    assert done["rest_estimated_s"] == 0.6  # as --dry-run says: 4 starts, 1.01/5 s apart
     assert "--limit" not in done["resume"]
     again = run_cli(*base, "--resume", env=ENV)
     assert again.exit_code == 1  # the invalid row
     finished = again.event("run_finished")
     assert (finished["ok"], finished["skipped"], finished["invalid"]) == (4, 2, 1)
     assert api.stats.requests == 6
+    assert [r["line"] for r in read_jsonl(out) if r["status"] == "error"] == [8]  # once
 
 
 def test_dry_run_with_limit_says_what_is_left(tmp_path: Path) -> None:
@@ -200,7 +203,7 @@ def test_overwrite_with_limit_keeps_the_previous_tokens_until_a_whole_run(
     assert run_cli(*base, env=ENV).exit_code == 1  # the invalid row
     before = out.read_text()
     res = run_cli(*base, "--overwrite", "--limit", "2", env=ENV)
-    assert res.exit_code == 0
+    assert res.exit_code == 1  # the invalid row
     assert prev.read_text() == before  # the other four tokens are still on disk
     assert res.event("previous_records_kept")["path"] == str(prev)
     assert run_cli(*base, "--resume", env=ENV).exit_code == 1

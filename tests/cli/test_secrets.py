@@ -16,7 +16,7 @@ from batch.engine import ConfigError
 from batch.output._file import OutputFile
 from batch.output._permissions import decide, make_private
 from tests.conftest import StartSim
-from tests.helpers import ENV, new_ids, read_jsonl, run_cli, write_csv
+from tests.helpers import ENV, JOBS, job_args, new_ids, read_jsonl, run_cli, write_csv
 
 ORG_TOKEN = ENV["DEEL_API_TOKEN"]
 
@@ -53,11 +53,59 @@ def test_no_secret_in_any_log_line_at_debug_level_under_faults(
     assert "Bearer" not in logs
 
 
-def test_a_refused_token_is_not_echoed_at_debug(sim: StartSim, tmp_path: Path) -> None:
+def test_revoking_a_results_file_logs_none_of_its_tokens_at_debug_under_faults(
+    sim: StartSim, tmp_path: Path
+) -> None:
+    """revoke-tokens reads a file of tokens (its INPUT): none of them reaches a log line."""
+    api = sim(rate=None, seed=7, p_500=0.1, p_503_html=0.1, p_429=0.1, p_drop=0.05)
+    tokens = tmp_path / "tokens.jsonl"
+    made = run_cli(
+        "worker-tokens", str(write_csv(tmp_path / "in.csv", new_ids(40))), "-o", str(tokens),
+        "--base-url", api.base_url, "--rate", "200", "--backoff-base", "0.01", "--max-attempts",
+        "8", "--log-format", "json", env=ENV,
+    )  # fmt: skip
+    assert made.exit_code in (0, 1), made.stderr
+    api.config.p_malformed = 0.25  # revoked, then a 200 whose body is "OK"
+    res = run_cli(
+        "revoke-tokens", str(tokens), "-o", str(tmp_path / "r.jsonl"), "--errors",
+        str(tmp_path / "e.csv"), "--yes", "--base-url", api.base_url, "--rate", "200",
+        "--backoff-base", "0.01", "--max-attempts", "8", "--log-level", "debug",
+        "--log-format", "json", env=ENV,
+    )  # fmt: skip
+    assert res.exit_code in (0, 1), res.stderr
+    assert "response" in res.names()  # debug events were on
+    in_file = [r["token"] for r in read_jsonl(tokens) if r["status"] == "ok"]
+    issued = [token for tokens_ in api.stats.issued.values() for token in tokens_]
+    assert in_file
+    for secret in [ORG_TOKEN, *issued]:
+        assert secret not in res.stderr
+    assert "Bearer" not in res.stderr
+
+
+def test_errors_named_like_the_tokens_file_a_revocation_reads_are_refused(
+    tmp_path: Path,
+) -> None:
+    tokens = tmp_path / "other-tokens.jsonl"
+    tokens.write_text(
+        '{"profile_id": "00000000-0000-4000-8000-000000000001", "status": "ok", "token": "wt_x", '
+        '"expires_at": "2026-01-01T00:00:00Z", "attempts": 1, "line": 2}\n'
+    )
+    res = run_cli(
+        "revoke-tokens", str(write_csv(tmp_path / "in.csv", new_ids(1))), "-o",
+        str(tmp_path / "r.jsonl"), "--errors", str(tokens), "--yes", "--log-format", "json",
+        env=ENV,
+    )  # fmt: skip
+    assert res.exit_code == 2
+    assert "holds records with tokens" in res.event("usage_error")["message"]
+    assert "wt_x" in tokens.read_text()
+
+
+@pytest.mark.parametrize("job", JOBS)
+def test_a_refused_token_is_not_echoed_at_debug(sim: StartSim, tmp_path: Path, job: str) -> None:
     api = sim(rate=None, token="the-real-one")
     res = run_cli(
-        "worker-tokens", str(write_csv(tmp_path / "in.csv", new_ids(5))), "--base-url", api.base_url,
-        "--log-level", "debug", "--log-format", "json", env=ENV,
+        job, str(write_csv(tmp_path / "in.csv", new_ids(5))), "--base-url", api.base_url,
+        "--log-level", "debug", "--log-format", "json", *job_args(job), env=ENV,
     )  # fmt: skip
     assert res.exit_code == 3
     assert ORG_TOKEN not in res.stderr
@@ -95,17 +143,18 @@ def test_token_file_is_read_and_a_world_readable_one_is_warned_about(
     assert "from-the-file" not in res.stderr
 
 
+@pytest.mark.parametrize("job", JOBS)
 @pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o600])
 def test_an_existing_results_file_is_made_private_before_the_first_token(
-    sim: StartSim, tmp_path: Path, mode: int
+    sim: StartSim, tmp_path: Path, mode: int, job: str
 ) -> None:
     api = sim(rate=None)
     out = tmp_path / "o.jsonl"
     out.write_text("")
     out.chmod(mode)
     res = run_cli(
-        "worker-tokens", str(write_csv(tmp_path / "in.csv", new_ids(1))), "-o", str(out),
-        "--base-url", api.base_url, "--log-format", "json", env=ENV,
+        job, str(write_csv(tmp_path / "in.csv", new_ids(1))), "-o", str(out),
+        "--base-url", api.base_url, "--log-format", "json", *job_args(job), env=ENV,
     )  # fmt: skip
     assert res.exit_code == 0, res.stderr
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
@@ -208,14 +257,15 @@ def test_an_errors_file_readable_by_others_is_replaced_by_a_private_one(
     assert stat.S_IMODE(errors.stat().st_mode) == 0o600
 
 
-def test_new_files_are_private_whatever_the_umask(sim: StartSim, tmp_path: Path) -> None:
+@pytest.mark.parametrize("job", JOBS)
+def test_new_files_are_private_whatever_the_umask(sim: StartSim, tmp_path: Path, job: str) -> None:
     api = sim(rate=None)
     old = os.umask(0)
     try:
         res = run_cli(
-            "worker-tokens", str(write_csv(tmp_path / "in.csv", ["bad", *new_ids(1)])), "-o",
+            job, str(write_csv(tmp_path / "in.csv", ["bad", *new_ids(1)])), "-o",
             str(tmp_path / "o.csv"), "--errors", str(tmp_path / "e.csv"), "--log-file",
-            str(tmp_path / "log.jsonl"), "--base-url", api.base_url, env=ENV,
+            str(tmp_path / "log.jsonl"), "--base-url", api.base_url, *job_args(job), env=ENV,
         )  # fmt: skip
     finally:
         os.umask(old)

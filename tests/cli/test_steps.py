@@ -31,7 +31,7 @@ from batch.cli._signals import Interrupts, StoppedAtStart
 from batch.cli._startup import open_outputs
 from batch.engine import ConfigError, InputError, Job
 from batch.output import origin_of
-from jobs import WORKER_TOKENS
+from jobs import REVOKE_TOKENS, WORKER_TOKENS
 from tests.helpers import new_ids
 
 pytestmark = pytest.mark.anyio
@@ -56,11 +56,25 @@ def settings_for(*args: str) -> Settings:
 # -- one declaration per option ---------------------------------------------------------
 
 
-def test_every_setting_but_one_is_an_option_and_the_command_has_no_other() -> None:
-    declared = [f.name for f in fields(Settings) if OPTION in f.metadata]
+@pytest.mark.parametrize("job", [WORKER_TOKENS, REVOKE_TOKENS], ids=lambda job: job.name)
+def test_every_setting_but_one_is_an_option_and_the_command_has_no_other(job: Job) -> None:
+    declared = [
+        f.name
+        for f in fields(Settings)
+        if OPTION in f.metadata and f.metadata[OPTION].shown_for(job)
+    ]
     assert [f.name for f in fields(Settings) if OPTION not in f.metadata] == ["output_given"]
-    command = job_command(JOB, lambda _job, _s: 0)
+    command = job_command(job, lambda _job, _s: 0)
     assert [p.name for p in command.params] == declared
+
+
+def test_a_job_s_own_options_are_on_its_command_only() -> None:
+    """--yes is a destructive job's; --refresh-within a job whose records expire."""
+    tokens = {p.name for p in job_command(WORKER_TOKENS, lambda _job, _s: 0).params}
+    revoke = {p.name for p in job_command(REVOKE_TOKENS, lambda _job, _s: 0).params}
+    assert tokens - revoke == {"refresh_within"}
+    assert revoke - tokens == {"yes"}
+    assert settings_for("in.csv").yes is False  # the field's default, for the others
 
 
 def test_the_defaults_are_the_declared_ones_with_the_jobs_words() -> None:
@@ -96,7 +110,7 @@ def test_a_new_setting_is_one_field() -> None:
         ))  # fmt: skip
         not_an_option: bool = True
 
-    argument_, option_ = parameters(Toy, {"job": JOB})
+    argument_, option_ = parameters(Toy, {"job": JOB}, JOB)
     assert isinstance(option_, click.Option)
     assert (argument_.name, option_.name, option_.opts) == (
         "path",

@@ -16,7 +16,7 @@ Each case directory holds its input files (any name, binary allowed) and a ``cas
 ``chmod``
     file name → octal mode, applied in the copy (``skip_as_root``: skip when run as root);
 ``exit_code``
-    the expected exit code (see the exit codes of /work/shared/cli-contract.md);
+    the expected exit code (docs/exit-codes.md);
 ``stderr_contains``
     substrings the logs must hold; for exit 2, the single error line must hold all of them;
 ``records``

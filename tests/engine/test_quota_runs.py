@@ -16,20 +16,27 @@ from jobs import organization_quota
 from jobs._library import open_worker_tokens
 from jobs._simulator import serve
 from tests.conftest import RedisServer, StartSim
-from tests.helpers import ENV, new_ids, read_jsonl, run_cli, write_csv
+from tests.helpers import ENV, job_args, new_ids, read_jsonl, run_cli, write_csv
 
 
 def start_runs(
-    tmp_path: Path, base_url: str, count: int, ids: int, *extra: str
+    tmp_path: Path,
+    base_url: str,
+    count: int,
+    ids: int,
+    *extra: str,
+    jobs: tuple[str, ...] = ("worker-tokens",),
 ) -> list[tuple[subprocess.Popen[str], Path]]:
+    """``count`` runs of ``ids`` new IDs each, the jobs taken in turn from ``jobs``."""
     tmp_path.mkdir(exist_ok=True)
     env = {**os.environ, **ENV, "XDG_RUNTIME_DIR": str(tmp_path)}
     runs = []
     for n in range(count):
+        job = jobs[n % len(jobs)]
         src = write_csv(tmp_path / f"in{n}.csv", new_ids(ids))
         out = tmp_path / f"out{n}.jsonl"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "batch", "worker-tokens", str(src), "-o", str(out),
+            [sys.executable, "-m", "batch", job, str(src), "-o", str(out), *job_args(job),
              "--base-url", base_url, "--log-format", "json", "--no-progress", *extra],
             env=env, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
@@ -71,6 +78,27 @@ def test_two_runs_on_one_host_share_the_window(sim: StartSim, tmp_path: Path) ->
     api = sim(rate=5)
     runs = start_runs(tmp_path, api.base_url, 2, 50)
     check_shared(api, finish(runs, 50), 100, "local")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_revocation_and_a_refresh_share_the_organization_s_window(
+    sim: StartSim, tmp_path: Path
+) -> None:
+    """Revoking while a nightly refresh runs: the two jobs' runs are one organization's
+    requests (the quota's key is the base URL and the token, not the job): no 429 storm."""
+    api = sim(rate=5)
+    runs = start_runs(tmp_path, api.base_url, 2, 50, jobs=("worker-tokens", "revoke-tokens"))
+    summaries = finish(runs, 50)
+    stats = api.stats
+    assert stats.created == 50  # the refresh: every ID once
+    assert stats.revocations == 50  # the revocation: every ID once
+    assert stats.max_in_window == 5
+    assert stats.window_429 <= 100 * 3 // 100  # as for two runs of one job (check_shared)
+    assert {s["quota_store"] for s in summaries} == {"local"}
+    assert sum(s["waited_on_others"] for s in summaries) > 0
+    arrivals = sorted(stats.arrivals)
+    assert (len(arrivals) - 1) / (arrivals[-1] - arrivals[0]) >= 0.95 * 5 / 1.01
 
 
 @pytest.mark.slow

@@ -135,7 +135,7 @@ async def test_library_results_count_their_429s() -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(150)
 def test_a_rate_set_too_high_costs_no_record(sim: StartSim, tmp_path: Path) -> None:
-    # Issue 13's table, as a new user runs it: 150 IDs against the API's 5/s, --rate too high.
+    # As a new user runs it: 150 IDs against the API's 5/s, --rate set too high.
     rates = ("10", "50", "200", "1000")
     apis, procs = {}, {}
     for rate in rates:

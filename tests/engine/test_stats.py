@@ -21,6 +21,7 @@ def test_each_result_counts_once_by_its_outcome() -> None:
         "invalid": 1,
         "skipped": 0,
         "duplicates": 0,
+        "blank": 0,
         "not_attempted": 0,
     }
 

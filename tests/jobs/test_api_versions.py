@@ -157,3 +157,29 @@ def test_a_run_that_hears_no_answer_keeps_the_last_known_sunset(
     assert res.event("run_finished")["requests"] == 0
     assert 'deel_batch_api_version_deprecated{version="2026-01-01"} 1.0' in metrics.read_text()
     assert "deel_batch_api_version_sunset_timestamp_seconds{" in metrics.read_text()
+
+
+def test_revoke_tokens_pins_the_version_too_and_names_the_option_when_refused(
+    sim: StartSim, tmp_path: Path
+) -> None:
+    api = sim(rate=None, versions=TWO)
+    ids = new_ids(3)
+    tokens = tmp_path / "tokens.jsonl"
+    minted = _run(api.base_url, write_csv(tmp_path / "in.csv", ids), tokens)
+    assert minted.exit_code == 0, minted.stderr
+
+    def revoke(out: str, version: str):  # type: ignore[no-untyped-def]
+        return run_cli(
+            "revoke-tokens", str(tokens), "-o", str(tmp_path / out), "--yes",
+            "--base-url", api.base_url, "--api-version", version, *FAST, env=ENV,
+        )  # fmt: skip
+
+    refused = revoke("refused.jsonl", "2025-01-01")
+    assert refused.exit_code == 3
+    assert "check --api-version" in refused.event("run_aborted")["reason"]
+    revoked = revoke("revoked.jsonl", "2027-01-01")
+    assert revoked.exit_code == 0, revoked.stderr
+    seen = api.stats.versions_seen
+    assert (seen["2026-01-01"], seen["2027-01-01"]) == (3, 3)  # minted, revoked
+    assert 1 <= seen["2025-01-01"] <= 3  # refused: those in flight at the first refusal
+    assert revoked.event("run_finished")["api_version"] == "2027-01-01"

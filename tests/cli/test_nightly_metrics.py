@@ -152,6 +152,7 @@ def test_only_permanent_failures_say_where_they_are_and_no_to_finish_line(
         *common, env=ENV,
     )  # fmt: skip
     assert res.exit_code == 1
+    assert "to finish, run:" not in res.stderr
     assert "  to finish:" not in res.stderr
     assert (
         f"nothing to finish: 1 ID the API refused for good and 1 invalid row, in {errors}: "
@@ -176,5 +177,5 @@ def test_only_permanent_failures_say_where_they_are_and_no_to_finish_line(
         env=ENV,
     )
     assert transient.exit_code == 1
-    assert "  to finish: " in transient.stderr
+    assert "  to finish, run:\n    deel-batch " in transient.stderr  # in-process: argv is pytest's
     assert "nothing to finish" not in transient.stderr

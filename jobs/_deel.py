@@ -97,7 +97,8 @@ class DeelApi:
         kind = response.headers.get("Content-Type", "no content type").split(";")[0]
         text = _one_line(_TAGS.sub(" ", response.body.decode("utf-8", "replace")))
         excerpt = text[:EXCERPT] + ("..." if len(text) > EXCERPT else "")
-        message = f"non-JSON answer ({kind}): {excerpt!r}" if excerpt else f"empty answer ({kind})"
+        what = "an answer with no error message" if body is not None else "non-JSON answer"
+        message = f"{what} ({kind}): {excerpt!r}" if excerpt else f"empty answer ({kind})"
         return Failure("http", message, http_status=status, request_id=req_id)
 
     def read_answer(self, response: Response) -> Answer:

@@ -50,7 +50,14 @@ Examples:
     def parse_success(self, response: Response) -> dict[str, Any]:
         # Never quote the body in these messages: a garbled 201 may still hold a token.
         try:
-            body = json.loads(response.body)
+            body = json.loads(response.body, object_pairs_hook=_no_repeated_keys)
+        except _RepeatedKey as exc:
+            # {"token": A, "token": B}: which one did the API mean? A parser where the last
+            # wins would keep a decoy; neither is kept.
+            raise InvalidResponse(
+                f"HTTP {response.status} body names {exc.key!r} twice: an ambiguous answer "
+                "is not kept"
+            ) from None
         except ValueError:
             raise InvalidResponse(f"HTTP {response.status} body is not JSON") from None
         data = body.get("data") if isinstance(body, dict) else None
@@ -63,6 +70,24 @@ Examples:
         if not isinstance(expires_at, str) or not _is_datetime(expires_at):
             raise InvalidResponse(f"HTTP {response.status} body has no 'data.expires_at' date-time")
         return {"token": token, "expires_at": expires_at}
+
+
+class _RepeatedKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key if len(key) <= 40 else key[:37] + "..."
+
+
+def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object as a dict, or `_RepeatedKey` when it names a key twice."""
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        for key, _value in pairs:
+            if key in seen:
+                raise _RepeatedKey(key)
+            seen.add(key)
+    return found
 
 
 def _is_datetime(value: str) -> bool:

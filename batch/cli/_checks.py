@@ -12,7 +12,7 @@ from collections.abc import Callable
 from batch.cli._metrics import foreign_to_metrics
 from batch.cli._settings import Settings
 from batch.engine import ConfigError, Job, error_fields
-from batch.output import holds_secrets
+from batch.output import check_output_path, holds_secrets
 
 __all__ = [
     "can_ask",
@@ -100,8 +100,18 @@ def check_distinct(s: Settings) -> None:
 
 
 def check_side_files(job: Job, s: Settings) -> None:
-    """The errors and metrics files are replaced whole when the run ends: one named by
-    mistake like a file of tokens (or an input, for metrics) is refused, untouched."""
+    """Every file the run writes must be out of other users' reach (`check_output_path`:
+    a link of theirs, a folder they can write). The errors and metrics files are replaced
+    whole when the run ends: one named by mistake like a file of tokens (or an input, for
+    metrics) is refused, untouched."""
+    for option, path in (
+        ("--output", s.output),
+        ("--errors", s.errors),
+        ("--metrics-file", s.metrics_file),
+        ("--log-file", s.log_file),
+    ):
+        if path and path != "-":
+            check_output_path(path, option)
     for option, path in (("--errors", s.errors), ("--metrics-file", s.metrics_file)):
         if path and os.path.exists(path) and not os.path.isfile(path):
             raise ConfigError(

@@ -22,7 +22,14 @@ from batch.cli._command import setting_option
 from batch.cli._logging import LogSetup, Redactor, configure_logging
 from batch.cli._summary import compacted_line
 from batch.engine import BatchError, ConfigError, Job, Logger
-from batch.output import compact, format_for, open_results, plan, written_by
+from batch.output import (
+    check_output_path,
+    compact,
+    format_for,
+    open_results,
+    plan,
+    written_by,
+)
 
 __all__ = ["compact_command", "job_of"]
 
@@ -132,6 +139,7 @@ def _compact(path: str, job_name: str | None, *, dry_run: bool, wait: float, log
     def warn(event: str, fields: dict[str, object]) -> None:
         log.warning(event, **fields)
 
+    check_output_path(path, "FILE")  # a link or a folder of another user's: refused
     out = anyio.run(lambda: open_results(path, start="resume", wait=wait, warn=warn))
     try:
         planned, done = compact(out, job, force=True)

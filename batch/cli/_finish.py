@@ -16,8 +16,8 @@ from batch.cli._parts import Parts
 from batch.cli._settings import Settings
 from batch.cli._signals import Interrupts
 from batch.cli._startup import Outputs
-from batch.engine import Cause, Logger, Stats
-from batch.output import Compaction, Ended, OutputFile, maybe_compact
+from batch.engine import Abort, Cause, Logger, Stats
+from batch.output import CannotWrite, Compaction, Ended, OutputFile, maybe_compact
 
 if TYPE_CHECKING:
     from batch.engine import Engine
@@ -44,7 +44,12 @@ async def finish(
     compacted = await anyio.to_thread.run_sync(
         lambda: maybe_compact(results, run.job, enabled=enabled, log=run.log)
     )
-    await parts.writer.close(finished=finished)
+    try:
+        await parts.writer.close(finished=finished)
+    except CannotWrite as exc:  # the run ends as an aborted one (exit 3), its files closed
+        finished = False
+        if parts.engine.abort is None:
+            parts.engine.fail(Abort(Cause.OUTPUT, exc.message))
     _previous_records(results, finished, run.log)
     ending, ended = outputs.ending, None
     if ending is not None:

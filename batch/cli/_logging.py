@@ -6,21 +6,26 @@ import logging
 import os
 import sys
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO, cast
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from batch._distribution import distribution
 from batch.cli._console import ConsoleFilter, PeopleRenderer, TerminalEcho, quiet_filter
 from batch.cli._screen import terminal_width
 from batch.cli._stderr import CurrentStderr
+from batch.cli._streams import Droppable
+from batch.engine import reason_of
 
 __all__ = ["REDACTED", "LogSetup", "Redactor", "configure_logging"]
 
 REDACTED = "[redacted]"
 #: Keys whose values are never logged, whatever they hold.
 SECRET_KEYS = frozenset({"token", "authorization", "password", "secret", "api_key", "headers"})
+_PLAIN = frozenset({int, float, bool, type(None)})
 LEVELS = {
     "debug": logging.DEBUG,
     "info": logging.INFO,
@@ -65,7 +70,8 @@ class Redactor:
                 for k, v in value.items()
             }
         if isinstance(value, list | tuple):
-            return [self._clean(v) for v in value]
+            # numbers hold no secret: a list of line numbers is passed over at C speed
+            return [v if type(v) in _PLAIN else self._clean(v) for v in value]
         if isinstance(value, int | float | bool) or value is None:
             return value
         return self.scrub(repr(value))
@@ -99,25 +105,34 @@ def configure_logging(setup: LogSetup, redactor: Redactor) -> tuple[TextIO, bool
     """
     fmt, level, log_file, quiet = setup.fmt, setup.level, setup.log_file, setup.quiet
     if log_file:
-        fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
-        stream: TextIO = os.fdopen(fd, "a", encoding="utf-8", buffering=1)
+        follow = 0 if os.path.islink(log_file) else os.O_NOFOLLOW  # see open_locked
+        fd = os.open(
+            log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | follow, 0o600
+        )
+        raw = os.fdopen(fd, "a", encoding="utf-8", errors="backslashreplace", buffering=1)
+        # A full disk (or a file system gone) stops the log, not the run.
+        stream: TextIO = cast(TextIO, Droppable(raw, on_drop=_log_lost(log_file)))
     else:
         # Looked up at each write, so lines print above a live progress bar.
         stream = cast(TextIO, CurrentStderr())
     console = fmt == "console" or (fmt == "auto" and stream.isatty())
+    # What is dropped is dropped first: nothing is spent stamping and scrubbing it.
     processors: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
+    ]
+    if quiet:
+        processors.append(quiet_filter)
+    if console:
+        processors.append(ConsoleFilter(debug=level == "debug", errors_file=setup.errors_file))
+    processors += [
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,
         redactor,
     ]
-    if quiet:
-        processors.append(quiet_filter)
-    elif log_file and sys.stderr.isatty():
+    if log_file and sys.stderr.isatty() and not quiet:
         processors.append(TerminalEcho(CurrentStderr().write, lambda: terminal_width(sys.stderr)))
     if console:
-        processors.append(ConsoleFilter(debug=level == "debug", errors_file=setup.errors_file))
         processors.append(
             PeopleRenderer(colors=stream.isatty(), width=lambda: terminal_width(stream))
         )
@@ -132,3 +147,13 @@ def configure_logging(setup: LogSetup, redactor: Redactor) -> tuple[TextIO, bool
         cache_logger_on_first_use=True,
     )
     return stream, console
+
+
+def _log_lost(path: str) -> Callable[[OSError], None]:
+    def tell(exc: OSError) -> None:
+        sys.stderr.write(
+            f"{distribution()[0]}: cannot write --log-file {path!r} ({reason_of(exc)}); "
+            "the log stops here, the run goes on\n"
+        )
+
+    return tell

@@ -3,11 +3,14 @@ commands an installed distribution adds (``batch.commands``), and ``compact``.""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import os
 import signal
 import sys
+import threading
+import time
 from importlib import metadata
 from typing import TextIO
 
@@ -28,6 +31,7 @@ from batch.cli._progress import shows_bar
 from batch.cli._run import execute
 from batch.cli._settings import Settings
 from batch.cli._signals import SIGNAL_EXIT, note_again, noting_signals
+from batch.cli._streams import droppable_stderr, quiet_stdout
 from batch.cli._summary import print_summary
 from batch.engine import (
     BatchError,
@@ -37,6 +41,7 @@ from batch.engine import (
     Logger,
     Stats,
     proxy_secrets,
+    reason_of,
 )
 
 __all__ = ["EXIT_INTERNAL", "main", "run"]
@@ -46,7 +51,19 @@ COMMANDS_GROUP = "batch.commands"
 
 
 def run(job: Job, settings: Settings) -> int:
-    """Run one job from settings; returns the exit code. Never raises for user errors."""
+    """Run one job from settings; returns the exit code. Never raises for user errors.
+
+    A terminal that goes away during the run (a dropped ssh session) is dropped, never
+    fatal (`droppable_stderr`): the run still writes its files, metrics and log.
+    """
+    with droppable_stderr():
+        code = _run(job, settings)
+    quiet_stdout()
+    _leave_if_stuck(code)
+    return code
+
+
+def _run(job: Job, settings: Settings) -> int:
     redactor = Redactor()
     # Known from the start, so that even an error before it is read cannot leak it.
     redactor.add(os.environ.get(job.token_env, "").strip(), permanent=True)
@@ -83,13 +100,25 @@ def run(job: Job, settings: Settings) -> int:
         # Standard output is gone: flushing it at exit would only print a traceback.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-    if settings.input == "-" and code in SIGNAL_EXIT.values():
-        # A reader thread may still be blocked on standard input, holding its lock: a
-        # normal exit would wait for it (or abort). Everything is written; leave now.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
     return code
+
+
+def _leave_if_stuck(code: int) -> None:
+    """After a signal, a thread may still be blocked on the input: in ``open()`` of a FIFO
+    no writer opened, or reading a quiet pipe or standard input (holding its lock). A
+    normal exit would wait for it, for ever. Everything is written by now: leave at once."""
+    if code not in SIGNAL_EXIT.values():
+        return
+    others = [t for t in threading.enumerate() if t is not threading.main_thread()]
+    deadline = time.monotonic() + 0.2  # idle pool threads are ending: give them that
+    for thread in others:
+        if not thread.daemon:
+            thread.join(max(deadline - time.monotonic(), 0))
+    if any(thread.is_alive() and not thread.daemon for thread in others):
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(code)
 
 
 def _run_logged(
@@ -112,8 +141,13 @@ def _run_noting(run: Run, console: bool, stream: TextIO, received: list[signal.S
     except HeldByAnotherRun as exc:  # the run that holds the file owns the metrics too
         return _user_error(exc, log, console, settings)
     except BatchError as exc:
-        return _failed_early(settings, _user_error(exc, log, console, settings), log)
+        return _failed_early(settings, _user_error(exc, log, console, settings), run.stats, log)
     except Exception as exc:  # a bug: one line for the user, the traceback only at debug level
+        system = _system_error(exc)
+        if system is not None:  # the machine's, not a bug: said as such, never "internal"
+            log.debug("system_error", exc_info=True)
+            code = _user_error(system, log, console, settings)
+            return _failed_early(settings, code, run.stats, log)
         log.debug("internal_error", exc_info=True)
         if not console or settings.log_file:
             log.error("internal_error", error=type(exc).__name__)
@@ -122,7 +156,7 @@ def _run_noting(run: Run, console: bool, stream: TextIO, received: list[signal.S
             "to see the details, and please report it",
             err=True,
         )
-        return _failed_early(settings, EXIT_INTERNAL, log)
+        return _failed_early(settings, EXIT_INTERNAL, run.stats, log)
     finally:
         note_again(received)  # asyncio put the defaults back: a late signal kills nothing
     if settings.dry_run:
@@ -156,11 +190,35 @@ def _user_error(exc: BatchError, log: Logger, console: bool, settings: Settings 
     return exc.exit_code
 
 
-def _failed_early(settings: Settings, code: int, log: Logger) -> int:
-    """Monitoring must see a run that never got going too (exit 2, 70, 130)."""
+def _failed_early(settings: Settings, code: int, stats: Stats, log: Logger) -> int:
+    """Monitoring must see a run that never got going, or broke, too (exit 2, 3, 70, 130),
+    with what it did count."""
     if settings.metrics_file and not settings.dry_run:
-        write_metrics(settings.metrics_file, Stats(), elapsed_s=None, exit_code=code, log=log)
+        write_metrics(settings.metrics_file, stats, elapsed_s=None, exit_code=code, log=log)
     return code
+
+
+def _system_error(exc: BaseException) -> BatchError | None:
+    """An operating-system error that escaped the run's own handling (each one the run
+    knows of is handled where it happens), as one line and exit 3; None for anything
+    else (a bug). Through exception groups: every leaf must be an OSError."""
+    leaves = _leaves(exc)
+    if not leaves or not all(isinstance(leaf, OSError) for leaf in leaves):
+        return None
+    first = leaves[0]
+    assert isinstance(first, OSError)
+    where = f" ({first.filename})" if getattr(first, "filename", None) else ""
+    return BatchError(
+        f"stopped by the system: {reason_of(first)}{where}; what was written is kept, "
+        "fix the cause and finish with --resume",
+        exit_code=3,
+    )
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
 
 
 def _logger() -> Logger:

@@ -45,7 +45,7 @@ from batch.cli._signals import Interrupts, StoppedAtStart
 from batch.cli._startup import open_input, open_outputs
 from batch.engine import Abort, Cause
 from batch.input import RowItems
-from batch.output import CurrentTokens, Writer
+from batch.output import CannotWrite, CurrentTokens, Writer
 
 if TYPE_CHECKING:
     from batch.engine import Engine
@@ -139,13 +139,9 @@ async def _write_results(
                 if not closed:
                     closed = True
                     engine.stop("standard output was closed", grace=0)
-            except OSError as exc:  # a full disk, a file system gone: nothing more can be kept
-                engine.not_kept(result)
-                engine.fail(
-                    Abort(
-                        Cause.OUTPUT,
-                        f"cannot write the results ({exc.strerror or exc}); what was written "
-                        "is kept, free some space and finish with --resume",
-                    )
-                )
+            except CannotWrite as exc:  # a full disk, a file system gone: no more IDs
+                if not exc.kept:
+                    engine.not_kept(result)
+                if engine.abort is None:
+                    engine.fail(Abort(Cause.OUTPUT, exc.message))
     return not closed

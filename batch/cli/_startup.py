@@ -156,9 +156,15 @@ async def _errors_file(s: Settings, closing: contextlib.ExitStack) -> AtomicFile
     return errors
 
 
+#: room kept on disk per result that may still come back (`batch.output._room`): a
+#: record is a few hundred bytes; four per lane covers those in flight and those queued
+ROOM_PER_LANE = 4 * 2048
+
+
 async def _results_file(s: Settings, closing: contextlib.ExitStack, log: Logger) -> OutputFile:
     start: Start = "resume" if s.resume else "overwrite" if s.overwrite else "new"
-    results = await open_results(s.output, start=start, wait=s.wait, warn=_warner(log))
+    room = max(64 * 1024, ROOM_PER_LANE * s.concurrency)
+    results = await open_results(s.output, start=start, wait=s.wait, warn=_warner(log), room=room)
     closing.callback(results.close)
     return results
 

@@ -9,7 +9,14 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from batch.engine._errors import BatchError, Busy, ConfigError, HeldByAnotherRun, InputError
+from batch.engine._errors import (
+    BatchError,
+    Busy,
+    ConfigError,
+    HeldByAnotherRun,
+    InputError,
+    reason_of,
+)
 from batch.engine._lifecycle import end_of_life, parse_deprecation, parse_sunset
 from batch.engine._lines import count_lines
 from batch.engine._log import Logger, QuietLogger, StdlibLogger, as_logger
@@ -92,6 +99,7 @@ __all__ = [
     "parse_quota_store",
     "parse_sunset",
     "proxy_secrets",
+    "reason_of",
     "redact_url",
     "token_problem",
     "window_for_rate",

@@ -21,7 +21,7 @@ from anyio.abc import TaskGroup
 
 from batch.engine._errors import BatchError
 from batch.engine._give_up import GiveUpClock
-from batch.engine._judge import fatal_abort, judge
+from batch.engine._judge import UNRESOLVED_LIMIT, fatal_abort, judge
 from batch.engine._log import Logger, QuietLogger
 from batch.engine._options import EngineOptions
 from batch.engine._pacer import AsyncPacer, Pacer, RateChange
@@ -32,7 +32,7 @@ from batch.engine._refusals import RefusalWatch
 from batch.engine._results import Abort, Cause, Results, Sender
 from batch.engine._session import open_session
 from batch.engine._stats import Stats
-from batch.engine._transport import Endpoint, send
+from batch.engine._transport import Endpoint, HostUnresolved, send
 from batch.engine._types import (
     Answer,
     ApiVersion,
@@ -130,6 +130,8 @@ class Engine:
         )
         #: whether the API itself has answered yet (see judge's api_seen)
         self._api_seen = False
+        #: attempts whose host name did not resolve while the API had not answered yet
+        self._unresolved = 0
         #: the proxy of the run (or direct) and why; ConfigError for a malformed variable
         self.route: ProxyChoice = choose_proxy(
             options.base_url, options.proxy, os.environ, options.proxy_source
@@ -474,6 +476,13 @@ class Engine:
                 # quota taken by another run or integration) stops as for a failing API.
                 self.stats.rate_limited += 1
             abort = self._give_up.failed(failure, now)
+            if isinstance(failure, HostUnresolved) and not self._api_seen:
+                # A name that never resolved is a wrong base URL (or no DNS), not a blip.
+                self._unresolved += 1
+                if self._unresolved >= UNRESOLVED_LIMIT:
+                    abort = fatal_abort(
+                        failure, self.job, self.options, self._endpoint.url(request)
+                    )
             if abort is not None and self.abort is None:
                 self.fail(abort)
         else:

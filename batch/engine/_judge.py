@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from batch.engine._options import EngineOptions
 from batch.engine._policy import Verdict, classify_status, parse_retry_after
 from batch.engine._results import Abort, Cause
-from batch.engine._transport import ProxyRefused, ProxyUnreachable, TlsFailure
-from batch.engine._types import Answer, Concern, Failure, InvalidResponse, Job, Response
+from batch.engine._transport import HostUnresolved, ProxyRefused, ProxyUnreachable, TlsFailure
+from batch.engine._types import (
+    Answer,
+    Concern,
+    Failure,
+    InvalidResponse,
+    Job,
+    Response,
+    SuccessFields,
+)
 from batch.engine._work import Attempt
 
-__all__ = ["NOT_HERE", "EndpointMissing", "VersionRefused", "fatal_abort", "judge"]
+__all__ = [
+    "NOT_HERE",
+    "UNRESOLVED_LIMIT",
+    "EndpointMissing",
+    "VersionRefused",
+    "fatal_abort",
+    "judge",
+    "unkeepable",
+]
 
 
 #: The status of the API's rate limit (unless the job reads the answer as about the key).
@@ -51,7 +68,7 @@ def judge(job: Job, outcome: Response | Failure, *, api_seen: bool = True) -> At
     if verdict is Verdict.OK:
         return _success(job, outcome, answer)
     retry_after = parse_retry_after(outcome.headers.get("Retry-After"))
-    failure = job.describe_error(outcome)
+    failure = _with_location(job.describe_error(outcome), outcome)
     if answer.concern is Concern.IN_PROGRESS:
         return Attempt(
             Verdict.RETRY, failure=failure, retry_after=retry_after, answer=answer, in_progress=True
@@ -75,6 +92,12 @@ def judge(job: Job, outcome: Response | Failure, *, api_seen: bool = True) -> At
     )
 
 
+#: Attempts whose host name did not resolve (the resolver failing, not a name that does
+#: not exist: that one stops the run at once), before the API ever answered, that stop the
+#: run (`Cause.ENDPOINT`): three of them are not a blip.
+UNRESOLVED_LIMIT = 3
+
+
 def _no_answer(failure: Failure, *, api_seen: bool) -> Attempt:
     """No answer came (network, timeout, TLS, proxy): retried unless it cannot fix itself."""
     if isinstance(failure, TlsFailure | ProxyRefused):
@@ -82,16 +105,59 @@ def _no_answer(failure: Failure, *, api_seen: bool) -> Attempt:
         return Attempt(Verdict.FATAL, failure=failure)
     if isinstance(failure, ProxyUnreachable) and not api_seen:
         return Attempt(Verdict.FATAL, failure=failure)
+    if isinstance(failure, HostUnresolved) and failure.definitive and not api_seen:
+        return Attempt(Verdict.FATAL, failure=failure)  # no such name: a wrong base URL
     return Attempt(Verdict.RETRY, failure=failure)
 
 
+def _with_location(failure: Failure, response: Response) -> Failure:
+    """A 3xx is never followed (a request must not go where the base URL does not say):
+    its message says where it pointed, so that the user can fix the base URL."""
+    location = response.headers.get("Location")
+    if not 300 <= response.status < 400 or not location:
+        return failure
+    shown = " ".join(location.split())[:300]
+    return dataclasses.replace(failure, message=f"{failure.message} (Location: {shown})")
+
+
 def _success(job: Job, response: Response, answer: Answer) -> Attempt:
-    """A 2xx: OK with the job's fields, or a retry if its body breaks the schema."""
+    """A 2xx: OK with the job's fields, or a retry if its body breaks the schema or holds
+    a value no record could keep exactly."""
     try:
-        return Attempt(Verdict.OK, data=job.parse_success(response), answer=answer)
+        data = job.parse_success(response)
     except InvalidResponse as exc:
         failure = Failure("invalid_response", str(exc), http_status=response.status)
         return Attempt(Verdict.RETRY, failure=failure, answer=answer)
+    problem = unkeepable(data)
+    if problem is not None:
+        failure = Failure(
+            "invalid_response",
+            f"HTTP {response.status} answer's {problem}: a record keeps what the API sent "
+            "exactly, on one line of UTF-8, or not at all; not kept",
+            http_status=response.status,
+        )
+        return Attempt(Verdict.RETRY, failure=failure, answer=answer)
+    return Attempt(Verdict.OK, data=data, answer=answer)
+
+
+def unkeepable(data: SuccessFields) -> str | None:
+    """Why a success field cannot be kept exactly in a results file (JSONL or CSV), or None.
+
+    A record is one line of valid UTF-8 (``--resume`` reads them line by line, and a
+    spreadsheet or a program reads the CSV): a line break, a NUL or a lone surrogate (a
+    JSON ``\\ud800`` escape, which no UTF-8 file can hold) would be changed on the way in.
+    """
+    for name, value in data.items():
+        if not isinstance(value, str):
+            continue
+        if "\r" in value or "\n" in value or "\x00" in value:
+            return f"'{name}' holds a line break or a NUL"
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return f"'{name}' holds a lone surrogate (not valid Unicode)"
+    return None
 
 
 def fatal_abort(failure: Failure, job: Job, options: EngineOptions, url: str) -> Abort:
@@ -107,6 +173,12 @@ def fatal_abort(failure: Failure, job: Job, options: EngineOptions, url: str) ->
             f"the API does not serve the API version this run asks for (HTTP "
             f"{failure.http_status}: {failure.message}); check {options.api_version_source}",
             http_status=failure.http_status,
+        )
+    if isinstance(failure, HostUnresolved):
+        return Abort(
+            Cause.ENDPOINT,
+            f"{failure.message}, and the API never answered: check {options.base_url_source} "
+            f"(the API root looks like {job.default_base_url}); nothing was sent",
         )
     if isinstance(failure, EndpointMissing):
         return Abort(

@@ -11,9 +11,11 @@ curl's and requests' (the table in tests/engine/test_proxy_choice.py):
 - ``no_proxy`` / ``NO_PROXY``: comma- or space-separated host names (matching the host and
   its subdomains, with or without a leading dot), IP addresses, CIDR ranges, ``host:port``
   entries, or ``*`` for everything; names compare case-insensitively, trailing dot ignored;
-- loopback hosts (localhost, 127.0.0.0/8, ::1) are never sent to a proxy from the
-  environment: an implicit NO_PROXY entry, as in Go's net/http and browsers, so that a
-  shell's HTTPS_PROXY does not break local tests. An explicit proxy is used even for them.
+- a loopback API (localhost, 127.0.0.0/8, ::1) is always direct, whatever the setting:
+  an implicit NO_PROXY entry, as in Go's net/http and browsers, so that a shell's
+  HTTPS_PROXY does not break local tests; and plain ``http://`` (allowed for loopback
+  only) never goes through a proxy, explicit or not: the API token would cross the
+  network in clear text, to a proxy that has no business with a local API.
 
 A proxy URL is ``http://[USER:PASSWORD@]HOST[:PORT]`` (scheme-less means http, port 1080
 by default as in curl), or ``https://`` for TLS to the proxy itself (port 443; verified
@@ -121,12 +123,18 @@ def choose_proxy(
     environ: Mapping[str, str],
     source: str = "the proxy setting",
 ) -> ProxyChoice:
-    """The proxy for requests to ``base_url``: ``explicit`` if given (``''``: direct), else
-    the environment's, unless NO_PROXY or loopback says direct. ``source`` names the
-    explicit setting in the front end's words (``--proxy``, ``the proxy argument``)."""
+    """The proxy for requests to ``base_url``: direct for a loopback or plain-http API;
+    else ``explicit`` if given (``''``: direct), else the environment's, unless NO_PROXY
+    says direct. ``source`` names the explicit setting in the front end's words
+    (``--proxy``, ``the proxy argument``)."""
+    parts = urllib.parse.urlsplit(base_url)
+    if explicit is not None and not explicit.strip():
+        return ProxyChoice(None, source)  # asked for direct: said as asked
+    if is_loopback(parts.hostname or ""):
+        return ProxyChoice(None, "loopback host")
+    if parts.scheme.lower() == "http":
+        return ProxyChoice(None, "plain http")
     if explicit is not None:
-        if not explicit.strip():
-            return ProxyChoice(None, source)
         return ProxyChoice(parse_proxy(explicit, source), source)
     return _from_environment(base_url, environ)
 
@@ -143,8 +151,6 @@ def _from_environment(base_url: str, environ: Mapping[str, str]) -> ProxyChoice:
         return ProxyChoice(None, f"{name} is empty")
     host = parts.hostname or ""
     port = parts.port or (443 if scheme == "https" else 80)
-    if is_loopback(host):
-        return ProxyChoice(None, "loopback host")
     no_proxy = _first_set(environ, "no_proxy")
     if no_proxy is not None and no_proxy_matches(host, port, no_proxy[1]):
         return ProxyChoice(None, no_proxy[0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import urllib.parse
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from batch.engine._types import Failure, Request, Response
 __all__ = [
     "MAX_BODY",
     "Endpoint",
+    "HostUnresolved",
     "ProxyRefused",
     "ProxyUnreachable",
     "TlsFailure",
@@ -42,6 +44,19 @@ class ProxyRefused(Failure):
 @dataclass(frozen=True, slots=True)
 class ProxyUnreachable(Failure):
     """Nothing answers at the proxy's address: fatal until the API has answered through it."""
+
+
+@dataclass(frozen=True, slots=True)
+class HostUnresolved(Failure):
+    """The API's host name does not resolve (DNS). Before the API ever answered: fatal when
+    the resolver says the name does not exist (``definitive``), else retried a few times
+    (`batch.engine._judge.UNRESOLVED_LIMIT`); after, a blip like any network failure."""
+
+    definitive: bool = False
+
+
+#: getaddrinfo's answers that say the name has no address (not that the resolver failed)
+_NO_SUCH_NAME = frozenset({socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)})
 
 
 DIRECT = ProxyChoice(None, "no proxy set")
@@ -121,6 +136,8 @@ def failure_of(  # noqa: PLR0911 - one return per exception class, in the order 
         return _untrusted(exc, endpoint.route)
     if isinstance(exc, aiohttp.ClientSSLError):
         return TlsFailure("network", f"TLS handshake with {exc.host} failed; nothing was sent")
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return _unresolved(exc, endpoint.route)
     if isinstance(exc, aiohttp.ClientProxyConnectionError):
         return _proxy_unreachable(exc, endpoint.route)
     if isinstance(exc, aiohttp.ClientHttpProxyError):
@@ -154,6 +171,23 @@ def _untrusted(exc: aiohttp.ClientConnectorCertificateError, route: ProxyChoice)
         "network",
         f"TLS certificate of {exc.host} is not trusted ({reason}); "
         f"nothing was sent. Fix the trust store (SSL_CERT_FILE) or the base URL{inspecting}",
+    )
+
+
+def _unresolved(exc: aiohttp.ClientConnectorDNSError, route: ProxyChoice) -> Failure:
+    """A name that does not resolve: the proxy's (the API's name is the proxy's to resolve
+    then), or the API's own."""
+    reason = reason_of(exc.os_error)  # a gaierror's words: its errno is not an OS errno
+    proxy = route.proxy
+    if proxy and exc.host == urllib.parse.urlsplit(proxy.url).hostname:
+        return ProxyUnreachable(
+            "network",
+            f"the proxy host {exc.host} does not resolve ({reason}; proxy {proxy.url} set by "
+            f"{route.reason}); nothing was sent",
+        )
+    definitive = isinstance(exc.os_error, socket.gaierror) and exc.os_error.errno in _NO_SUCH_NAME
+    return HostUnresolved(
+        "network", f"the API host {exc.host} does not resolve ({reason})", definitive=definitive
     )
 
 

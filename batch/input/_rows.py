@@ -49,15 +49,18 @@ class InputInfo:
         return "row" if self.format in _SHEETS else "line"
 
     def header(self) -> str | None:
-        """Where the header is, when it is not simply the first line: "row 4 (2 rows above it
-        skipped)", "none: a list of IDs, its first line read as one"; None otherwise."""
+        """Where the header is, when it is not simply the first line: "row 4 (3 rows above it
+        skipped)", every row above counted, blank ones too, as a person counts them in the
+        file; "none: a list of IDs, its first line read as one"; None otherwise."""
         if self.headerless:
             return f"none: a list of IDs, its first {self.unit} read as one"
         if self.header_row is None or (self.header_row == 1 and not self.header_forced):
             return None
         notes = ["--header-row"] if self.header_forced else []
-        if self.above:
-            notes.append(f"{self.above} {'row' if self.above == 1 else 'rows'} above it skipped")
+        if skipped := self.header_row - 1:
+            notes.append(
+                f"{skipped} {self.unit if skipped == 1 else self.unit + 's'} above it skipped"
+            )
         return f"{self.unit} {self.header_row}" + (f" ({'; '.join(notes)})" if notes else "")
 
     def describe(self) -> str:

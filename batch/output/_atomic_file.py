@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from batch.engine import ConfigError
+from batch.output._in_place import displaced, put_back
 
 __all__ = ["AtomicFile", "remove_stale_siblings", "replace_atomically", "sync_folder"]
 
@@ -79,20 +80,25 @@ class AtomicFile:
         try:
             fd = os.open(
                 self.temp,
-                os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW,
+                os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW,
                 0o600,
             )
         except OSError as exc:
             raise ConfigError(f"cannot write {option} {path!r}: {exc.strerror}") from None
-        self._file = os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="")
+        self._file = os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace", newline="")
 
     def write(self, text: str) -> None:
         self._file.write(text)
 
     def commit(self) -> None:
-        """Put the new file in place (blocking: fsync and rename)."""
+        """Put the new file in place (blocking: fsync and rename). A temporary file whose
+        folder was deleted meanwhile (a tmp cleaner) is written there again first, from
+        the descriptor that still holds it (`batch.output._in_place`)."""
         self._file.flush()
-        os.fsync(self._file.fileno())
+        fd = self._file.fileno()
+        os.fsync(fd)
+        if displaced(fd, str(self.temp)):
+            os.close(put_back(fd, str(self.temp), os.lseek(fd, 0, os.SEEK_END)))
         self._file.close()
         replace_atomically(self.temp, self.path)
 

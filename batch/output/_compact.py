@@ -232,6 +232,7 @@ def compact(out: OutputFile, job: Job, *, force: bool = False) -> tuple[Plan, Co
         with contextlib.suppress(OSError):
             temp.unlink()
         raise
+    out.replaced()
     return planned, Compaction(
         kept=planned.kept,
         dropped=planned.dropped,

@@ -34,8 +34,10 @@ import anyio.to_thread
 
 from batch.engine import BatchError, ConfigError, Failure, HeldByAnotherRun, Job, Logger, Result
 from batch.output._compact import Compaction, compact, written_by
-from batch.output._file import OutputFile, open_results
+from batch.output._file import OutputFile
+from batch.output._open import open_results
 from batch.output._origin import SIMULATED
+from batch.output._paths import check_output_path
 from batch.output._records import RecordFormat, RunRecords, format_for
 from batch.output._scan import Counts, scan
 
@@ -149,6 +151,7 @@ async def open_ending(  # noqa: PLR0913 - keyword-only, each named at the one ca
     if ended is None or not await anyio.to_thread.run_sync(_is_results, path, ended):
         return None
     try:
+        check_output_path(path, "INPUT")  # a link another user planted
         out = await open_results(path, start="resume", wait=wait, warn=warn)
     except HeldByAnotherRun:
         raise HeldByAnotherRun(

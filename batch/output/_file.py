@@ -17,14 +17,14 @@ import time
 from collections.abc import Callable, Iterator
 from typing import BinaryIO, Literal
 
-import anyio
-
-from batch.engine import Busy, ConfigError, count_lines
+from batch.engine import Busy, ConfigError, count_lines, reason_of
 from batch.output._atomic_file import sync_folder
+from batch.output._in_place import Displaced, displaced, put_back, rescue
 from batch.output._lock import open_locked
 from batch.output._permissions import make_private
+from batch.output._room import NoRoom, Room
 
-__all__ = ["OutputFile", "Start", "open_results", "refuse_new"]
+__all__ = ["OutputFile", "Start", "refuse_new"]
 
 FSYNC_INTERVAL = 1.0
 
@@ -52,7 +52,10 @@ class OutputFile:
         start: Start,
         warn: Callable[[str, dict[str, object]], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        room: int = 0,
     ) -> None:
+        """``room``: bytes of records to keep reserved on disk ahead (`batch.output._room`);
+        `NoRoom` when the disk cannot give them."""
         self.path = path
         # A symlinked results file is started over where it points (as compaction rewrites
         # it): renaming the link would leave it a plain file here, the tokens there.
@@ -62,6 +65,11 @@ class OutputFile:
         self._dirty = False
         self._stream: BinaryIO | None = None
         self._fd = -1
+        self._room: Room | None = None
+        self._warn = warn
+        #: where the records went when PATH was taken by another file (`_in_place`)
+        self.displaced_to: str | None = None
+        self._replaced = False
         if path == "-":
             self._stream = sys.stdout.buffer
             return
@@ -70,7 +78,9 @@ class OutputFile:
             make_private(fd, path, warn)  # it holds tokens: never readable by others
             if start != "resume" and os.fstat(fd).st_size:
                 fd = self._start_over(fd, start)
-            os.lseek(fd, 0, os.SEEK_END)
+            end = os.lseek(fd, 0, os.SEEK_END)
+            if room:
+                self._room = _reserve(fd, end, room, path)
         except BaseException:
             os.close(fd)
             raise
@@ -183,8 +193,17 @@ class OutputFile:
         os.ftruncate(self._fd, end)
         os.lseek(self._fd, 0, os.SEEK_END)
 
+    def renew_room(self) -> None:
+        """Top the reserved room up after writes; OSError (a full disk) when it cannot be:
+        what is left reserved is the room of the records still to come."""
+        if self._room is not None and self._fd >= 0:
+            self._room.renew(os.lseek(self._fd, 0, os.SEEK_CUR))
+
     def write(self, text: str) -> None:
-        data = text.encode("utf-8", "surrogateescape")
+        # A lone surrogate (a JSON "\\ud800" in an answer) cannot be UTF-8: written as that
+        # escape, which a JSON string reads back exactly, and never as bytes that are not
+        # UTF-8. (Success fields that hold one never get here: `unkeepable`.)
+        data = text.encode("utf-8", "backslashreplace")
         if self._stream is not None:
             self._stream.write(data)
             self._stream.flush()
@@ -200,21 +219,86 @@ class OutputFile:
         return self._dirty and self._clock() - self._last_sync >= FSYNC_INTERVAL
 
     def sync(self) -> None:
-        """fsync what was written (blocking: the writer calls it in a thread of its own)."""
+        """fsync what was written (blocking: the writer calls it in a thread of its own),
+        and check that PATH is still this file (`batch.output._in_place`): `Displaced`
+        when it is taken by another, once the records are rescued elsewhere."""
         if self._fd >= 0 and self._dirty:
             os.fsync(self._fd)
             self._dirty = False
         self._last_sync = self._clock()
+        self._keep_in_place()
+
+    def replaced(self) -> None:
+        """This run renamed a new file over PATH (compaction, at the end): PATH holds the
+        records now, and no longer this file, as it should."""
+        self._replaced = True
+
+    def _keep_in_place(self) -> None:
+        if self._fd < 0 or self.displaced_to is not None or self._replaced:
+            return
+        if not displaced(self._fd, self._real):
+            return
+        end = os.lseek(self._fd, 0, os.SEEK_CUR)
+        try:
+            new = put_back(self._fd, self._real, end)
+        except OSError as exc:
+            new, where = rescue(self._fd, self._real, end)
+            self._swap(new, end)
+            self.displaced_to = where
+            why = (
+                "another file is there now" if isinstance(exc, FileExistsError) else reason_of(exc)
+            )
+            raise Displaced(
+                f"{self.path!r} was deleted or replaced while the run wrote it, and its "
+                f"records could not be put back there ({why}); they are in {where!r}: "
+                f"move them back to {self.path!r}, then finish with --resume",
+                where,
+            ) from None
+        self._swap(new, end)
+        if self._warn is not None:
+            self._warn(
+                "results_file_restored",
+                {
+                    "path": self.path,
+                    "bytes": end,
+                    "message": f"{self.path} was deleted while the run wrote it; every "
+                    "record it held was put back there, and the run goes on",
+                },
+            )
+
+    def _swap(self, new: int, end: int) -> None:
+        """Write to ``new`` (positioned at ``end``) from now on, with room of its own."""
+        os.close(self._fd)
+        self._fd = new
+        os.lseek(new, end, os.SEEK_SET)
+        if self._room is not None:
+            self._room = Room(new, self._room.size)
+            with contextlib.suppress(OSError):  # the next write finds out, and says so
+                self._room.renew(end)
 
     def close(self) -> None:
         if self._fd >= 0:
             with contextlib.suppress(OSError):
                 self.sync()
+            if self._room is not None:
+                self._room.release(os.lseek(self._fd, 0, os.SEEK_CUR))
             os.close(self._fd)
             self._fd = -1
         elif self._stream is not None:
             with contextlib.suppress(OSError, ValueError):
                 self._stream.flush()
+
+
+def _reserve(fd: int, end: int, size: int, path: str) -> Room:
+    room = Room(fd, size)
+    try:
+        room.renew(end)
+    except OSError as exc:
+        raise NoRoom(
+            f"no room for the results in {path!r} ({reason_of(exc)}): nothing was sent; "
+            "free some space, then run again (with --resume if the file holds records)"
+        ) from None
+    return room
 
 
 def refuse_new(path: str) -> str | None:
@@ -238,28 +322,3 @@ def _count_records(path: str) -> int:
     with open(path, "rb") as handle:
         lines = count_lines(iter(lambda: handle.read(1 << 20), b""))
     return max(lines - 1, 0) if path.lower().endswith(".csv") else lines
-
-
-async def open_results(
-    path: str,
-    *,
-    start: Start,
-    wait: float,
-    warn: Callable[[str, dict[str, object]], None],
-) -> OutputFile:
-    """`OutputFile`, waiting up to ``wait`` seconds while another run holds the file."""
-    deadline = time.monotonic() + wait
-    told = False
-    while True:
-        try:
-            # In a thread: tightening the mode, counting the records, a rename and a folder
-            # fsync are blocking, and a signal must be heard meanwhile.
-            return await anyio.to_thread.run_sync(lambda: OutputFile(path, start=start, warn=warn))
-        except Busy as exc:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise
-            if not told:
-                warn("waiting_for_lock", {"path": path, "wait_s": wait, "message": str(exc)})
-                told = True
-            await anyio.sleep(min(0.2, left))

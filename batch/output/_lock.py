@@ -24,8 +24,11 @@ def open_locked(path: str) -> int:
     then guards a file that is no longer the results file, so open it again.
     """
     for _ in range(10):
+        # A link is followed only if it was there when the paths were checked (and found
+        # to be the user's own, `check_output_path`): one planted since is not.
+        follow = 0 if os.path.islink(path) else os.O_NOFOLLOW
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | follow, 0o600)
         except OSError as exc:
             raise ConfigError(f"cannot write {path!r}: {exc.strerror}") from None
         try:

@@ -16,13 +16,25 @@ from pathlib import Path
 
 import anyio.to_thread
 
-from batch.engine import Result, original
+from batch.engine import Result, original, reason_of
 from batch.output._atomic_file import AtomicFile
 from batch.output._ending import Ending
 from batch.output._file import OutputFile
+from batch.output._in_place import Displaced
 from batch.output._records import RecordFormat, RunRecords, format_for
 
-__all__ = ["Writer"]
+__all__ = ["CannotWrite", "Writer"]
+
+
+class CannotWrite(Exception):
+    """A file of the run cannot be written (a full disk, a file system gone): the run must
+    stop taking IDs. ``kept``: whether the result being written is in the results file
+    all the same (the errors file, an fsync or the room ahead failed, not its line)."""
+
+    def __init__(self, message: str, *, kept: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.kept = kept
 
 
 def _csv_header(out: OutputFile) -> list[str] | None:
@@ -65,16 +77,24 @@ class Writer:
         #: keys this run wrote a record for (compact form), to carry the rest of an
         #: earlier errors file over when the run stops early
         self._written: set[Hashable] = set()
+        #: why the errors file could not be written (it is then left as it was)
+        self._errors_broken: OSError | None = None
         if self._fmt.fmt == "csv" and out.size == 0:
             out.write(self._fmt.header())
         if errors is not None:
             errors.write(self._errors_fmt.header())
 
     async def write(self, result: Result) -> None:
-        """Write one result (raises OSError when it cannot: a full disk)."""
+        """Write one result. `CannotWrite` when a file cannot be written (a full disk; the
+        results file once more when standard output is a closed pipe: BrokenPipeError)."""
         self.write_now(result)
         if self._out.sync_due():
-            await anyio.to_thread.run_sync(self._out.sync)
+            try:
+                await anyio.to_thread.run_sync(self._out.sync)
+            except Displaced as exc:
+                raise CannotWrite(exc.message, kept=True) from None
+            except OSError as exc:
+                raise self._cannot("cannot save the results in", exc, kept=True) from None
 
     def write_now(self, result: Result) -> None:
         for name in self._job.secret_fields:
@@ -86,26 +106,95 @@ class Writer:
             self._ending.end(result)
         invalid = result.error is not None and result.error.kind == "invalid_input"
         if not (invalid and (result.line, result.key) in self._recorded_invalid):
-            self._out.write(self._fmt.line(result))
-        if self._errors is None:
-            return
-        self._written.add(result.key if invalid else self._job.compact_key(result.key))
-        if not result.ok:
+            try:
+                self._out.write(self._fmt.line(result))
+            except BrokenPipeError:
+                raise
+            except OSError as exc:
+                raise self._cannot("cannot write the results to", exc, kept=False) from None
+        problem = self._room_ahead()
+        if self._errors is not None:
+            self._written.add(result.key if invalid else self._job.compact_key(result.key))
+            if not result.ok:
+                problem = self._write_error(result) or problem
+        if problem is not None:
+            raise problem
+
+    def _room_ahead(self) -> CannotWrite | None:
+        try:
+            self._out.renew_room()
+        except OSError as exc:
+            return CannotWrite(
+                f"no room left for more results in {self._out.path!r} ({reason_of(exc)}); "
+                "no more IDs are taken, the records in flight have room kept for them: "
+                "free some space and finish with --resume",
+                kept=True,
+            )
+        return None
+
+    def _write_error(self, result: Result) -> CannotWrite | None:
+        """The result's line in the errors file; a file that cannot take it is given up
+        (left as it was at the end), and the run told to stop."""
+        assert self._errors is not None
+        if self._errors_broken is not None:
+            return None
+        try:
             self._errors.write(self._errors_fmt.line(result))
+        except OSError as exc:
+            self._errors_broken = exc
+            return CannotWrite(
+                f"cannot write --errors {str(self._errors.path)!r} ({reason_of(exc)}); "
+                "every record is in the results file, the errors file is left as it "
+                "was: free some space and finish with --resume",
+                kept=True,
+            )
+        return None
+
+    def _cannot(self, what: str, exc: OSError, *, kept: bool) -> CannotWrite:
+        return CannotWrite(
+            f"{what} {self._out.path!r} ({reason_of(exc)}); what was written is kept: "
+            "free some space (or bring the file system back) and finish with --resume",
+            kept=kept,
+        )
 
     async def close(self, *, finished: bool) -> None:
-        """fsync the results; put the errors file in place.
+        """fsync the results; put the errors file in place. `CannotWrite` (after closing
+        both) when either could not be finished: the errors file is then left as it was.
 
         A finished run's errors file holds its failures. A run that stopped
         early also carries over the rows of the previous errors file for the
         IDs it did not get to: they are still failing as far as anyone knows.
         """
+        problem: CannotWrite | None = None
         try:
             await anyio.to_thread.run_sync(self._out.sync)
+        except Displaced as exc:
+            problem = CannotWrite(exc.message, kept=True)
+        except OSError as exc:
+            problem = self._cannot("cannot save the results in", exc, kept=True)
         finally:
             self._out.close()
-            if self._errors is not None:
+        if self._errors is not None:
+            problem = await self._close_errors(finished) or problem
+        if problem is not None:
+            raise problem
+
+    async def _close_errors(self, finished: bool) -> CannotWrite | None:
+        assert self._errors is not None
+        broken = self._errors_broken
+        if broken is None:
+            try:
                 await anyio.to_thread.run_sync(self._finish_errors, finished)
+                return None
+            except OSError as exc:
+                broken = exc
+        self._errors.discard()
+        return CannotWrite(
+            f"cannot write --errors {str(self._errors.path)!r} ({reason_of(broken)}); it "
+            "is left as it was (every record is in the results file): free some space and "
+            "finish with --resume",
+            kept=True,
+        )
 
     def _finish_errors(self, finished: bool) -> None:
         assert self._errors is not None

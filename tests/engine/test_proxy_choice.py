@@ -27,8 +27,9 @@ P = "http://proxy.corp:3128"
         # HTTP_PROXY is for http:// base URLs, not https:// ones
         (API, None, {"HTTP_PROXY": P}, "direct", "no proxy set"),
         (API, None, {"http_proxy": P}, "direct", "no proxy set"),
-        ("http://10.0.0.8/x", None, {"HTTP_PROXY": P}, P, "HTTP_PROXY"),
-        ("http://10.0.0.8/x", None, {"HTTPS_PROXY": P}, "direct", "no proxy set"),
+        # plain http (loopback only, see check_base_url) never goes through a proxy
+        ("http://10.0.0.8/x", None, {"HTTP_PROXY": P}, "direct", "plain http"),
+        ("http://10.0.0.8/x", None, {"HTTPS_PROXY": P}, "direct", "plain http"),
         # ALL_PROXY when the scheme's own is absent
         (API, None, {"ALL_PROXY": P}, P, "ALL_PROXY"),
         (API, None, {"all_proxy": P, "HTTPS_PROXY": "http://o:1"}, "http://o:1", "HTTPS_PROXY"),
@@ -71,10 +72,14 @@ P = "http://proxy.corp:3128"
         ("https://localhost:8443/x", None, {"HTTPS_PROXY": P}, "direct", "loopback host"),
         ("https://[::1]:8443/x", None, {"HTTPS_PROXY": P}, "direct", "loopback host"),
         ("https://127.8.9.10/x", None, {"HTTPS_PROXY": P}, "direct", "loopback host"),
-        # an explicit proxy wins over the environment, NO_PROXY and loopback included
+        # an explicit proxy wins over the environment, NO_PROXY included
         (API, "http://explicit:8080", {"HTTPS_PROXY": P}, "http://explicit:8080", "--proxy"),
         (API, "http://explicit:8080", {"NO_PROXY": "*"}, "http://explicit:8080", "--proxy"),
-        ("http://127.0.0.1:8080/x", P, {}, P, "--proxy"),
+        # but a loopback API is always direct, and plain http never goes through a proxy:
+        # the org token would reach the proxy in clear text
+        ("http://127.0.0.1:8080/x", P, {}, "direct", "loopback host"),
+        ("https://localhost:8443/x", P, {}, "direct", "loopback host"),
+        ("http://api.example.com/x", P, {"HTTP_PROXY": P}, "direct", "plain http"),
         # an empty explicit one is direct
         (API, "", {"HTTPS_PROXY": P}, "direct", "--proxy"),
     ],

@@ -137,10 +137,10 @@ def test_title_blank_and_group_rows_above_the_header_are_skipped(tmp_path: Path)
         merged={"W": ["A1:C1", "A3:B3"]},
     )
     info, rows, total = read(path, keep_columns=("Name",))
-    assert (info.header_row, info.above, info.header()) == (4, 2, "row 4 (2 rows above it skipped)")
+    assert (info.header_row, info.above, info.header()) == (4, 2, "row 4 (3 rows above it skipped)")
     assert rows == [Row(5, ID1, None, {"Name": "A"}), Row(6, ID2, None, {"Name": "B"})]
     assert total == 2
-    assert info.describe() == "sheet 'W', header on row 4 (2 rows above it skipped)"
+    assert info.describe() == "sheet 'W', header on row 4 (3 rows above it skipped)"
 
 
 def test_csv_header_below_a_title_decides_the_delimiter(tmp_path: Path) -> None:
@@ -159,7 +159,7 @@ def test_header_row_forces_the_header(tmp_path: Path) -> None:
     assert read(path)[1] == [Row(2, None, ""), Row(3, "n", None), Row(4, "x", None)]  # line 1
     info, rows, _ = read(path, header_row=3)
     assert (info.header_row, info.header_forced, rows) == (3, True, ok((4, ID1)))
-    assert info.header() == "line 3 (--header-row; 1 row above it skipped)"
+    assert info.header() == "line 3 (--header-row; 2 lines above it skipped)"
     assert refused(path, header_row=2) == f"'{path}' line 2 (--header-row) is blank"
     assert (
         refused(path, header_row=9) == f"'{path}' has no line 9 (--header-row): it ends at line 4"

@@ -96,9 +96,9 @@ def test_a_full_disk_stops_the_run_cleanly(
     monkeypatch.setattr(OutputFile, "write", filling_up)
     res = run(job, api.base_url, src, out, "--concurrency", "2")
     assert res.exit_code == 3
-    assert (
-        "cannot write the results (No space left on device)" in res.event("run_aborted")["reason"]
-    )
+    reason = res.event("run_aborted")["reason"]
+    assert reason.startswith("cannot write the results to ")
+    assert "(No space left on device)" in reason
     summary = res.event("run_finished")
     assert summary["ok"] == 5
     assert summary["ok"] + summary["not_attempted"] == 30

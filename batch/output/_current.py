@@ -82,9 +82,14 @@ class CurrentTokens:
         return {key for key, expiry in self._expiry.items() if self._holds(expiry)}
 
     def note(self, result: Result) -> None:
-        """This run wrote ``result``: an ok record is the key's current token now; an
-        error leaves the key's token as it was (if it has one)."""
+        """This run wrote ``result``: an ok record is the key's current token now; a
+        transient error leaves the key's token as it was (if it has one); a permanent one
+        (the API refused the key for good: a deleted worker's 404) ends the key's claim to
+        a current token, so its last one expiring is no token the runs fail to replace."""
         if result.error is not None and result.error.kind == "invalid_input":
+            return
+        if result.permanent:
+            self._expiry.pop(result.key, None)
             return
         if result.ok and self._field is not None:
             expiry = expiry_of(result.data.get(self._field))

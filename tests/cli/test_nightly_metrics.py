@@ -139,6 +139,30 @@ def test_the_earliest_expiry_is_that_of_the_inputs_current_tokens(
     assert _metrics(metrics)["deel_batch_tokens_earliest_expiry_timestamp_seconds"] == expected
 
 
+def test_a_worker_deleted_after_it_had_a_token_does_not_hold_the_earliest_expiry(
+    sim: StartSim, tmp_path: Path
+) -> None:
+    ids = new_ids(3)
+    api = sim(rate=None)
+    src, out, metrics = (
+        write_csv(tmp_path / "in.csv", ids),
+        tmp_path / "t.jsonl",
+        tmp_path / "m.prom",
+    )
+    assert _run(api.base_url, src, out, metrics).exit_code == 0
+    # HR deletes ids[0]; its token, long expired, is due, and the API answers 404 for good.
+    records = {r["profile_id"]: r for r in read_jsonl(out)}
+    stale = str(records[ids[0]]["expires_at"])
+    out.write_text(out.read_text().replace(stale, "2020-01-01T00:00:00+00:00"))
+    api.config.unknown_profiles = {ids[0]}
+    night = _run(api.base_url, src, out, metrics, "--resume", "--refresh-within", "1h")
+    assert night.exit_code == 1
+    got = _metrics(metrics)
+    assert got["deel_batch_tokens_earliest_expiry_timestamp_seconds"] == min(
+        _expiry(records[pid]) for pid in ids[1:]
+    )  # the kept tokens of the two workers left, not the deleted one's of 2020
+
+
 def test_only_permanent_failures_say_where_they_are_and_no_to_finish_line(
     sim: StartSim, tmp_path: Path
 ) -> None:

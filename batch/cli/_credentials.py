@@ -62,8 +62,11 @@ def read_token(env_name: str, token_file: str | None, warn: list[str]) -> str:
         if mode & 0o007:
             # Group access is how a service group is given the token (0640 root:svc);
             # everyone else is "others".
+            can = (
+                "readable" if mode & stat.S_IROTH else "writable" if mode & stat.S_IWOTH else "open"
+            )
             warn.append(
-                f"--token-file {token_file!r} is readable by every user of this machine "
+                f"--token-file {token_file!r} is {can} by every user of this machine "
                 f"(mode {oct(stat.S_IMODE(mode))}); run: chmod o-rwx {token_file}"
             )
         where = f"--token-file {token_file!r}"

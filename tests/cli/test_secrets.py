@@ -119,10 +119,11 @@ def test_there_is_no_token_option() -> None:
 
 
 @pytest.mark.parametrize(
-    ("mode", "warned"), [(0o644, True), (0o604, True), (0o640, False), (0o600, False)]
+    ("mode", "warned"),
+    [(0o644, "readable"), (0o604, "readable"), (0o602, "writable"), (0o640, ""), (0o600, "")],
 )
 def test_token_file_is_read_and_a_world_readable_one_is_warned_about(
-    sim: StartSim, tmp_path: Path, mode: int, warned: bool
+    sim: StartSim, tmp_path: Path, mode: int, warned: str
 ) -> None:
     # 0640 root:deel is how a service group is given the token: fine. 0644 is not.
     api = sim(rate=None, token="from-the-file")
@@ -135,10 +136,10 @@ def test_token_file_is_read_and_a_world_readable_one_is_warned_about(
         env={"DEEL_API_TOKEN": ""},
     )  # fmt: skip
     assert res.exit_code == 0, res.stderr
-    assert ("token_file_permissions" in res.names()) == warned
+    assert ("token_file_permissions" in res.names()) == bool(warned)
     if warned:
         warning = res.event("token_file_permissions")
-        assert "readable by every user" in warning["message"]
+        assert f"{warned} by every user" in warning["message"]
         assert "chmod o-rwx" in warning["message"]
     assert "from-the-file" not in res.stderr
 

@@ -13,46 +13,31 @@ import os
 import random
 import ssl
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
 
 import aiohttp
 import anyio
 from anyio.abc import TaskGroup
 
+from batch.engine._api_watch import ApiWatch
 from batch.engine._errors import BatchError
-from batch.engine._give_up import GiveUpClock
-from batch.engine._judge import UNRESOLVED_LIMIT, fatal_abort, judge
 from batch.engine._log import Logger, QuietLogger
 from batch.engine._options import EngineOptions
 from batch.engine._pacer import AsyncPacer, Pacer, RateChange
-from batch.engine._policy import Verdict
 from batch.engine._proxy import ProxyChoice, choose_proxy
 from batch.engine._quota import SharedQuota
-from batch.engine._refusals import RefusalWatch
 from batch.engine._results import Abort, Cause, Results, Sender
+from batch.engine._retry_loop import RetryLoop
 from batch.engine._session import open_session
 from batch.engine._stats import Stats
-from batch.engine._transport import Endpoint, HostUnresolved, send
+from batch.engine._transport import Endpoint
 from batch.engine._types import (
-    Answer,
-    ApiVersion,
-    Call,
     Item,
     Job,
-    Request,
-    Response,
     Result,
 )
-from batch.engine._work import Attempt, Phase, Work, cut_short, stopped_between_attempts
+from batch.engine._work import Phase, Work, cut_short
 
-__all__ = ["IN_PROGRESS_PATIENCE", "Engine"]
-
-#: How long an item waits, in all, on answers saying its operation is still in progress
-#: before they count against max_attempts (an API may hold a key minutes after its client
-#: left: two, says one): until then they cost an attempt no more than a 429 of the rate limit does.
-IN_PROGRESS_PATIENCE = 300.0
-#: The wait after such an answer that gave no Retry-After.
-IN_PROGRESS_DEFAULT_WAIT = 1.0
+__all__ = ["Engine"]
 
 
 class Engine:
@@ -99,7 +84,6 @@ class Engine:
         # The one clock of the run: the event loop's (what sleeps and timeouts use),
         # read directly: anyio.current_time() looks the backend up on every call.
         self._clock = clock or _loop_clock()
-        self._rand = rand
         self._pacer = AsyncPacer(
             Pacer(options.rate), clock=self._clock, on_change=self._rate_changed
         )
@@ -121,22 +105,27 @@ class Engine:
         self._items: AsyncIterator[Item | Result] | None = None
         self._exhausted = False
         self._tg: TaskGroup | None = None
-        #: how long nothing but transient failures came back (give_up_after)
-        self._give_up = GiveUpClock(options.give_up_after)
-        #: whether the first answers all refuse alike: the requests, not the keys
-        self._refusals = RefusalWatch(
-            f"check that the IDs belong to this API and account ({options.base_url_source}, "
-            f"{options.token_source}), or whether the API changed"
-        )
-        #: whether the API itself has answered yet (see judge's api_seen)
-        self._api_seen = False
-        #: attempts whose host name did not resolve while the API had not answered yet
-        self._unresolved = 0
         #: the proxy of the run (or direct) and why; ConfigError for a malformed variable
         self.route: ProxyChoice = choose_proxy(
             options.base_url, options.proxy, os.environ, options.proxy_source
         )
         self._endpoint = Endpoint(options.base_url, options.timeout, self.route)
+        #: what the answers say about the API: up, failing, refusing; its version
+        api = ApiWatch(job, options, self._endpoint, self.stats, self._log)
+        self._retries = RetryLoop(
+            job,
+            options,
+            stats=self.stats,
+            log=self._log,
+            clock=self._clock,
+            rand=rand,
+            pacer=self._pacer,
+            quota=self._quota,
+            endpoint=self._endpoint,
+            api=api,
+            stopping=lambda: self._stopping,
+            fail=self.fail,
+        )
 
     # -- control ------------------------------------------------------------
     @property
@@ -250,7 +239,7 @@ class Engine:
                         result = got  # an invalid input row: passed through as it is
                     elif got is not None:
                         work.item = got
-                        work.result = await self._process(session, work)
+                        work.result = await self._retries.process(session, work)
             finally:
                 self._active.discard(work)
             if work.item is not None:
@@ -286,211 +275,6 @@ class Engine:
                 self.fail(Abort(Cause.INPUT, str(exc), exit_code=exc.exit_code))
             return None
 
-    # -- one item: the retry loop -------------------------------------------
-    async def _process(self, session: aiohttp.ClientSession, work: Work) -> Result | None:
-        """Attempt ``work``'s item until an answer settles it: its result, or None when
-        it is left for --resume (a fatal answer, or a stop before any request)."""
-        item = work.item
-        assert item is not None
-        # max_attempts counts answers other than 429: a 429 under the rolling window says
-        # "nothing was done, try later", nothing about this ID. `attempts` (the record's)
-        # counts every request sent; the give-up clock ends a run that gets only 429s.
-        counted = 0
-        while counted < self.options.max_attempts and not self._stopping:
-            slots = await self._start_slot(work, counted)
-            if slots is None:
-                break
-            last = await self._fly(session, work, *slots)
-            limited = last.rate_limited
-            waiting = last.in_progress and work.waited_in_progress < IN_PROGRESS_PATIENCE
-            counted += not (limited or waiting)
-            if last.verdict is Verdict.OK:
-                return work.succeeded(last.data or {})
-            if last.verdict is not Verdict.RETRY or last.failure is None:
-                break
-            if counted < self.options.max_attempts and not self._stopping:
-                # 429s are counted and drive rate_changed, answers "still in progress" come
-                # once a second: one line each would drown a terminal.
-                level = self._log.debug if limited or last.in_progress else self._log.info
-                level(
-                    "retrying",
-                    key=item.key,
-                    line=item.line,
-                    attempt=work.attempts,
-                    **last.failure.as_dict(self.job.request_id_field),
-                )
-        return self._settled(work, counted)
-
-    async def _start_slot(self, work: Work, counted: int) -> tuple[float, float] | None:
-        """Wait for the next attempt's turn: the retry delay, the pacer, the shared quota.
-        Its start time and its slot in the pacer's window; None if the run stopped."""
-        if work.last is not None:
-            work.phase = Phase.WAIT
-            await anyio.sleep(self._retry_delay(work, counted))
-            if self._stopping:
-                return None
-        started = self._pacer.try_start()
-        if started is None:
-            work.phase = Phase.WAIT
-            started = await self._pacer.acquire()
-        slot = started  # as the pacer's window holds it, until the request leaves
-        if self._quota is not None and not self._stopping:
-            # The API's window, shared with the other runs: claimed last, just before
-            # the request starts, so the shared log holds real start times.
-            work.phase = Phase.WAIT
-            await self._quota.start(*self._pacer.pacer.limits)
-            self.stats.waited_on_others = self._quota.waited_on_others
-            started = self._clock()
-        if self._stopping:
-            return None
-        return started, slot
-
-    async def _fly(
-        self, session: aiohttp.ClientSession, work: Work, started: float, slot: float
-    ) -> Attempt:
-        """One request for ``work``'s item, counted on ``work``."""
-        assert work.item is not None
-        work.attempts += 1
-        if work.attempts > 1:
-            self.stats.retries += 1
-        work.phase = Phase.FLY
-        work.last = last = await self._attempt(session, work, started, slot)
-        work.phase = Phase.WAIT
-        work.rate_limited += last.rate_limited
-        if last.failure is not None and last.failure.kind == "invalid_response":
-            # The answer was whole, and broken as the API sent it: its idempotency cache
-            # would replay it as it is. A new key asks for a new answer (what was minted
-            # under the old one cannot be read anyway).
-            work.renew_key()
-        return last
-
-    def _settled(self, work: Work, counted: int) -> Result | None:
-        """The error record of an item the retry loop left without success, or None."""
-        item, last = work.item, work.last
-        assert item is not None
-        if last is None or last.failure is None or last.verdict is Verdict.FATAL:
-            return None  # a fatal answer says nothing about this key: --resume redoes it
-        if last.verdict is Verdict.RETRY and counted < self.options.max_attempts:
-            return work.failed(stopped_between_attempts(work))  # not of the API's making
-        permanent = last.verdict is Verdict.PERMANENT
-        self._log.warning(
-            "record_failed",
-            key=item.key,
-            line=item.line,
-            attempts=work.attempts,
-            rate_limited=work.rate_limited,
-            permanent=permanent,
-            **last.failure.as_dict(self.job.request_id_field),
-        )
-        return work.failed(last.failure, permanent=permanent)
-
-    def _retry_delay(self, work: Work, counted: int) -> float:
-        """After a 429: none (the pacer's cool-down and window pace the retry) unless the
-        server asks for one; after "still in progress": the server's Retry-After (1 s
-        without one); after any other failure: the backoff of that attempt."""
-        last = work.last
-        assert last is not None
-        cap = self.options.backoff.retry_after_cap
-        if last.rate_limited:
-            return min(last.retry_after or 0.0, cap)
-        if last.in_progress:
-            wait = min(max(last.retry_after or IN_PROGRESS_DEFAULT_WAIT, 0.0), cap)
-            work.waited_in_progress += wait
-            return wait
-        return self.options.backoff.delay(max(counted, 1), last.retry_after, self._rand)
-
-    # -- one request --------------------------------------------------------
-    async def _attempt(
-        self, session: aiohttp.ClientSession, work: Work, started: float, slot: float
-    ) -> Attempt:
-        """Send one request, judge the outcome, and act on what it says about the API."""
-        item = work.item
-        assert item is not None
-        request = self.job.build_request(item.key, self._call(work))
-        self.stats.note_start(started)
-        outcome = await send(session, self._endpoint, request, trace_ctx=slot)
-        now = self._clock()
-        self.stats.latency.add(now - started)
-        attempt = judge(self.job, outcome, api_seen=self._api_seen)
-        # Only the API's rate limit paces the run down: an answer saying this key is still
-        # in progress says nothing about the organization's quota.
-        await self._paced(started, now, rate_limited=attempt.rate_limited)
-        if isinstance(outcome, Response):
-            self._log.debug(
-                "response",
-                key=item.key,
-                status=outcome.status,
-                elapsed_ms=round((now - started) * 1000, 1),
-            )
-            if attempt.verdict is Verdict.OK or self.job.speaks_api(outcome):
-                self._api_seen = True
-        if attempt.answer is not None:
-            self._watch(attempt.answer)
-        self._heed(attempt, now, request)
-        return attempt
-
-    def _call(self, work: Work) -> Call:
-        """What the job builds this item's request with: the token, the item's idempotency
-        key (the same on every attempt), the API version."""
-        version = self.options.api_version or self.job.api_version or None
-        return Call(self.options.token, work.idempotency_key, version)
-
-    def _watch(self, answer: Answer) -> None:
-        """Note what an answer says besides its body: a replay, and the API version that
-        answered; the first that announces the version's end is warned about, once."""
-        self.stats.replayed += answer.replayed
-        version = answer.version
-        if version is None:
-            return
-        self.stats.api_version = version
-        if version.deprecated and self.stats.deprecation is None:
-            self.stats.deprecation = version
-            self._log.warning("api_version_deprecated", **_deprecation_event(version, self.options))
-
-    async def _paced(self, started: float, now: float, *, rate_limited: bool) -> None:
-        """Tell the pacer how the request started at ``started`` was answered."""
-        paused_until = self._pacer.pacer.paused_until
-        self._pacer.response(started, rate_limited=rate_limited)
-        self.stats.settled_rate = self._pacer.pacer.rate
-        if self._quota is not None and self._pacer.pacer.paused_until > paused_until:
-            # A fresh 429 pauses every run that shares the quota, not only this one.
-            await self._quota.pause(self._pacer.pacer.paused_until - now)
-
-    def _heed(self, attempt: Attempt, now: float, request: Request) -> None:
-        """Act on what an attempt says about the API: up, failing, or refusing the run."""
-        failure = attempt.failure
-        if attempt.verdict is Verdict.OK or failure is None:
-            self._give_up.answered()
-            self._refusals.succeeded()
-        elif attempt.verdict is Verdict.FATAL:
-            url = self._endpoint.url(request)
-            self.fail(fatal_abort(failure, self.job, self.options, url))
-        elif attempt.in_progress:
-            # The API is up and at work on this key: neither failing nor refusing the run.
-            # It may hold a key minutes after its client left; that time is no failing time.
-            self.stats.in_progress += 1
-            self._give_up.answered()
-        elif attempt.verdict is Verdict.RETRY:
-            if attempt.rate_limited:
-                # Busy, not down; but a run that gets nothing else for give_up_after (the
-                # quota taken by another run or integration) stops as for a failing API.
-                self.stats.rate_limited += 1
-            abort = self._give_up.failed(failure, now)
-            if isinstance(failure, HostUnresolved) and not self._api_seen:
-                # A name that never resolved is a wrong base URL (or no DNS), not a blip.
-                self._unresolved += 1
-                if self._unresolved >= UNRESOLVED_LIMIT:
-                    abort = fatal_abort(
-                        failure, self.job, self.options, self._endpoint.url(request)
-                    )
-            if abort is not None and self.abort is None:
-                self.fail(abort)
-        else:
-            self._give_up.answered()  # a permanent answer is still an answer
-            abort = self._refusals.refused(failure)
-            if abort is not None and self.abort is None:
-                self.fail(abort)
-
     def _rate_changed(self, change: RateChange) -> None:
         self._log.info(
             "rate_changed",
@@ -498,29 +282,6 @@ class Engine:
             new=round(change.new, 2),
             reason=change.reason,
         )
-
-
-def _deprecation_event(version: ApiVersion, options: EngineOptions) -> dict[str, object]:
-    """The ``api_version_deprecated`` event: the version, its dates, and what to do."""
-    since = _day(version.deprecated_since)
-    sunset = _day(version.sunset)
-    name = version.name or "asked for"
-    when = f" since {since}" if since else ""
-    end = f"; it stops working on {sunset}" if sunset else ""
-    return {
-        "api_version": version.name or None,
-        "deprecated_since": since,
-        "sunset": sunset,
-        "message": f"the API version {name} is deprecated{when}{end}: test a newer "
-        f"version and set it with {options.api_version_source}",
-    }
-
-
-def _day(when: datetime | None) -> str | None:
-    """A date as people read it (``2028-01-01``); None for none, or for a date unsaid."""
-    if when is None or when.year <= 1:
-        return None
-    return when.date().isoformat()
 
 
 def _loop_clock() -> Callable[[], float]:

@@ -84,8 +84,8 @@ class CurrentTokens:
     def note(self, result: Result) -> None:
         """This run wrote ``result``: an ok record is the key's current token now; a
         transient error leaves the key's token as it was (if it has one); a permanent one
-        (the API refused the key for good: a deleted worker's 404) ends the key's claim to
-        a current token, so its last one expiring is no token the runs fail to replace."""
+        (the API refused the key for good: a 404 for a key deleted since) ends the key's
+        claim to a current token: its last one expiring is no token a run failed to renew."""
         if result.error is not None and result.error.kind == "invalid_input":
             return
         if result.permanent:

@@ -15,10 +15,13 @@ from typing import TYPE_CHECKING
 from batch._distribution import user_agent
 from batch.engine import (
     Abort,
+    Answer,
+    ApiVersion,
     Backoff,
     BatchError,
     Call,
     Cause,
+    Concern,
     ConfigError,
     EngineOptions,
     ErrorKind,
@@ -37,6 +40,7 @@ from batch.engine import (
     Stats,
     StdlibLogger,
     as_logger,
+    end_of_life,
     is_loopback,
     parse_quota_store,
 )
@@ -47,10 +51,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Abort",
+    "Answer",
+    "ApiVersion",
     "Backoff",
     "BatchError",
     "Call",
     "Cause",
+    "Concern",
     "ConfigError",
     "Engine",
     "EngineOptions",
@@ -71,6 +78,7 @@ __all__ = [
     "Stats",
     "StdlibLogger",
     "as_logger",
+    "end_of_life",
     "is_loopback",
     "parse_quota_store",
     "user_agent",

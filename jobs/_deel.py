@@ -1,4 +1,5 @@
-"""What every Deel API job shares: the shape of its IDs, its credentials, its errors.
+"""What every Deel API job shares: the shape of its IDs, its credentials, its errors, the
+API version it asks for and what an answer says besides its body.
 
 `DeelApi` holds it once; each job (`jobs._worker_tokens`, `jobs._revoke_tokens`) adds its
 name, its request and what a success holds.
@@ -10,7 +11,8 @@ import json
 import re
 from contextlib import AbstractAsyncContextManager
 
-from batch import Failure, Job, Response
+from batch import Answer, Failure, Job, Response
+from jobs._answers import read_answer
 
 __all__ = ["EXCERPT", "UUID", "DeelApi"]
 
@@ -35,6 +37,11 @@ class DeelApi:
     request_id_field = "api_req_id"
     # "5 requests per second per organization" (the provider's docs).
     documented_rate: float | None = 5.0
+    # The version every job is written against: Deel's stable version (its "API versioning"
+    # page: deprecation expected 1 Jan 2027, then one more year until the sunset). Every
+    # request asks for it (X-Version) unless --api-version / DEEL_API_VERSION says another.
+    api_version = "2026-01-01"
+    api_version_env = "DEEL_API_VERSION"
     #: a job of this API ends no other job's records and asks nothing, unless it says so
     ends: Job | None = None
     also_ends_on: frozenset[int] = frozenset()
@@ -93,6 +100,11 @@ class DeelApi:
         what = "an answer with no error message" if body is not None else "non-JSON answer"
         message = f"{what} ({kind}): {excerpt!r}" if excerpt else f"empty answer ({kind})"
         return Failure("http", message, http_status=status, request_id=req_id)
+
+    def read_answer(self, response: Response) -> Answer:
+        # The version that answered, a replay, a 429 about a key in progress, a refused
+        # version: the same headers and bodies for every endpoint (jobs._answers).
+        return read_answer(response)
 
     def simulated_api(self) -> AbstractAsyncContextManager[str]:
         """For --simulate: the simulated Deel API (both endpoints), served on loopback for

@@ -13,6 +13,7 @@ import urllib.parse
 from typing import Any
 
 from batch import Call, Job, Request, Response
+from jobs._answers import VERSION_HEADER
 from jobs._deel import DeelApi
 from jobs._worker_tokens import WORKER_TOKENS
 
@@ -50,15 +51,15 @@ Examples:
     confirmation: str | None = "Revoke the active worker token of {ids} at {api}?"
 
     def build_request(self, key: str, call: Call) -> Request:
-        # No body, no Idempotency-Key: Deel documents neither for this DELETE. The ID is a
-        # UUID (parse_key), quoted all the same: a path segment never holds what it is given.
+        # No body, no Idempotency-Key: Deel documents neither for this DELETE (a repeat is
+        # harmless: the token is gone, a 404 ends the record all the same). The API version
+        # is pinned as for every request. The ID is a UUID (parse_key), quoted all the same:
+        # a path segment never holds what it is given.
         worker = urllib.parse.quote(key, safe="")
-        return Request(
-            "DELETE",
-            f"/workers/{worker}/session",
-            None,
-            {"Authorization": f"Bearer {call.token}", "Accept": "application/json"},
-        )
+        headers = {"Authorization": f"Bearer {call.token}", "Accept": "application/json"}
+        if call.api_version:
+            headers[VERSION_HEADER] = call.api_version
+        return Request("DELETE", f"/workers/{worker}/session", None, headers)
 
     def parse_success(self, response: Response) -> dict[str, Any]:
         # A 2xx is the API's word that the token is revoked; its body ({}) holds nothing the

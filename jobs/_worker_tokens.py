@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from batch import Call, InvalidResponse, Request, Response
+from jobs._answers import IDEMPOTENCY_HEADER, VERSION_HEADER
 from jobs._deel import DeelApi
 
 __all__ = ["WORKER_TOKENS", "WorkerTokens"]
@@ -34,12 +35,17 @@ Examples:
     expiry_field: str | None = "expires_at"
 
     def build_request(self, key: str, call: Call) -> Request:
-        return Request(
-            "POST",
-            "/workers/session",
-            {"data": {"profile_id": key}},
-            {"Authorization": f"Bearer {call.token}", "Accept": "application/json"},
-        )
+        headers = {
+            "Authorization": f"Bearer {call.token}",
+            "Accept": "application/json",
+            # One key per ID per run, the same on every retry: a retry after a lost answer
+            # (a timeout, a reset, a cut body) gets the token already minted, not a new one
+            # that would end it.
+            IDEMPOTENCY_HEADER: call.idempotency_key,
+        }
+        if call.api_version:
+            headers[VERSION_HEADER] = call.api_version
+        return Request("POST", "/workers/session", {"data": {"profile_id": key}}, headers)
 
     def parse_success(self, response: Response) -> dict[str, Any]:
         # Never quote the body in these messages: a garbled 201 may still hold a token.

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from batch.cli._context import Run
 from batch.engine import ConfigError, check_base_url, token_problem
-from batch.output import origin_of
+from batch.output import Origin, origin_for
 
 __all__ = ["SIMULATED_TOKEN", "Access", "api_access", "read_token"]
 
@@ -23,8 +23,8 @@ class Access:
     #: the API root, checked; None with --simulate (the simulated API is served at the start)
     base_url: str | None
     token: str
-    #: which API and account the records come from (`batch.output.origin_of`)
-    origin: str
+    #: which API and account the records come from (`batch.output.origin_for`)
+    origin: Origin
 
 
 def api_access(run: Run) -> Access:
@@ -45,7 +45,7 @@ def api_access(run: Run) -> Access:
     run.redactor.add(token, permanent=True)
     for message in warnings:
         run.log.warning("token_file_permissions", message=message)
-    return Access(base_url, token, origin_of(base_url or "", token, simulated=s.simulate))
+    return Access(base_url, token, origin_for(base_url or "", token, simulated=s.simulate))
 
 
 def read_token(env_name: str, token_file: str | None, warn: list[str]) -> str:
@@ -59,10 +59,15 @@ def read_token(env_name: str, token_file: str | None, warn: list[str]) -> str:
             raise ConfigError(f"cannot read --token-file {token_file!r}: {exc.strerror}") from None
         except UnicodeDecodeError:
             raise ConfigError(f"--token-file {token_file!r} is not UTF-8 text") from None
-        if mode & 0o077:
+        if mode & 0o007:
+            # Group access is how a service group is given the token (0640 root:svc);
+            # everyone else is "others".
+            can = (
+                "readable" if mode & stat.S_IROTH else "writable" if mode & stat.S_IWOTH else "open"
+            )
             warn.append(
-                f"--token-file {token_file!r} is readable by others "
-                f"(mode {oct(stat.S_IMODE(mode))}); run: chmod 600 {token_file}"
+                f"--token-file {token_file!r} is {can} by every user of this machine "
+                f"(mode {oct(stat.S_IMODE(mode))}); run: chmod o-rwx {token_file}"
             )
         where = f"--token-file {token_file!r}"
     else:

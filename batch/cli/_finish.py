@@ -82,17 +82,25 @@ def outcome(
     files: tuple[Compaction | None, Ended | None],
 ) -> RunOutcome:
     """How the run ended, and the metrics file that says it."""
-    code, reason = _exit(run.stats, parts.engine, interrupts, output_open=output_open)
-    outcome = RunOutcome(run.stats, code, reason, interrupts.name)
-    compacted, ended = files
+    stats = run.stats
+    code, reason = _exit(stats, parts.engine, interrupts, output_open=output_open)
+    outcome = RunOutcome(stats, code, reason, interrupts.name)
+    compacted, ended_records = files
     outcome.compacted = compacted.as_dict() if compacted else None
-    outcome.ended = ended
+    outcome.ended = ended_records
+    ended = time.time()
     if code == EXIT_OK:
         # For monitoring, a run that ended with every record ok is a success even if it
         # had nothing to issue (every ID already ok in the results file): its time is the
         # last success.
-        run.stats.last_success_unix = time.time()
-    parts.reporter.write_metrics(elapsed_s=run.stats.elapsed_s, exit_code=code)
+        stats.last_success_unix = ended
+    whole = code in (EXIT_OK, EXIT_RECORD_ERRORS) and not parts.items.limited
+    if whole and not (stats.transient or stats.not_attempted):
+        # Every valid ID has its final answer: a current token, or an error no retry
+        # would change (a 404, a 400, invalid input). Exit 1 from those alone is complete.
+        stats.last_complete_unix = ended
+    stats.earliest_expiry_unix = parts.current.earliest(whole_input=whole)
+    parts.reporter.write_metrics(elapsed_s=stats.elapsed_s, exit_code=code)
     return outcome
 
 
@@ -116,7 +124,8 @@ def _exit(
 
 
 def _previous_records(out: OutputFile, finished: bool, log: Logger) -> None:
-    """The records --overwrite moved aside are dropped once a run on the file finishes."""
+    """The records --overwrite (or a rotated token's --resume) moved aside are dropped once
+    a run on the file finishes."""
     if finished:
         if out.forget_previous():
             log.info("previous_records_removed", path=out.previous)
@@ -124,7 +133,8 @@ def _previous_records(out: OutputFile, finished: bool, log: Logger) -> None:
         log.warning(
             "previous_records_kept",
             path=out.previous,
-            message=f"the records from before --overwrite are still in {out.previous}; "
+            message=f"the records from before the file was started over (--overwrite, or a "
+            f"rotated token) are still in {out.previous}; "
             f"they are removed when a run on {out.path} finishes",
         )
 

@@ -19,7 +19,7 @@ from batch.cli._settings import Settings
 from batch.cli._startup import Outputs
 from batch.engine import Backoff, ConfigError, EngineOptions, Job
 from batch.input import BATCH, InputInfo, RowItems, Rows
-from batch.output import Writer
+from batch.output import CurrentTokens, Writer
 
 if TYPE_CHECKING:
     from batch.engine import Engine
@@ -54,6 +54,8 @@ class Parts:
     reporter: Reporter
     #: the input's data lines, counted at the start (None: not cheap to count)
     total: int | None
+    #: the current token of each ID, as the results file held it and this run changes it
+    current: CurrentTokens
 
 
 async def build_parts(run: Run, rows: Rows, outputs: Outputs, engine: Engine) -> Parts:
@@ -73,7 +75,7 @@ async def build_parts(run: Run, rows: Rows, outputs: Outputs, engine: Engine) ->
     total = await anyio.to_thread.run_sync(rows.total)
     shown = total if s.limit is None or total is None else min(total, s.limit)
     reporter = Reporter(run.stats, run.log, s, bar=run.progress_bar, total=shown)
-    return Parts(engine, items, outputs.writer, reporter, total)
+    return Parts(engine, items, outputs.writer, reporter, total, outputs.still_ok)
 
 
 def _say_started(run: Run, engine: Engine, base_url: str, read: InputInfo) -> None:
@@ -115,6 +117,9 @@ def _engine_options(job: Job, s: Settings, base_url: str, token: str) -> EngineO
         proxy_source="--no-proxy" if s.no_proxy else "--proxy",
         quota=s.quota_store,
         reserve=s.reserve,
+        api_version=s.api_version,
+        api_version_source=f"--api-version (or {job.api_version_env}; this run asked for "
+        f"{s.api_version})",
     )
 
 

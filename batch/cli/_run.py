@@ -45,7 +45,7 @@ from batch.cli._signals import Interrupts, StoppedAtStart
 from batch.cli._startup import open_input, open_outputs
 from batch.engine import Abort, Cause
 from batch.input import RowItems
-from batch.output import CannotWrite, Writer
+from batch.output import CannotWrite, CurrentTokens, Writer
 
 if TYPE_CHECKING:
     from batch.engine import Engine
@@ -106,7 +106,7 @@ async def _run_and_count(run: Run, parts: Parts, interrupts: Interrupts) -> bool
     async with anyio.create_task_group() as tg:
         tg.start_soon(parts.reporter.run)
         interrupts.running(engine)
-        output_open = await _write_results(engine, items, parts.writer)
+        output_open = await _write_results(engine, items, parts.writer, parts.current)
         if not output_open:
             run.log.warning(
                 "output_closed",
@@ -120,8 +120,11 @@ async def _run_and_count(run: Run, parts: Parts, interrupts: Interrupts) -> bool
     return output_open
 
 
-async def _write_results(engine: Engine, items: RowItems, writer: Writer) -> bool:
-    """The one consumer of the engine's results: each is written as it comes.
+async def _write_results(
+    engine: Engine, items: RowItems, writer: Writer, current: CurrentTokens
+) -> bool:
+    """The one consumer of the engine's results: each is written as it comes (and noted in
+    ``current``, the current token of each ID, once it is on disk).
 
     Returns False when standard output was closed early (``| head``): the run stops.
     """
@@ -130,6 +133,7 @@ async def _write_results(engine: Engine, items: RowItems, writer: Writer) -> boo
         async for result in results:
             try:
                 await writer.write(result)
+                current.note(result)
             except BrokenPipeError:
                 engine.not_kept(result)
                 if not closed:

@@ -103,6 +103,15 @@ class Settings:
         metavar="PATH",
         help="Read the API token from this file instead of {job.token_env}.",
     ))  # fmt: skip
+    api_version: str = field(metadata=option(
+        "--api-version",
+        envvar="{job.api_version_env}",
+        default="{job.api_version}",
+        callback=values.api_version,
+        metavar="DATE",
+        help="The API version every request asks for (env {job.api_version_env}); the "
+        "default is the version this job is written against.",
+    ))  # fmt: skip
     resume: bool = field(metadata=option(
         "--resume",
         flag=True,

@@ -22,7 +22,9 @@ from batch.engine import InputError, Job, Logger
 from batch.input import Rows, open_rows
 from batch.output import (
     AtomicFile,
+    CurrentTokens,
     Ending,
+    Origin,
     OutputFile,
     ReadBack,
     RunRecords,
@@ -72,15 +74,18 @@ class Outputs:
     results: OutputFile
     writer: Writer
     #: --resume: the IDs whose ok record in the results file still holds (not expiring
-    #: within --refresh-within): they are not sent again
-    still_ok: set[str]
+    #: within --refresh-within) are ``in`` it: they are not sent again. It knows the
+    #: current token of each ID, and notes each record written (the earliest expiry).
+    still_ok: CurrentTokens
     #: the input, when it is the results file of the job this one ends (`Job.ends`):
     #: open under its lock, each success ends its record there
     ending: Ending | None = None
 
 
 @contextlib.asynccontextmanager
-async def open_outputs(run: Run, origin: str, interrupts: Interrupts) -> AsyncIterator[Outputs]:
+async def open_outputs(
+    run: Run, origin: Origin | str, interrupts: Interrupts
+) -> AsyncIterator[Outputs]:
     """The errors file, the results file (its lock, waiting --wait for it), what --resume
     reads in it, the input if this job ends its records (its lock too), and the writer of
     them all. On the way out the results files are closed, and the errors file left as it
@@ -94,11 +99,12 @@ async def open_outputs(run: Run, origin: str, interrupts: Interrupts) -> AsyncIt
         results = await interrupts.before_any_call(
             lambda: _results_file(s, closing, log), write_metrics_if_cut=False
         )
-        records = RunRecords(job, origin, s.keep_columns)
-        read = ReadBack(set(), set())
+        stamp, earlier = (origin, frozenset()) if isinstance(origin, str) else origin
+        records = RunRecords(job, stamp, s.keep_columns, earlier)
+        read = ReadBack(CurrentTokens(expiry_field=job.expiry_field), set())
         if s.resume:
             read = await interrupts.before_any_call(lambda: _read_back(records, s, results, log))
-        ending = await _ending(run, origin, bool(read.still_ok), closing, interrupts)
+        ending = await _ending(run, stamp, bool(read.still_ok), closing, interrupts)
 
         def writer() -> Writer:
             return Writer(
@@ -179,7 +185,7 @@ async def _read_back(
         stop.set()
         raise
     except Stopped:
-        return ReadBack(set(), set())
+        return ReadBack(CurrentTokens(expiry_field=records.job.expiry_field), set())
 
 
 def _warner(log: Logger) -> Callable[[str, dict[str, object]], None]:

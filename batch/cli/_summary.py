@@ -2,61 +2,21 @@
 
 from __future__ import annotations
 
-import shlex
-import sys
+from datetime import datetime
 from typing import TextIO
 
 import click
 
-from batch._distribution import distribution
 from batch.cli._console import human_duration, plural
 from batch.cli._dry_run import estimate_seconds
 from batch.cli._outcome import RunOutcome
+from batch.cli._resume_command import resume_command
 from batch.cli._screen import NBSP, terminal_width, wrap
 from batch.cli._settings import Settings
-from batch.engine import Logger, Stats, redact_url
+from batch.engine import Logger, Stats
 from batch.output import Ended
 
-__all__ = ["compacted_line", "print_summary", "resume_command"]
-
-
-def resume_command(settings: Settings) -> str:
-    """The command to run to finish what this run left: as the user typed it, with --resume,
-    without --limit (the rest is wanted) nor --overwrite (it contradicts --resume)."""
-    args = _without(
-        _without_proxy_credentials(sys.argv[1:]), {"--limit": True, "--overwrite": False}
-    )
-    if "--resume" not in args:
-        args.append("--resume")
-    return shlex.join([distribution()[0], *args])
-
-
-def _without_proxy_credentials(argv: list[str]) -> list[str]:
-    """``--proxy http://USER:PASSWORD@HOST`` is shown as ``http://***@HOST``: the summary
-    goes to a terminal or a log file, neither of which may hold the password."""
-    args = list(argv)
-    for i, arg in enumerate(args):
-        if arg.startswith("--proxy="):
-            args[i] = redact_url(arg)
-        elif arg == "--proxy" and i + 1 < len(args):
-            args[i + 1] = redact_url(args[i + 1])
-    return args
-
-
-def _without(args: list[str], options: dict[str, bool]) -> list[str]:
-    """``args`` without the given options (``True``: the option takes a value)."""
-    out: list[str] = []
-    skip = False
-    for arg in args:
-        if skip:
-            skip = False
-            continue
-        name = arg.split("=", 1)[0]
-        if name in options:
-            skip = options[name] and "=" not in arg
-            continue
-        out.append(arg)
-    return out
+__all__ = ["compacted_line", "print_summary"]
 
 
 def print_summary(
@@ -72,7 +32,7 @@ def print_summary(
     text = _summary_lines(outcome, settings)
     if settings.quiet:
         text = text[:1]
-        text[0] += _quiet_tail(settings)
+        text[0] += _quiet_tail(outcome, settings)
     # On a terminal, between words; every continuation indented 4, under the details.
     lines = [part for line in text for part in wrap(line, width, hang=4)]
     if isinstance(resume, str) and not settings.quiet:
@@ -82,9 +42,27 @@ def print_summary(
 
 
 def _left(outcome: RunOutcome) -> bool:
-    """Whether the run left IDs to finish (by --resume): not attempted, failed, or stopped."""
+    """Whether the run left IDs to finish (by --resume): not attempted, failed for a reason
+    that may pass (a 5xx, a timeout), or stopped. An ID the API answered for good (a 404, a
+    400) is not left: a --resume would only get the same answer."""
     stats = outcome.stats
-    return bool(stats.not_attempted or stats.failed or outcome.abort_reason or outcome.signal_name)
+    return bool(
+        stats.not_attempted or stats.transient or outcome.abort_reason or outcome.signal_name
+    )
+
+
+def _permanent(stats: Stats) -> int:
+    """Records that no retry would change: the API's final answers, and invalid rows."""
+    return stats.failed - stats.transient + stats.invalid
+
+
+def _where_errors(settings: Settings) -> str:
+    """Where a run's error records are, for people: the errors file, or the results file."""
+    if settings.errors:
+        return f"in {settings.errors}"
+    if settings.output == "-":
+        return "on standard output"
+    return f"in {settings.output} (status error)"
 
 
 def _finished_event(outcome: RunOutcome, settings: Settings) -> dict[str, object]:
@@ -108,6 +86,8 @@ def _finished_event(outcome: RunOutcome, settings: Settings) -> dict[str, object
         event["signal"] = outcome.signal_name
     if _left(outcome) and settings.output != "-":
         event["resume"] = resume_command(settings)
+    event["permanent"] = _permanent(stats)
+    event.update(_version_fields(stats))
     if outcome.compacted is not None:
         event["compacted"] = outcome.compacted
     if outcome.ended is not None:
@@ -192,6 +172,8 @@ def _summary_lines(outcome: RunOutcome, settings: Settings) -> list[str]:
         )
     if outcome.compacted is not None:
         lines.append("  " + compacted_line(outcome.compacted))
+    if (deprecated := _deprecation_line(stats)) is not None:
+        lines.append("  " + deprecated)
     if outcome.ended is not None:
         lines.append("  " + _ended_line(outcome.ended))
     if outcome.abort_reason:
@@ -203,9 +185,54 @@ def _summary_lines(outcome: RunOutcome, settings: Settings) -> list[str]:
         + (f"   errors: {settings.errors}" if settings.errors else "")
         + (f"   logs: {settings.log_file}" if settings.log_file else "")
     )
-    if _left(outcome) and settings.output == "-":
-        lines.append("  to finish: run again with -o FILE and --resume")
+    if _left(outcome):
+        if settings.output == "-":  # else print_summary adds the command, whole
+            lines.append("  to finish: run again with -o FILE and --resume")
+    elif _permanent(stats):
+        lines.append(f"  nothing to finish: {_settled_line(stats, settings)}")
     return lines
+
+
+def _settled_line(stats: Stats, settings: Settings) -> str:
+    """What a finished run with only final failures says of them: how many, and where."""
+    parts = []
+    if stats.failed:
+        parts.append(f"{plural(stats.failed, 'ID')} the API refused for good")
+    if stats.invalid:
+        parts.append(plural(stats.invalid, "invalid row"))
+    return (
+        f"{' and '.join(parts)}, {_where_errors(settings)}: a retry would get the same "
+        "answer; fix the input"
+    )
+
+
+def _version_fields(stats: Stats) -> dict[str, object]:
+    """The API version that answered, and the end its answers announced, for run_finished."""
+    fields: dict[str, object] = {}
+    if stats.api_version is not None and stats.api_version.name:
+        fields["api_version"] = stats.api_version.name
+    dep = stats.deprecation
+    if dep is not None:
+        fields["api_deprecated"] = True
+        fields["api_deprecated_since"] = _day(dep.deprecated_since)
+        fields["api_sunset"] = _day(dep.sunset)
+    return fields
+
+
+def _deprecation_line(stats: Stats) -> str | None:
+    """``API version X is deprecated since D; it stops working on S: …`` (None: it is not)."""
+    dep = stats.deprecation
+    if dep is None:
+        return None
+    since, sunset = _day(dep.deprecated_since), _day(dep.sunset)
+    text = f"API version {dep.name or '(unnamed)'} is deprecated"
+    text += f" since {since}" if since else ""
+    text += f"; it stops working on {sunset}" if sunset else ""
+    return text + ": test a newer version, then set it with --api-version"
+
+
+def _day(when: datetime | None) -> str | None:
+    return None if when is None or when.year <= 1 else when.date().isoformat()
 
 
 def _ended_line(ended: Ended) -> str:
@@ -238,9 +265,20 @@ def _size(count: int) -> str:
     return f"{value:.1f} {unit}"
 
 
-def _quiet_tail(settings: Settings) -> str:
-    if settings.output == "-":
-        return ""
-    return f"; results in {settings.output}" + (
-        f", errors in {settings.errors}" if settings.errors else ""
-    )
+def _quiet_tail(outcome: RunOutcome, settings: Settings) -> str:
+    """What --quiet adds to the headline: where the results and the errors are, and a
+    deprecated API version (its warning is not printed)."""
+    stats = outcome.stats
+    errors = stats.failed + stats.invalid
+    tail = "" if settings.output == "-" else f"; results in {settings.output}"
+    if errors:
+        tail += f"; {plural(errors, 'error record')} {_where_errors(settings)}"
+    elif settings.errors and settings.output != "-":
+        tail += f", errors in {settings.errors}"
+    dep = stats.deprecation
+    if dep is not None:
+        sunset = _day(dep.sunset)
+        tail += f"; API version {dep.name or '(unnamed)'} deprecated" + (
+            f", sunset {sunset}" if sunset else ""
+        )
+    return tail

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from batch.engine import ConfigError, parse_proxy, parse_quota_store
 
 __all__ = [
     "MAX_DURATION_S",
     "POSITIVE",
+    "api_version",
     "column_names",
     "delimiter",
     "duration",
@@ -29,6 +31,7 @@ __all__ = [
 
 MAX_DURATION_S = 366 * 24 * 3600
 _DURATION = re.compile(r"(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def parse_duration(text: str) -> timedelta:
@@ -120,6 +123,26 @@ def delimiter(_ctx: click.Context, _param: click.Parameter, value: str | None) -
     if len(char) != 1 or char in '\r\n"':
         raise click.BadParameter(f"{value!r} is not one character (examples: ';', '|', tab)")
     return char
+
+
+def api_version(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A date, ``YYYY-MM-DD``: the API version every request asks for."""
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        ok = bool(_DATE.fullmatch(text)) and date.fromisoformat(text).isoformat() == text
+    except ValueError:
+        ok = False
+    if not ok:
+        from_env = param.name is not None and (
+            ctx.get_parameter_source(param.name) is ParameterSource.ENVIRONMENT
+        )
+        env = f" (from {param.envvar})" if from_env and isinstance(param.envvar, str) else ""
+        raise click.BadParameter(
+            f"{value!r}{env} is not an API version: a date, YYYY-MM-DD (e.g. 2026-01-01)"
+        )
+    return text
 
 
 def quota_store(_ctx: click.Context, _param: click.Parameter, value: str) -> str:

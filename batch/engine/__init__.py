@@ -18,9 +18,15 @@ from batch.engine._errors import (
     InputError,
     reason_of,
 )
+from batch.engine._lifecycle import end_of_life, parse_deprecation, parse_sunset
 from batch.engine._lines import count_lines
 from batch.engine._log import Logger, QuietLogger, StdlibLogger, as_logger
-from batch.engine._options import EngineOptions, check_base_url, token_problem
+from batch.engine._options import (
+    EngineOptions,
+    api_version_problem,
+    check_base_url,
+    token_problem,
+)
 from batch.engine._pacer import window_for_rate
 from batch.engine._policy import Backoff
 from batch.engine._proxy import ProxyChoice, choose_proxy, parse_proxy, proxy_secrets
@@ -29,7 +35,10 @@ from batch.engine._results import Abort, Cause, Results
 from batch.engine._spreadsheet_formulas import FORMULA_PREFIXES, neutralise, original
 from batch.engine._stats import Stats
 from batch.engine._types import (
+    Answer,
+    ApiVersion,
     Call,
+    Concern,
     ErrorKind,
     Failure,
     InvalidResponse,
@@ -48,11 +57,14 @@ if TYPE_CHECKING:
 __all__ = [
     "FORMULA_PREFIXES",
     "Abort",
+    "Answer",
+    "ApiVersion",
     "Backoff",
     "BatchError",
     "Busy",
     "Call",
     "Cause",
+    "Concern",
     "ConfigError",
     "Engine",
     "EngineOptions",
@@ -73,17 +85,21 @@ __all__ = [
     "SharedQuota",
     "Stats",
     "StdlibLogger",
+    "api_version_problem",
     "as_logger",
     "ceiling_for",
     "check_base_url",
     "choose_proxy",
     "count_lines",
+    "end_of_life",
     "error_fields",
     "is_loopback",
     "neutralise",
     "original",
+    "parse_deprecation",
     "parse_proxy",
     "parse_quota_store",
+    "parse_sunset",
     "proxy_secrets",
     "reason_of",
     "redact_url",

@@ -18,22 +18,24 @@ import aiohttp
 import anyio
 from anyio.abc import TaskGroup
 
+from batch.engine._api_watch import ApiWatch
 from batch.engine._errors import BatchError
-from batch.engine._give_up import GiveUpClock
-from batch.engine._judge import UNRESOLVED_LIMIT, fatal_abort, judge
 from batch.engine._log import Logger, QuietLogger
 from batch.engine._options import EngineOptions
 from batch.engine._pacer import AsyncPacer, Pacer, RateChange
-from batch.engine._policy import Verdict
 from batch.engine._proxy import ProxyChoice, choose_proxy
 from batch.engine._quota import SharedQuota
-from batch.engine._refusals import RefusalWatch
 from batch.engine._results import Abort, Cause, Results, Sender
+from batch.engine._retry_loop import RetryLoop
 from batch.engine._session import open_session
 from batch.engine._stats import Stats
-from batch.engine._transport import Endpoint, HostUnresolved, send
-from batch.engine._types import Call, Failure, Item, Job, Request, Response, Result
-from batch.engine._work import Attempt, Phase, Work, cut_short, stopped_between_attempts
+from batch.engine._transport import Endpoint
+from batch.engine._types import (
+    Item,
+    Job,
+    Result,
+)
+from batch.engine._work import Phase, Work, cut_short
 
 __all__ = ["Engine"]
 
@@ -82,7 +84,6 @@ class Engine:
         # The one clock of the run: the event loop's (what sleeps and timeouts use),
         # read directly: anyio.current_time() looks the backend up on every call.
         self._clock = clock or _loop_clock()
-        self._rand = rand
         limit = getattr(job, "documented_rate", None)
         pacer = Pacer(options.rate, limit=limit, reserve=options.reserve)
         self._pacer = AsyncPacer(pacer, clock=self._clock, on_change=self._rate_changed)
@@ -105,22 +106,27 @@ class Engine:
         self._items: AsyncIterator[Item | Result] | None = None
         self._exhausted = False
         self._tg: TaskGroup | None = None
-        #: how long nothing but transient failures came back (give_up_after)
-        self._give_up = GiveUpClock(options.give_up_after)
-        #: whether the first answers all refuse alike: the requests, not the keys
-        self._refusals = RefusalWatch(
-            f"check that the IDs belong to this API and account ({options.base_url_source}, "
-            f"{options.token_source}), or whether the API changed"
-        )
-        #: whether the API itself has answered yet (see judge's api_seen)
-        self._api_seen = False
-        #: attempts whose host name did not resolve while the API had not answered yet
-        self._unresolved = 0
         #: the proxy of the run (or direct) and why; ConfigError for a malformed variable
         self.route: ProxyChoice = choose_proxy(
             options.base_url, options.proxy, os.environ, options.proxy_source
         )
         self._endpoint = Endpoint(options.base_url, options.timeout, self.route)
+        #: what the answers say about the API: up, failing, refusing; its version
+        api = ApiWatch(job, options, self._endpoint, self.stats, self._log)
+        self._retries = RetryLoop(
+            job,
+            options,
+            stats=self.stats,
+            log=self._log,
+            clock=self._clock,
+            rand=rand,
+            pacer=self._pacer,
+            quota=self._quota,
+            endpoint=self._endpoint,
+            api=api,
+            stopping=lambda: self._stopping,
+            fail=self.fail,
+        )
 
     # -- control ------------------------------------------------------------
     @property
@@ -234,7 +240,7 @@ class Engine:
                         result = got  # an invalid input row: passed through as it is
                     elif got is not None:
                         work.item = got
-                        work.result = await self._process(session, work)
+                        work.result = await self._retries.process(session, work)
             finally:
                 self._active.discard(work)
             if work.item is not None:
@@ -270,167 +276,6 @@ class Engine:
                 self.fail(Abort(Cause.INPUT, str(exc), exit_code=exc.exit_code))
             return None
 
-    # -- one item: the retry loop -------------------------------------------
-    async def _process(self, session: aiohttp.ClientSession, work: Work) -> Result | None:
-        """Attempt ``work``'s item until an answer settles it: its result, or None when
-        it is left for --resume (a fatal answer, or a stop before any request)."""
-        item = work.item
-        assert item is not None
-        # max_attempts counts answers other than 429: a 429 under the rolling window says
-        # "nothing was done, try later", nothing about this ID. `attempts` (the record's)
-        # counts every request sent; the give-up clock ends a run that gets only 429s.
-        counted = 0
-        while counted < self.options.max_attempts and not self._stopping:
-            slots = await self._start_slot(work, counted)
-            if slots is None:
-                break
-            last = await self._fly(session, work, *slots)
-            limited = _rate_limited(last)
-            counted += not limited
-            if last.verdict is Verdict.OK:
-                return work.succeeded(last.data or {})
-            if last.verdict is not Verdict.RETRY or last.failure is None:
-                break
-            if counted < self.options.max_attempts and not self._stopping:
-                # 429s are counted and drive rate_changed; one line each would drown a terminal.
-                level = self._log.debug if limited else self._log.info
-                level(
-                    "retrying",
-                    key=item.key,
-                    line=item.line,
-                    attempt=work.attempts,
-                    **last.failure.as_dict(self.job.request_id_field),
-                )
-        return self._settled(work, counted)
-
-    async def _start_slot(self, work: Work, counted: int) -> tuple[float, float] | None:
-        """Wait for the next attempt's turn: the retry delay, the pacer, the shared quota.
-        Its start time and its slot in the pacer's window; None if the run stopped."""
-        if work.last is not None:
-            work.phase = Phase.WAIT
-            await anyio.sleep(self._retry_delay(work.last, counted))
-            if self._stopping:
-                return None
-        started = self._pacer.try_start()
-        if started is None:
-            work.phase = Phase.WAIT
-            started = await self._pacer.acquire()
-        slot = started  # as the pacer's window holds it, until the request leaves
-        if self._quota is not None and not self._stopping:
-            # The API's window, shared with the other runs: claimed last, just before
-            # the request starts, so the shared log holds real start times.
-            work.phase = Phase.WAIT
-            await self._quota.start(*self._pacer.pacer.limits)
-            self.stats.waited_on_others = self._quota.waited_on_others
-            started = self._clock()
-        if self._stopping:
-            return None
-        return started, slot
-
-    async def _fly(
-        self, session: aiohttp.ClientSession, work: Work, started: float, slot: float
-    ) -> Attempt:
-        """One request for ``work``'s item, counted on ``work``."""
-        assert work.item is not None
-        work.attempts += 1
-        if work.attempts > 1:
-            self.stats.retries += 1
-        work.phase = Phase.FLY
-        work.last = last = await self._attempt(session, work, started, slot)
-        work.phase = Phase.WAIT
-        work.rate_limited += _rate_limited(last)
-        return last
-
-    def _settled(self, work: Work, counted: int) -> Result | None:
-        """The error record of an item the retry loop left without success, or None."""
-        item, last = work.item, work.last
-        assert item is not None
-        if last is None or last.failure is None or last.verdict is Verdict.FATAL:
-            return None  # a fatal answer says nothing about this key: --resume redoes it
-        if last.verdict is Verdict.RETRY and counted < self.options.max_attempts:
-            return work.failed(stopped_between_attempts(work))  # not of the API's making
-        self._log.warning(
-            "record_failed",
-            key=item.key,
-            line=item.line,
-            attempts=work.attempts,
-            rate_limited=work.rate_limited,
-            **last.failure.as_dict(self.job.request_id_field),
-        )
-        return work.failed(last.failure)
-
-    def _retry_delay(self, last: Attempt, counted: int) -> float:
-        """After a 429: none (the pacer's cool-down and window pace the retry) unless the
-        server asks for one; after any other failure: the backoff of that attempt."""
-        if _rate_limited(last):
-            return min(last.retry_after or 0.0, self.options.backoff.retry_after_cap)
-        return self.options.backoff.delay(counted, last.retry_after, self._rand)
-
-    # -- one request --------------------------------------------------------
-    async def _attempt(
-        self, session: aiohttp.ClientSession, work: Work, started: float, slot: float
-    ) -> Attempt:
-        """Send one request, judge the outcome, and act on what it says about the API."""
-        item = work.item
-        assert item is not None
-        request = self.job.build_request(item.key, Call(self.options.token, work.idempotency_key))
-        self.stats.note_start(started)
-        outcome = await send(session, self._endpoint, request, trace_ctx=slot)
-        now = self._clock()
-        self.stats.latency.add(now - started)
-        status = None if isinstance(outcome, Failure) else outcome.status
-        await self._paced(started, now, rate_limited=status == 429)
-        if status is not None:
-            self._log.debug(
-                "response", key=item.key, status=status, elapsed_ms=round((now - started) * 1000, 1)
-            )
-        attempt = judge(self.job, outcome, api_seen=self._api_seen)
-        if isinstance(outcome, Response) and (
-            attempt.verdict is Verdict.OK or self.job.speaks_api(outcome)
-        ):
-            self._api_seen = True
-        self._heed(attempt, now, request, rate_limited=status == 429)
-        return attempt
-
-    async def _paced(self, started: float, now: float, *, rate_limited: bool) -> None:
-        """Tell the pacer how the request started at ``started`` was answered."""
-        paused_until = self._pacer.pacer.paused_until
-        self._pacer.response(started, rate_limited=rate_limited)
-        self.stats.settled_rate = self._pacer.pacer.rate
-        if self._quota is not None and self._pacer.pacer.paused_until > paused_until:
-            # A fresh 429 pauses every run that shares the quota, not only this one.
-            await self._quota.pause(self._pacer.pacer.paused_until - now)
-
-    def _heed(self, attempt: Attempt, now: float, request: Request, *, rate_limited: bool) -> None:
-        """Act on what an attempt says about the API: up, failing, or refusing the run."""
-        failure = attempt.failure
-        if attempt.verdict is Verdict.OK or failure is None:
-            self._give_up.answered()
-            self._refusals.succeeded()
-        elif attempt.verdict is Verdict.FATAL:
-            url = self._endpoint.url(request)
-            self.fail(fatal_abort(failure, self.job, self.options, url))
-        elif attempt.verdict is Verdict.RETRY:
-            if rate_limited:
-                # Busy, not down; but a run that gets nothing else for give_up_after (the
-                # quota taken by another run or integration) stops as for a failing API.
-                self.stats.rate_limited += 1
-            abort = self._give_up.failed(failure, now)
-            if isinstance(failure, HostUnresolved) and not self._api_seen:
-                # A name that never resolved is a wrong base URL (or no DNS), not a blip.
-                self._unresolved += 1
-                if self._unresolved >= UNRESOLVED_LIMIT:
-                    abort = fatal_abort(
-                        failure, self.job, self.options, self._endpoint.url(request)
-                    )
-            if abort is not None and self.abort is None:
-                self.fail(abort)
-        else:
-            self._give_up.answered()  # a permanent answer is still an answer
-            abort = self._refusals.refused(failure)
-            if abort is not None and self.abort is None:
-                self.fail(abort)
-
     def _rate_changed(self, change: RateChange) -> None:
         self._log.info(
             "rate_changed",
@@ -438,10 +283,6 @@ class Engine:
             new=round(change.new, 2),
             reason=change.reason,
         )
-
-
-def _rate_limited(attempt: Attempt) -> bool:
-    return attempt.failure is not None and attempt.failure.http_status == 429
 
 
 def _loop_clock() -> Callable[[], float]:

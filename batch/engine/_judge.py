@@ -9,12 +9,30 @@ from batch.engine._options import EngineOptions
 from batch.engine._policy import Verdict, classify_status, parse_retry_after
 from batch.engine._results import Abort, Cause
 from batch.engine._transport import HostUnresolved, ProxyRefused, ProxyUnreachable, TlsFailure
-from batch.engine._types import Failure, InvalidResponse, Job, Response, SuccessFields
+from batch.engine._types import (
+    Answer,
+    Concern,
+    Failure,
+    InvalidResponse,
+    Job,
+    Response,
+    SuccessFields,
+)
 from batch.engine._work import Attempt
 
-__all__ = ["NOT_HERE", "UNRESOLVED_LIMIT", "EndpointMissing", "fatal_abort", "judge", "unkeepable"]
+__all__ = [
+    "NOT_HERE",
+    "UNRESOLVED_LIMIT",
+    "EndpointMissing",
+    "VersionRefused",
+    "fatal_abort",
+    "judge",
+    "unkeepable",
+]
 
 
+#: The status of the API's rate limit (unless the job reads the answer as about the key).
+RATE_LIMITED = 429
 #: Statuses that, from something other than the API, mean "no such endpoint here".
 NOT_HERE = frozenset({404, 405})
 
@@ -25,6 +43,12 @@ class EndpointMissing(Failure):
     URL is wrong (a web server says there is nothing there), not the key."""
 
 
+@dataclass(frozen=True, slots=True)
+class VersionRefused(Failure):
+    """The API does not serve the API version the request asked for: every request of the
+    run would get the same answer (fatal)."""
+
+
 def judge(job: Job, outcome: Response | Failure, *, api_seen: bool = True) -> Attempt:
     """OK with the record's fields, or RETRY / PERMANENT / FATAL with the failure.
 
@@ -32,20 +56,40 @@ def judge(job: Job, outcome: Response | Failure, *, api_seen: bool = True) -> At
     a 404/405 in another format than the API's says the endpoint is not there (fatal);
     after, it is a glitch of something in front of the API (retried). Likewise a proxy
     that cannot be reached: a wrong setting before, a blip after (retried).
+
+    What the job reads in the answer (`Job.read_answer`) comes first: an answer saying
+    the key's operation is still in progress is retried after its Retry-After and is not
+    the API's rate limit, whatever its status; one refusing the API version is fatal.
     """
     if isinstance(outcome, Failure):
         return _no_answer(outcome, api_seen=api_seen)
+    answer = job.read_answer(outcome)
     verdict = classify_status(outcome.status)
     if verdict is Verdict.OK:
-        return _success(job, outcome)
+        return _success(job, outcome, answer)
     retry_after = parse_retry_after(outcome.headers.get("Retry-After"))
     failure = _with_location(job.describe_error(outcome), outcome)
+    if answer.concern is Concern.IN_PROGRESS:
+        return Attempt(
+            Verdict.RETRY, failure=failure, retry_after=retry_after, answer=answer, in_progress=True
+        )
+    if answer.concern is Concern.API_VERSION:
+        refused = VersionRefused(
+            failure.kind, failure.message, http_status=outcome.status, request_id=failure.request_id
+        )
+        return Attempt(Verdict.FATAL, failure=refused, answer=answer)
     if outcome.status in NOT_HERE and not job.speaks_api(outcome):
         if not api_seen:
             missing = EndpointMissing(failure.kind, failure.message, http_status=outcome.status)
-            return Attempt(Verdict.FATAL, failure=missing)
+            return Attempt(Verdict.FATAL, failure=missing, answer=answer)
         verdict = Verdict.RETRY
-    return Attempt(verdict, failure=failure, retry_after=retry_after)
+    return Attempt(
+        verdict,
+        failure=failure,
+        retry_after=retry_after,
+        answer=answer,
+        rate_limited=outcome.status == RATE_LIMITED,
+    )
 
 
 #: Attempts whose host name did not resolve (the resolver failing, not a name that does
@@ -76,14 +120,14 @@ def _with_location(failure: Failure, response: Response) -> Failure:
     return dataclasses.replace(failure, message=f"{failure.message} (Location: {shown})")
 
 
-def _success(job: Job, response: Response) -> Attempt:
+def _success(job: Job, response: Response, answer: Answer) -> Attempt:
     """A 2xx: OK with the job's fields, or a retry if its body breaks the schema or holds
     a value no record could keep exactly."""
     try:
         data = job.parse_success(response)
     except InvalidResponse as exc:
         failure = Failure("invalid_response", str(exc), http_status=response.status)
-        return Attempt(Verdict.RETRY, failure=failure)
+        return Attempt(Verdict.RETRY, failure=failure, answer=answer)
     problem = unkeepable(data)
     if problem is not None:
         failure = Failure(
@@ -92,8 +136,8 @@ def _success(job: Job, response: Response) -> Attempt:
             "exactly, on one line of UTF-8, or not at all; not kept",
             http_status=response.status,
         )
-        return Attempt(Verdict.RETRY, failure=failure)
-    return Attempt(Verdict.OK, data=data)
+        return Attempt(Verdict.RETRY, failure=failure, answer=answer)
+    return Attempt(Verdict.OK, data=data, answer=answer)
 
 
 def unkeepable(data: SuccessFields) -> str | None:
@@ -123,6 +167,13 @@ def fatal_abort(failure: Failure, job: Job, options: EngineOptions, url: str) ->
         return Abort(Cause.TLS, failure.message)
     if isinstance(failure, ProxyRefused | ProxyUnreachable):
         return Abort(Cause.PROXY, failure.message)
+    if isinstance(failure, VersionRefused):
+        return Abort(
+            Cause.API_VERSION,
+            f"the API does not serve the API version this run asks for (HTTP "
+            f"{failure.http_status}: {failure.message}); check {options.api_version_source}",
+            http_status=failure.http_status,
+        )
     if isinstance(failure, HostUnresolved):
         return Abort(
             Cause.ENDPOINT,

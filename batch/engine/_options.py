@@ -16,7 +16,7 @@ from batch.engine._proxy import parse_proxy
 from batch.engine._quota import parse_quota_store
 from batch.engine._urls import is_loopback
 
-__all__ = ["EngineOptions", "check_base_url", "token_problem"]
+__all__ = ["EngineOptions", "api_version_problem", "check_base_url", "token_problem"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +59,11 @@ class EngineOptions:
     proxy: str | None = field(default=None, repr=False)
     #: where an explicit proxy came from, named in messages ("set by <proxy_source>")
     proxy_source: str = "the proxy setting"
+    #: the API version every request asks for (`Call.api_version`); None: the job's own
+    #: (`Job.api_version`)
+    api_version: str | None = None
+    #: where the API version came from, named when the API refuses it ("check <…>")
+    api_version_source: str = "the API version"
     #: where the API's rolling window is shared with other runs: "none" (this run
     #: paces itself alone), "local" (every run on this host with the same base URL and
     #: token) or "redis://HOST:PORT/DB" (every run using that Redis); see _quota.py
@@ -95,6 +100,19 @@ class EngineOptions:
             except ConfigError as exc:
                 raise ValueError(str(exc)) from None
         parse_quota_store(self.quota)
+        if self.api_version is not None and api_version_problem(self.api_version):
+            raise ValueError(f"api_version {api_version_problem(self.api_version)}")
+
+
+def api_version_problem(version: str) -> str | None:
+    """Why ``version`` cannot be sent as an API version (a header value), or None."""
+    if not version.strip():
+        return "is empty"
+    if not version.isprintable() or not version.isascii() or version != version.strip():
+        return f"{version!r} holds spaces, control or non-ASCII characters"
+    if len(version) > 64:
+        return f"is {len(version)} characters long; at most 64"
+    return None
 
 
 def token_problem(token: str) -> str | None:

@@ -22,6 +22,7 @@ class Cause(enum.Enum):
     TLS = "tls"  # the API's certificate is not trusted, or the handshake failed
     PROXY = "proxy"  # the proxy refused the tunnel (407, 403) or was never reachable
     ENDPOINT = "endpoint"  # the base URL has no such endpoint (a web server's 404)
+    API_VERSION = "api_version"  # the API does not serve the API version asked for
     REFUSED = "refused"  # the first answers all refused alike, none a success (_refusals)
     FAILING = "failing"  # nothing but transient failures for give_up_after seconds
     INPUT = "input"  # the input broke mid-way (a truncated gzip)

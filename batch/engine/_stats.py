@@ -7,7 +7,7 @@ import random
 from collections import deque
 from dataclasses import dataclass, field
 
-from batch.engine._types import Result
+from batch.engine._types import ApiVersion, Result
 
 __all__ = ["OUTCOMES", "WINDOW_S", "LatencySample", "Stats"]
 
@@ -62,10 +62,28 @@ class Stats:
     requests: int = 0
     retries: int = 0
     rate_limited: int = 0
+    #: failed records a later attempt might fix (attempts used up on 5xx, timeouts, a stop):
+    #: the rest of ``failed`` are the API's final answers (a 404, a 400)
+    transient: int = 0
+    #: answers saying an item's operation was still in progress (a 429 about the key, not
+    #: the rate limit): waited for, never paced down for
+    in_progress: int = 0
+    #: answers the API gave again from its idempotency cache (a retry after a lost answer)
+    replayed: int = 0
     rows: int = 0
     started_at: float = 0.0
     elapsed_s: float = 0.0
     last_success_unix: float | None = None
+    #: when the run ended with every valid ID at its final answer (a current token or a
+    #: permanent error), exit 1 included; None when it did not
+    last_complete_unix: float | None = None
+    #: the earliest expiry (Unix seconds) among the current tokens of the input's IDs, as
+    #: the front end reckons it at the end of the run (None: not known)
+    earliest_expiry_unix: float | None = None
+    #: the API version that answered last, as the answers said (None: none said)
+    api_version: ApiVersion | None = None
+    #: the first answer of the run that announced its version's end (deprecated, sunset)
+    deprecation: ApiVersion | None = None
     #: clock times of the first and the last request started, for the achieved rate
     first_start: float | None = None
     last_start: float | None = None
@@ -111,6 +129,8 @@ class Stats:
             self.invalid += n
         else:
             self.failed += n
+            if not result.permanent:
+                self.transient += n
 
     def by_outcome(self) -> dict[str, int]:
         """What became of the input's IDs and rows, by outcome (the metrics' ``records``)."""
@@ -132,6 +152,9 @@ class Stats:
             "requests": self.requests,
             "retries": self.retries,
             "rate_limited": self.rate_limited,
+            "transient": self.transient,
+            "in_progress": self.in_progress,
+            "replayed": self.replayed,
             "elapsed_s": round(self.elapsed_s, 3),
             "blank": self.blank,
             "quota_store": self.quota_store,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Hashable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -9,7 +10,10 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, TypeAlias
 
 __all__ = [
+    "Answer",
+    "ApiVersion",
     "Call",
+    "Concern",
     "ErrorKind",
     "Failure",
     "InvalidResponse",
@@ -72,6 +76,9 @@ class Call:
     #: names this item's operation in this run, the same on every attempt of it and new in
     #: every run: for an API that replays the answer to a repeated key (``Idempotency-Key``)
     idempotency_key: str
+    #: the API version the run asks for (`Job.api_version`, or the run's own choice);
+    #: None: ask for none
+    api_version: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +90,57 @@ class Response:
     body: bytes
     #: when the answer's headers arrived, on the wall clock (UTC)
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC), compare=False)
+
+
+class Concern(enum.Enum):
+    """What a non-2xx answer is about, as the job reads it (`Job.read_answer`)."""
+
+    #: the key: the verdict of the status holds (a 404 for this ID, a 500, a 429 of the
+    #: API's rate limit)
+    KEY = "key"
+    #: the key's operation is still in progress at the API (an earlier attempt of it, whose
+    #: answer was lost, is being processed): nothing was done this time; retry after the
+    #: answer's Retry-After. Not the API's rate limit, even when it comes as a 429.
+    IN_PROGRESS = "in_progress"
+    #: the API does not serve the API version the request asked for: every request would
+    #: get the same answer, so the run stops (exit 3) and names the setting to change
+    API_VERSION = "api_version"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiVersion:
+    """The API version that answered, and its lifecycle, as an answer's headers say."""
+
+    #: the version's name ("2026-01-01"); "" when the answer names none
+    name: str
+    #: the state the API gives it ("stable", "beta", "deprecated"); "" when it says none
+    state: str = ""
+    #: when it was (or will be) deprecated: the ``Deprecation`` header (RFC 9745)
+    deprecated_since: datetime | None = None
+    #: when it stops working: the ``Sunset`` header (RFC 8594)
+    sunset: datetime | None = None
+
+    @property
+    def deprecated(self) -> bool:
+        """Whether the answer announces an end: a deprecated state, a deprecation or a sunset."""
+        return (
+            self.state == "deprecated"
+            or self.deprecated_since is not None
+            or self.sunset is not None
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What a job reads in any answer besides its body (`Job.read_answer`)."""
+
+    #: for a non-2xx answer: what it is about
+    concern: Concern = Concern.KEY
+    #: the API answered from its idempotency cache: this is the answer to an earlier
+    #: request with the same idempotency key (an attempt whose answer was lost)
+    replayed: bool = False
+    #: the API version that answered, if the answer says
+    version: ApiVersion | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +185,10 @@ class Result:
     columns: Mapping[str, object] | None = None
     #: how many of ``attempts`` were answered 429 (they do not count against max_attempts)
     rate_limited: int = 0
+    #: for an error: the API's final answer about this key (a permanent error such as a
+    #: 404 or a 400), which another attempt would not change; False for a transient one
+    #: (attempts used up on 5xx, timeouts, 429s; a stop). Invalid input is always final.
+    permanent: bool = False
 
     @property
     def ok(self) -> bool:
@@ -161,6 +223,11 @@ class Job(Protocol):
     #: the API's documented rate limit in requests per second (None: not documented);
     #: a --rate above it is warned about, and --dry-run estimates at the lower of the two
     documented_rate: float | None
+    #: the API version the job is written against: asked for unless the run asks for
+    #: another (`Call.api_version`)
+    api_version: str
+    #: the environment variable that sets another API version
+    api_version_env: str
     #: the job whose records this job's successes end (a revocation ends what an issue
     #: made), or None. Run on that job's results file, a success also appends an ``ended``
     #: record for its key there, so a resumed run of that job does the key again
@@ -199,6 +266,11 @@ class Job(Protocol):
 
     def describe_error(self, response: Response) -> Failure:
         """A non-2xx response as a failure of kind "http" (message, request_id)."""
+        ...
+
+    def read_answer(self, response: Response) -> Answer:
+        """What any answer says besides its body: what a non-2xx one is about, whether it
+        was replayed from the API's idempotency cache, the API version that answered."""
         ...
 
     def simulated_api(self) -> AbstractAsyncContextManager[str] | None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import anyio
 
 from batch.engine._policy import Verdict
-from batch.engine._types import Failure, Item, Result, SuccessFields
+from batch.engine._types import Answer, Failure, Item, Result, SuccessFields
 
 __all__ = ["Attempt", "Phase", "Work", "cut_short", "stopped_between_attempts"]
 
@@ -20,6 +20,12 @@ class Attempt:
     data: SuccessFields | None = None
     failure: Failure | None = None
     retry_after: float | None = None
+    #: what the job read in the answer (None: no answer came)
+    answer: Answer | None = None
+    #: refused by the API's rate limit (a 429 about the organization, not the key)
+    rate_limited: bool = False
+    #: refused because the key's operation is still in progress (an earlier attempt)
+    in_progress: bool = False
 
 
 class Phase(enum.Enum):
@@ -35,11 +41,18 @@ class Work:
     item: Item | None = None
     phase: Phase = Phase.WAIT
     attempts: int = 0  # requests sent
-    rate_limited: int = 0  # of which answered 429
+    rate_limited: int = 0  # of which answered 429 by the rate limit
+    #: seconds waited on the API's word that this item's operation was still in progress
+    waited_in_progress: float = 0.0
     last: Attempt | None = None
     result: Result | None = None
     #: this item's idempotency key in this run (see `Call`), made at its first attempt
     idempotency_key: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def renew_key(self) -> None:
+        """A new idempotency key for the next attempt: after a 2xx whose body broke the
+        job's schema, which the API's cache would only answer again, byte for byte."""
+        self.idempotency_key = str(uuid.uuid4())
 
     def succeeded(self, data: SuccessFields) -> Result:
         """The success record of this item: the job's fields, its attempts and 429s."""
@@ -54,8 +67,9 @@ class Work:
             rate_limited=self.rate_limited,
         )
 
-    def failed(self, failure: Failure) -> Result:
-        """The error record of this item: its attempts, 429s and input columns."""
+    def failed(self, failure: Failure, *, permanent: bool = False) -> Result:
+        """The error record of this item: its attempts, 429s and input columns;
+        ``permanent``: the API's final answer about the key (see `Result.permanent`)."""
         assert self.item is not None
         return Result(
             self.item.key,
@@ -65,6 +79,7 @@ class Work:
             error=failure,
             columns=self.item.columns,
             rate_limited=self.rate_limited,
+            permanent=permanent,
         )
 
 

@@ -17,14 +17,15 @@ import time
 from collections.abc import Callable, Iterator
 from typing import BinaryIO, Literal
 
-from batch.engine import Busy, ConfigError, count_lines, reason_of
+from batch.engine import Busy, ConfigError, reason_of
 from batch.output._atomic_file import sync_folder
 from batch.output._in_place import Displaced, displaced, put_back, rescue
 from batch.output._lock import open_locked
 from batch.output._permissions import make_private
-from batch.output._room import NoRoom, Room
+from batch.output._refuse_new import refuse_new
+from batch.output._room import Room, reserve_room
 
-__all__ = ["OutputFile", "Start", "refuse_new"]
+__all__ = ["OutputFile", "Start"]
 
 FSYNC_INTERVAL = 1.0
 
@@ -80,7 +81,7 @@ class OutputFile:
                 fd = self._start_over(fd, start)
             end = os.lseek(fd, 0, os.SEEK_END)
             if room:
-                self._room = _reserve(fd, end, room, path)
+                self._room = reserve_room(fd, end, room, path)
         except BaseException:
             os.close(fd)
             raise
@@ -91,7 +92,16 @@ class OutputFile:
         """Where ``overwrite`` keeps the records the file held before."""
         return self._real + ".prev"
 
-    def _start_over(self, fd: int, start: Start) -> int:
+    def start_over(self, why: str) -> None:
+        """Start the file over now, as ``overwrite`` does at the start: its records move to
+        ``.prev`` (kept until a run on the file finishes), the file is empty and locked.
+        ``why`` is named if ``.prev`` is already taken (ConfigError, nothing changed)."""
+        if self._fd < 0:
+            return
+        self._fd = self._start_over(self._fd, "overwrite", why=why)
+        os.lseek(self._fd, 0, os.SEEK_END)
+
+    def _start_over(self, fd: int, start: Start, *, why: str = "--overwrite") -> int:
         """The file holds something: refuse (``new``), or keep it as ``.prev`` and return
         the descriptor of a new, empty, locked file (``overwrite``)."""
         if start == "new":
@@ -102,7 +112,7 @@ class OutputFile:
             raise ConfigError(refusal)
         if os.path.exists(self.previous):
             raise ConfigError(
-                f"--overwrite: {self.previous!r} still holds the records from before an "
+                f"{why}: {self.previous!r} still holds the records from before an "
                 f"earlier --overwrite of {self.path!r} that did not finish; finish that run "
                 f"with --resume, or move {self.previous!r} away"
             )
@@ -278,38 +288,3 @@ class OutputFile:
         elif self._stream is not None:
             with contextlib.suppress(OSError, ValueError):
                 self._stream.flush()
-
-
-def _reserve(fd: int, end: int, size: int, path: str) -> Room:
-    room = Room(fd, size)
-    try:
-        room.renew(end)
-    except OSError as exc:
-        raise NoRoom(
-            f"no room for the results in {path!r} ({reason_of(exc)}): nothing was sent; "
-            "free some space, then run again (with --resume if the file holds records)"
-        ) from None
-    return room
-
-
-def refuse_new(path: str) -> str | None:
-    """Why a run without --resume or --overwrite must not write ``path`` (it holds records),
-    or None. A --dry-run asks it too, to say what the real run would do."""
-    try:
-        records = _count_records(path)
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        return None
-    if records == 0:
-        return None
-    return (
-        f"{path!r} already holds {records:,} record{'s' if records != 1 else ''}; "
-        "pass --resume to continue it, or --overwrite to start it over "
-        f"(its records are then kept in {path + '.prev'!r} until the new run finishes)"
-    )
-
-
-def _count_records(path: str) -> int:
-    """Lines of a results file (records; a CSV's header is not one)."""
-    with open(path, "rb") as handle:
-        lines = count_lines(iter(lambda: handle.read(1 << 20), b""))
-    return max(lines - 1, 0) if path.lower().endswith(".csv") else lines

@@ -55,6 +55,8 @@ class RunRecords:
     job: Job
     origin: str | None = None
     carried_columns: tuple[str, ...] = ()
+    #: the stamps earlier versions gave records of ``origin`` (`batch.output._origin.Origin`)
+    earlier_origins: frozenset[str] = frozenset()
 
 
 class RecordFormat:

@@ -11,8 +11,9 @@ from typing import NamedTuple
 
 from batch.engine import ConfigError, Job, Logger
 from batch.output._compact import written_by
+from batch.output._current import CurrentTokens
 from batch.output._file import OutputFile
-from batch.output._origin import describe_mismatch
+from batch.output._origin import Origin, check_origins
 from batch.output._records import RunRecords, format_for
 from batch.output._scan import Counts, scan
 
@@ -84,10 +85,14 @@ class Stopped(Exception):
 class ReadBack(NamedTuple):
     """What a resumed run takes from its results file."""
 
-    #: keys whose newest record is ``ok`` (and fresh enough): the run skips them
-    still_ok: set[str]
+    #: the current token of each key; ``key in still_ok`` for those whose newest record is
+    #: ``ok`` and fresh enough: the run skips them
+    still_ok: CurrentTokens
     #: invalid rows the file records already, as (line, value): not written to it again
     invalid_rows: set[tuple[int, str]]
+    #: the file held records of this API made with another API token (a
+    #: rotation): it was started over, its records kept in ``.prev`` until the run finishes
+    rotated: bool = False
 
 
 def read_back(
@@ -101,7 +106,12 @@ def read_back(
     """Read the results file behind ``out`` back and repair its end (a line torn by a crash
     is cut off, a last record lacking only its newline gets it). Refuses, unchanged, a file
     that is not a results file of ``records`` (another job's, by its CSV header or its JSONL
-    records' fields; other carried columns) or holds records of another origin.
+    records' fields; other carried columns) or holds records of another API or of the
+    simulator.
+
+    A file of this API whose records were made with another API token (a
+    rotation) is started over, as ``--overwrite`` would: its records move to ``.prev``
+    until the run finishes, and every key of the input is redone, once.
 
     Blocking (run it in a thread); ``stop`` ends the read early with `Stopped`.
     """
@@ -118,38 +128,59 @@ def read_back(
         job=job,
         carried_columns=records.carried_columns,
     )
-    _refuse_another_file(out.path, previous, records.origin)
     if previous.records and fmt == "jsonl" and not written_by(out.path, job):
         # A CSV header says whose file it is (`scan` checks it); JSONL records say it
-        # with their fields: those of another job's successes are not this job's.
+        # with their fields: those of another job's successes are not this job's. Checked
+        # first: another job's file is never started over as a rotation.
         raise ConfigError(
             f"--resume: {out.path!r} holds the records of another job, not {job.name}'s; "
             "is it the results file of the run to finish? (nothing was changed)"
         )
+    if _rotated(out.path, previous, records):
+        return _start_over(out, records, previous, log)
     _repair_end(out, end, complete_tail=complete_tail, log=log)
-    still_ok = previous.still_ok(refresh_within=refresh_within)
+    limit = None if refresh_within is None else datetime.now(UTC) + refresh_within
+    still_ok = CurrentTokens(previous.ok, expiry_field=job.expiry_field, refresh_before=limit)
+    kept = len(still_ok.kept())
     log.info(
         "resume",
         path=out.path,
         records=previous.records,
         ok=len(previous.ok),
-        kept=len(still_ok),
-        refresh=len(previous.ok) - len(still_ok),
+        kept=kept,
+        refresh=len(previous.ok) - kept,
         unreadable_lines=previous.unreadable,
     )
     return ReadBack(still_ok, previous.invalid_rows)
 
 
-def _refuse_another_file(path: str, previous: Previous, origin: str | None) -> None:
-    """ConfigError for a file that holds no record at all, or records of another origin."""
+def _rotated(path: str, previous: Previous, records: RunRecords) -> bool:
+    """True for a file with records of this API and another token (a rotation); ConfigError
+    for one that holds no record at all, or records of another API or of the simulator."""
     if previous.records == 0 and previous.unreadable:
         raise ConfigError(
             f"--resume: {path!r} holds no results record in its {previous.unreadable} "
             "line(s); is it the results file of the run to finish? (nothing was changed)"
         )
-    foreign = sorted(previous.origins - {origin}) if origin else []
-    if foreign:
-        raise ConfigError(describe_mismatch(path, foreign[0], origin or ""))
+    if not records.origin:
+        return False
+    return check_origins(path, previous.origins, Origin(records.origin, records.earlier_origins))
+
+
+def _start_over(out: OutputFile, records: RunRecords, previous: Previous, log: Logger) -> ReadBack:
+    """A rotation: the file starts over (its records kept in ``.prev``), every key is due."""
+    out.start_over("the API token changed")
+    log.warning(
+        "origin_changed",
+        path=out.path,
+        previous=out.previous,
+        records=previous.records,
+        message=f"{out.path} was written with another API token for this API (rotated?): "
+        f"the run starts it over and does every key of the input again with this token, "
+        f"once; its {previous.records:,} records are kept in {out.previous} until the run "
+        "finishes",
+    )
+    return ReadBack(CurrentTokens(expiry_field=records.job.expiry_field), set(), rotated=True)
 
 
 def _repair_end(out: OutputFile, end: int, *, complete_tail: bool, log: Logger) -> None:

@@ -24,9 +24,9 @@ import os
 import resource
 from collections.abc import Callable
 
-from batch.engine import BatchError
+from batch.engine import BatchError, reason_of
 
-__all__ = ["NoRoom", "Room"]
+__all__ = ["NoRoom", "Room", "reserve_room"]
 
 _KEEP_SIZE = 0x01  # FALLOC_FL_KEEP_SIZE
 _PUNCH_HOLE = 0x02  # FALLOC_FL_PUNCH_HOLE (always with KEEP_SIZE)
@@ -106,3 +106,17 @@ class Room:
         with contextlib.suppress(OSError):
             _call(self._fd, _PUNCH_HOLE | _KEEP_SIZE, at, self.end - at)
         self.end = 0
+
+
+def reserve_room(fd: int, end: int, size: int, path: str) -> Room:
+    """The room of the file ``path`` open as ``fd``, reserved past ``end``; `NoRoom` (one
+    line, nothing sent yet) when the disk cannot give it."""
+    room = Room(fd, size)
+    try:
+        room.renew(end)
+    except OSError as exc:
+        raise NoRoom(
+            f"no room for the results in {path!r} ({reason_of(exc)}): nothing was sent; "
+            "free some space, then run again (with --resume if the file holds records)"
+        ) from None
+    return room

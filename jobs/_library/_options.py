@@ -43,6 +43,8 @@ class RunOptions(_Required, total=False):
     - ``quota`` ("local"): where the API's rolling window is shared with other runs, as
       --quota-store: "local" (every run on this host with the same token and base URL),
       "redis://HOST:PORT/DB", or "none".
+    - ``api_version`` (the job's, e.g. "2026-01-01"): the API version every request asks
+      for (the worker-tokens job sends it as ``X-Version``).
     - ``logger`` (None): a `logging.Logger`, a `logging.LoggerAdapter` or a structlog-style
       logger, for the engine's events; None logs nothing.
     """
@@ -55,6 +57,7 @@ class RunOptions(_Required, total=False):
     grace: float
     proxy: str | None
     quota: str
+    api_version: str
     logger: AnyLogger
 
 
@@ -137,5 +140,7 @@ def _checked(job: Job, ids: object, options: RunOptions, session: object) -> Che
         proxy=options.get("proxy"),
         proxy_source="the proxy argument",
         quota=options.get("quota", "local"),
+        api_version=options.get("api_version", job.api_version),
+        api_version_source="the api_version argument",
     )
     return Checked(engine_options, session, log)

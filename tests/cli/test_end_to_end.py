@@ -38,7 +38,7 @@ def test_csv_happy_path_writes_one_ok_record_per_id(
         assert list(record) == [
             "profile_id", "status", *FIELDS[job], "attempts", "rate_limited", "line", "origin",
         ]  # fmt: skip
-        assert len(record["origin"]) == 16  # a keyed hash of (base URL, token): no secret
+        assert len(record["origin"]) == 21  # keyed hashes of the base URL and the token
         assert record["status"] == "ok"
         assert record["attempts"] == 1
         assert record["line"] == ids.index(record["profile_id"]) + 2

@@ -265,11 +265,14 @@ def test_with_a_log_file_the_terminal_still_shows_the_bar_and_summary(
     sim: StartSim, tmp_path: Path
 ) -> None:
     ids = new_ids(5)
-    api = sim(rate=None, unknown_profiles={ids[0]})
+    # A failure a retry may fix (500s outlasting --max-attempts): the run is left to
+    # finish. (A 404 would be the API's final answer: "nothing to finish".)
+    api = sim(rate=None, plan={ids[0]: ["500", "500"]})
     src = write_csv(tmp_path / "in.csv", ids)
     result = on_terminal(
         "worker-tokens", str(src), "-o", "out.jsonl", "--log-file", "run.log",
-        "--base-url", api.base_url, *FAST, cwd=tmp_path,
+        "--base-url", api.base_url, "--max-attempts", "2", "--backoff-base", "0.01", *FAST,
+        cwd=tmp_path,
     )  # fmt: skip
     assert result.code == 1, result.text
     assert not [token for token in tokens_issued(api) if token in result.written]

@@ -153,7 +153,7 @@ async def test_a_stdlib_a_structlog_and_no_logger_get_the_same_events(
     first = next(r for r in records if r.event == "retrying")  # type: ignore[attr-defined]
     assert first.getMessage().startswith(f"retrying key={ids(1)[0]} line=1 attempt=1 kind=http")
     assert "http_status=500 message='Internal server error' api_req_id=" in first.getMessage()
-    assert first.pathname.endswith("_engine.py")
+    assert first.pathname.endswith("_retry_loop.py")  # where the retry loop logs, no wrapper
     # the same results and the same abort, whatever the logger
     shape = [(r.profile_id, r.ok, r.error and r.error.kind) for r in l_results]
     assert shape == [(r.profile_id, r.ok, r.error and r.error.kind) for r in s_results]

@@ -12,8 +12,8 @@ import pytest
 
 from jobs._library import open_worker_tokens
 from jobs._simulator import serve
-from tests.conftest import StartSim
-from tests.helpers import ENV, new_ids, read_jsonl, run_cli, write_csv
+from tests.conftest import StartSim, VirtualSim
+from tests.helpers import ENV, CliResult, new_ids, read_jsonl, run_cli, write_csv
 
 FAST = ("--rate", "1000", "--backoff-base", "0.01", "--log-format", "json", "--timeout", "2")
 
@@ -57,12 +57,22 @@ def test_max_attempts_counts_the_other_answers(sim: StartSim, tmp_path: Path) ->
     assert (failed["attempts"], failed["rate_limited"]) == (5, 3)
 
 
-def test_nothing_but_429s_for_give_up_after_stops_resumably(sim: StartSim, tmp_path: Path) -> None:
+def test_nothing_but_429s_for_give_up_after_stops_resumably(
+    virtual_sim: VirtualSim, tmp_path: Path
+) -> None:
     # The organization's quota is taken by another integration: every request gets 429.
+    # On virtual time: the second of --give-up-after passes without a real wait.
     ids = new_ids(20)
-    api = sim(rate=None, p_429=1.0)
+    sim = virtual_sim(rate=None, p_429=1.0)
     out = tmp_path / "out.jsonl"
-    res = run(api.base_url, write_csv(tmp_path / "in.csv", ids), out, "--give-up-after", "1")
+
+    def run(*extra: str) -> CliResult:
+        return run_cli(
+            "worker-tokens", str(write_csv(tmp_path / "in.csv", ids)), "-o", str(out),
+            "--simulate", *FAST, *extra, env=ENV,
+        )  # fmt: skip
+
+    res = run("--give-up-after", "1")
     assert res.exit_code == 3, res.stderr
     assert "refused every request with 429 (rate limit)" in res.event("run_aborted")["reason"]
     # No record says an ID failed: what was under way is "aborted", the rest is left to
@@ -70,9 +80,10 @@ def test_nothing_but_429s_for_give_up_after_stops_resumably(sim: StartSim, tmp_p
     records = read_jsonl(out)
     assert {r["error"]["kind"] for r in records} <= {"aborted"}
     assert all(r["rate_limited"] == r["attempts"] for r in records)
-    api.config.p_429 = 0.0
-    again = run(api.base_url, write_csv(tmp_path / "in.csv", ids), out, "--resume")
+    sim.config.p_429 = 0.0
+    again = run("--resume")
     assert again.exit_code == 0, again.stderr
+    assert sum(api.stats.created for api in sim.served) == 20  # one server a run
 
 
 def test_a_resumed_csv_of_the_first_release_keeps_its_columns(

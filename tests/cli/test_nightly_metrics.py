@@ -4,6 +4,7 @@ summary that says "nothing to finish" when only permanent failures are left."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from pathlib import Path
@@ -126,11 +127,11 @@ def test_the_earliest_expiry_is_that_of_the_inputs_current_tokens(
     # HR drops ids[0] from the export; ids[1] is re-issued, the rest kept.
     fewer = write_csv(tmp_path / "fewer.csv", ids[1:])
     # Make ids[0]'s token the file's earliest: 2 hours ago, long expired.
-    lines = out.read_text().splitlines()
-    stale = records[ids[0]]["expires_at"]
-    out.write_text(
-        "\n".join(line.replace(str(stale), "2020-01-01T00:00:00+00:00") for line in lines) + "\n"
-    )
+    aged = [
+        {**r, "expires_at": "2020-01-01T00:00:00Z"} if r["profile_id"] == ids[0] else r
+        for r in records.values()
+    ]  # (two tokens may share an expiry text: age this one only)
+    out.write_text("".join(json.dumps(r) + "\n" for r in aged))
     kept = _run(api.base_url, fewer, out, metrics, "--resume")
     assert kept.exit_code == 0
     current = {r["profile_id"]: r for r in read_jsonl(out)}
@@ -152,8 +153,9 @@ def test_a_worker_deleted_after_it_had_a_token_does_not_hold_the_earliest_expiry
     assert _run(api.base_url, src, out, metrics).exit_code == 0
     # HR deletes ids[0]; its token, long expired, is due, and the API answers 404 for good.
     records = {r["profile_id"]: r for r in read_jsonl(out)}
-    stale = str(records[ids[0]]["expires_at"])
-    out.write_text(out.read_text().replace(stale, "2020-01-01T00:00:00+00:00"))
+    aged = [{**r, "expires_at": "2020-01-01T00:00:00Z"} if r["profile_id"] == ids[0] else r
+            for r in records.values()]  # fmt: skip
+    out.write_text("".join(json.dumps(r) + "\n" for r in aged))
     api.config.unknown_profiles = {ids[0]}
     night = _run(api.base_url, src, out, metrics, "--resume", "--refresh-within", "1h")
     assert night.exit_code == 1

@@ -68,6 +68,7 @@ def test_nothing_but_429s_for_give_up_after_stops_resumably(
     virtual_sim: VirtualSim, tmp_path: Path
 ) -> None:
     # The organization's quota is taken by another integration: every request gets 429.
+    # On virtual time: the second of --give-up-after passes without a real wait.
     ids = new_ids(20)
     sim = virtual_sim(rate=None, p_429=1.0)
     out = tmp_path / "out.jsonl"
@@ -82,6 +83,7 @@ def test_nothing_but_429s_for_give_up_after_stops_resumably(
     sim.config.p_429 = 0.0  # the next run's simulated API: the other integration is gone
     again = run(SIMULATED, write_csv(tmp_path / "in.csv", ids), out, "--resume")
     assert again.exit_code == 0, again.stderr
+    assert sum(api.stats.created for api in sim.served) == 20  # one server a run
 
 
 def test_a_resumed_csv_of_the_first_release_keeps_its_columns(

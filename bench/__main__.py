@@ -8,6 +8,7 @@ Select benchmarks with arguments: `python -m bench overhead quota input memory c
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
 import os
 import platform
@@ -50,100 +51,53 @@ def machine() -> dict[str, object]:
     }
 
 
-def main(argv: list[str]) -> int:
-    wanted = [a for a in argv if not a.startswith("-")] or list(ALL)
-    unknown = set(wanted) - set(ALL)
-    if unknown:
-        print(f"unknown benchmarks {sorted(unknown)}; choose from {ALL}", file=sys.stderr)
-        return 2
-    OUT.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    figures: list[Figure] = []
-    details: dict[str, object] = {"machine": machine()}
+#: name → (its title, its details key, the module that runs it); the quota benchmark is the
+#: one with more to do (the pacing plot), in `_quota`.
+_SIMPLE = {
+    "overhead": ("1. engine overhead", "overhead", "overhead"),
+    "input": ("3. input speed and memory", "input", "input_speed"),
+    "memory": ("4. memory during a real run", "memory", "memory_run"),
+    "compaction": ("6. compaction of results files", "compaction", "compaction"),
+    "ratehigh": ("7. a --rate set too high", "rate_too_high", "rate_too_high"),
+    "shared": ("8. one organization, one quota", "shared_quota", "shared_quota"),
+    "neighbour": ("9. a good neighbour on the organization's quota", "neighbour", "neighbour"),
+}
 
-    if "overhead" in wanted:
-        from bench import overhead
 
-        with timed("1. engine overhead"):
-            figs, d = overhead.run()
-        figures += figs
-        details["overhead"] = d
+def _quota(details: dict[str, object]) -> list[Figure]:
+    from bench import pacing, quota
 
-    if "quota" in wanted:
-        from bench import pacing, quota
-
-        with timed("2. quota fidelity"):
-            figs, d, runs = quota.run()
-        figures += figs
-        details["quota"] = d
-        with timed("5. pacing plot (--rate 5 run)"):
-            rate5 = quota.run_rate5()
-            details["pacing_rate5"] = quota._describe(rate5)
-            pacing.plot([rate5, runs["rate200"]], BENCH / "pacing.png")
-        figures.append(
-            Figure(
-                "5",
-                "--rate 5, 50 ms: achieved/limit (server, steady)",
-                rate5.steady_rate / 5,
-                "",
-                None,
-                f"window 429s {rate5.window_429}; plot: bench/pacing.png",
-            )
+    with timed("2. quota fidelity"):
+        figures, details["quota"], runs = quota.run()
+    with timed("5. pacing plot (--rate 5 run)"):
+        rate5 = quota.run_rate5()
+        details["pacing_rate5"] = quota._describe(rate5)
+        pacing.plot([rate5, runs["rate200"]], BENCH / "pacing.png")
+    note = f"window 429s {rate5.window_429}; plot: bench/pacing.png"
+    figures.append(
+        Figure(
+            "5",
+            "--rate 5, 50 ms: achieved/limit (server, steady)",
+            rate5.steady_rate / 5,
+            "",
+            None,
+            note,
         )
+    )
+    return figures
 
-    if "input" in wanted:
-        from bench import input_speed
 
-        with timed("3. input speed and memory"):
-            figs, d = input_speed.run()
-        figures += figs
-        details["input"] = d
+def _run(name: str, details: dict[str, object]) -> list[Figure]:
+    if name == "quota":
+        return _quota(details)
+    title, key, module = _SIMPLE[name]
+    with timed(title):
+        figures, details[key] = importlib.import_module(f"bench.{module}").run()
+    return list(figures)
 
-    if "memory" in wanted:
-        from bench import memory_run
 
-        with timed("4. memory during a real run"):
-            figs, d = memory_run.run()
-        figures += figs
-        details["memory"] = d
-
-    if "compaction" in wanted:
-        from bench import compaction
-
-        with timed("6. compaction of results files"):
-            figs, d = compaction.run()
-        figures += figs
-        details["compaction"] = d
-
-    if "ratehigh" in wanted:
-        from bench import rate_too_high
-
-        with timed("7. a --rate set too high"):
-            figs, d = rate_too_high.run()
-        figures += figs
-        details["rate_too_high"] = d
-
-    if "shared" in wanted:
-        from bench import shared_quota
-
-        with timed("8. one organization, one quota"):
-            figs, d = shared_quota.run()
-        figures += figs
-        details["shared_quota"] = d
-
-    if "neighbour" in wanted:
-        from bench import neighbour
-
-        with timed("9. a good neighbour on the organization's quota"):
-            figs, d = neighbour.run()
-        figures += figs
-        details["neighbour"] = d
-
-    order = {"1": 0, "2": 1, "3": 2, "4": 3, "5": 4, "6": 5, "7": 6, "8": 7, "9": 8}
-    figures.sort(key=lambda f: order.get(f.bench, 9))
-    elapsed = time.perf_counter() - started
-    details["elapsed_s"] = round(elapsed, 1)
-    details["figures"] = [
+def _as_json(figures: list[Figure]) -> list[dict[str, object]]:
+    return [
         {
             "bench": f.bench,
             "name": f.name,
@@ -155,13 +109,9 @@ def main(argv: list[str]) -> int:
         }
         for f in figures
     ]
-    if set(wanted) == set(ALL):
-        with open(BENCH / "results.json", "w") as fh:
-            json.dump(details, fh, indent=1, default=str)
-            fh.write("\n")
-    else:
-        with open(OUT / "results-partial.json", "w") as fh:
-            json.dump(details, fh, indent=1, default=str)
+
+
+def _report(details: dict[str, object], figures: list[Figure], elapsed: float) -> None:
     m = details["machine"]
     assert isinstance(m, dict)
     print()
@@ -174,6 +124,27 @@ def main(argv: list[str]) -> int:
     print(
         f"\n{len(figures)} figures, {sum(f.passed is True for f in figures)} PASS, {len(missed)} MISS"
     )
+
+
+def main(argv: list[str]) -> int:
+    wanted = [a for a in argv if not a.startswith("-")] or list(ALL)
+    unknown = set(wanted) - set(ALL)
+    if unknown:
+        print(f"unknown benchmarks {sorted(unknown)}; choose from {ALL}", file=sys.stderr)
+        return 2
+    OUT.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    details: dict[str, object] = {"machine": machine()}
+    figures = [f for name in ALL if name in wanted for f in _run(name, details)]
+    figures.sort(key=lambda f: int(f.bench) if f.bench.isdigit() else 10)
+    elapsed = time.perf_counter() - started
+    details["elapsed_s"] = round(elapsed, 1)
+    details["figures"] = _as_json(figures)
+    target = BENCH / "results.json" if set(wanted) == set(ALL) else OUT / "results-partial.json"
+    with open(target, "w") as fh:
+        json.dump(details, fh, indent=1, default=str)
+        fh.write("\n")
+    _report(details, figures, elapsed)
     for name in os.listdir(OUT):
         if name.endswith(".jsonl"):
             os.unlink(OUT / name)

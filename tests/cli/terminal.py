@@ -99,7 +99,7 @@ def rewrapped(lines: list[str], width: int) -> list[str]:
     ]
 
 
-def on_terminal(
+def on_terminal(  # noqa: PLR0913 - keyword-only knobs of one pty run, each defaulted
     *args: str,
     cwd: Path,
     width: int = 120,

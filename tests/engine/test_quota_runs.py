@@ -32,7 +32,7 @@ FOREIGN = ROOT / "bench" / "clients" / "foreign.py"
 Run = tuple[subprocess.Popen[str], Path, list[str]]
 
 
-def start_runs(
+def start_runs(  # noqa: PLR0913 - the runs to start, and keyword knobs each defaulted
     home: Path,
     base_url: str,
     count: int,

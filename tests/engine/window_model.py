@@ -72,7 +72,7 @@ class _Client:
     done: int = 0
 
 
-def run(
+def run(  # noqa: C901, PLR0912, PLR0913 - one simulated world: each argument a knob of it, one loop of its events
     pacer: Pacer,
     seconds: float,
     *,

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.anyio
 REPO = Path(__file__).resolve().parents[2]
 
 
-async def post(
+async def post(  # noqa: PLR0913 - keyword-only knobs of one request, each defaulted
     client: aiohttp.ClientSession,
     api: SimulatedApi,
     profile_id: str = PID,

@@ -15,16 +15,17 @@ import trustme
 from batch.engine import ConfigError
 from batch.output._file import OutputFile
 from batch.output._permissions import decide, make_private
-from tests.conftest import StartSim
+from tests.conftest import StartSim, VirtualSim
 from tests.helpers import ENV, JOBS, job_args, new_ids, read_jsonl, run_cli, write_csv
 
 ORG_TOKEN = ENV["DEEL_API_TOKEN"]
 
 
 def test_no_secret_in_any_log_line_at_debug_level_under_faults(
-    sim: StartSim, tmp_path: Path
+    virtual_sim: VirtualSim, tmp_path: Path
 ) -> None:
-    api = sim(
+    # On virtual time: the pacer's pauses after the 429s take no real time.
+    sim = virtual_sim(
         rate=None,
         seed=4,
         p_malformed=0.25,
@@ -37,10 +38,11 @@ def test_no_secret_in_any_log_line_at_debug_level_under_faults(
     out = tmp_path / "out.jsonl"
     res = run_cli(
         "worker-tokens", str(write_csv(tmp_path / "in.csv", ids)), "-o", str(out), "--errors",
-        str(tmp_path / "e.csv"), "--base-url", api.base_url, "--rate", "200", "--backoff-base", "0.01",
+        str(tmp_path / "e.csv"), "--simulate", "--rate", "200", "--backoff-base", "0.01",
         "--max-attempts", "8", "--log-level", "debug", "--log-format", "json", env=ENV,
     )  # fmt: skip
     assert res.exit_code in (0, 1), res.stderr
+    api = sim.api
     assert api.stats.injected["malformed"] > 0  # the garbled 201s held token-like strings
     issued = [token for tokens in api.stats.issued.values() for token in tokens]
     written = [r["token"] for r in read_jsonl(out) if r["status"] == "ok"]
@@ -54,28 +56,30 @@ def test_no_secret_in_any_log_line_at_debug_level_under_faults(
 
 
 def test_revoking_a_results_file_logs_none_of_its_tokens_at_debug_under_faults(
-    sim: StartSim, tmp_path: Path
+    virtual_sim: VirtualSim, tmp_path: Path
 ) -> None:
     """revoke-tokens reads a file of tokens (its INPUT): none of them reaches a log line."""
-    api = sim(rate=None, seed=7, p_500=0.1, p_503_html=0.1, p_429=0.1, p_drop=0.05)
+    sim = virtual_sim(rate=None, seed=7, p_500=0.1, p_503_html=0.1, p_429=0.1, p_drop=0.05)
     tokens = tmp_path / "tokens.jsonl"
+    fast = ("--simulate", "--rate", "200", "--backoff-base", "0.01", "--max-attempts", "8")
     made = run_cli(
         "worker-tokens", str(write_csv(tmp_path / "in.csv", new_ids(40))), "-o", str(tokens),
-        "--base-url", api.base_url, "--rate", "200", "--backoff-base", "0.01", "--max-attempts",
-        "8", "--log-format", "json", env=ENV,
+        *fast, "--log-format", "json", env=ENV,
     )  # fmt: skip
     assert made.exit_code in (0, 1), made.stderr
-    api.config.p_malformed = 0.25  # revoked, then a 200 whose body is "OK"
+    sim.config.p_malformed = 0.25  # revoked, then a 200 whose body is "OK"
     res = run_cli(
         "revoke-tokens", str(tokens), "-o", str(tmp_path / "r.jsonl"), "--errors",
-        str(tmp_path / "e.csv"), "--yes", "--base-url", api.base_url, "--rate", "200",
-        "--backoff-base", "0.01", "--max-attempts", "8", "--log-level", "debug",
+        str(tmp_path / "e.csv"), "--yes", *fast, "--log-level", "debug",
         "--log-format", "json", env=ENV,
     )  # fmt: skip
     assert res.exit_code in (0, 1), res.stderr
     assert "response" in res.names()  # debug events were on
+    assert sum(api.stats.revocations for api in sim.served) > 0
     in_file = [r["token"] for r in read_jsonl(tokens) if r["status"] == "ok"]
-    issued = [token for tokens_ in api.stats.issued.values() for token in tokens_]
+    issued = [
+        token for api in sim.served for tokens_ in api.stats.issued.values() for token in tokens_
+    ]
     assert in_file
     for secret in [ORG_TOKEN, *issued]:
         assert secret not in res.stderr

@@ -30,7 +30,8 @@ from batch.engine._options import (
 from batch.engine._pacer import window_for_rate
 from batch.engine._policy import Backoff
 from batch.engine._proxy import ProxyChoice, choose_proxy, parse_proxy, proxy_secrets
-from batch.engine._quota import SharedQuota, parse_quota_store
+from batch.engine._quota import SharedQuota
+from batch.engine._quota_store import parse_quota_store
 from batch.engine._results import Abort, Cause, Results
 from batch.engine._spreadsheet_formulas import FORMULA_PREFIXES, neutralise, original
 from batch.engine._stats import Stats

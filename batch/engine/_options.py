@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from batch.engine._errors import ConfigError
 from batch.engine._policy import Backoff
 from batch.engine._proxy import parse_proxy
-from batch.engine._quota import parse_quota_store
+from batch.engine._quota_store import parse_quota_store
 from batch.engine._urls import is_loopback
 
 __all__ = ["EngineOptions", "api_version_problem", "check_base_url", "token_problem"]

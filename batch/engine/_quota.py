@@ -28,130 +28,42 @@ this long"; and neither shares the local, file-based store, which is the default
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import os
 import shutil
 import urllib.parse
 from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import anyio
 
-from batch.engine._controller import Controller, ControlState
 from batch.engine._errors import ConfigError, reason_of
 from batch.engine._log import Logger
 from batch.engine._pacer import window_for_rate
+from batch.engine._quota_store import (
+    MAX_PAUSE,
+    Answer,
+    Ask,
+    Claim,
+    QuotaStore,
+    parse_quota_store,
+    quota_key,
+)
 from batch.engine._urls import redact_url
 
 if TYPE_CHECKING:
     from batch.engine._pacer import Pacer
 
-__all__ = [
-    "Answer",
-    "Ask",
-    "Claim",
-    "QuotaStore",
-    "SharedQuota",
-    "parse_quota_store",
-    "quota_key",
-]
+__all__ = ["SharedQuota"]
 
 #: After a store failure, how long a run paces itself alone before it tries the store again.
 RETRY_STORE_AFTER = 5.0
-#: A run counts as running while it claimed within this many seconds.
-ALIVE_FOR = 10.0
-#: A shared cool-down longer than this is not believed (a corrupt or foreign value).
-MAX_PAUSE = 60.0
 #: Added to the window for the starts of *other* runs. Within one run, starts reach the
 #: server in the order and with the delays they left with; across runs (other processes,
 #: other hosts) the delay from claim to arrival varies more (scheduling on a loaded host,
 #: the network): the pacer's 10 ms guard alone let 3 window 429s in 103 through with two
 #: local runs. A run's own starts keep the pacer's window, so one run alone loses nothing.
 SHARED_GUARD = 0.03
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """How one of this run's starts was answered; ``at`` is its time on the store's clock."""
-
-    at: float
-    refused: bool
-    #: the start reclaimed a listening gap (the claim said so)
-    reclaim: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Ask:
-    """One claim: the claimer's window and the answers it has to report since its last."""
-
-    capacity: int
-    window: float
-    guard: float = 0.0
-    #: seconds between listening gaps (0: none)
-    listen: float = 0.0
-    answers: tuple[Answer, ...] = ()
-    #: runs the shared controller on the reported answers (with the claimer's ceiling)
-    controller: Controller | None = None
-    #: the version of the shared controller state the claimer holds
-    version: int = -1
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """The store's answer: started (``wait`` 0.0), or wait ``wait`` seconds and ask again.
-
-    ``others``: starts of other runs in the window when refused; ``at``: the store's clock;
-    ``reclaim``: this start reclaims a listening gap; ``state``: the shared controller state
-    when the claimer's copy (``Ask.version``) is not the current ``version``."""
-
-    wait: float
-    others: int = 0
-    at: float = 0.0
-    reclaim: bool = False
-    version: int = -1
-    state: ControlState | None = None
-
-
-class QuotaStore(Protocol):
-    async def claim(self, ask: Ask) -> Claim: ...
-
-    async def pause(self, seconds: float) -> None: ...
-
-    async def running(self) -> int: ...
-
-    async def aclose(self) -> None: ...
-
-
-def parse_quota_store(value: str) -> str:
-    """``local``, ``none``, an absolute directory path, or ``redis://[user:password@]HOST
-    [:PORT][/DB]``; ValueError else."""
-    spec = value.strip()
-    if spec in ("local", "none"):
-        return spec
-    if spec.startswith("/"):
-        return os.path.normpath(spec)
-    parts = urllib.parse.urlsplit(spec)
-    if parts.scheme in ("redis", "rediss"):
-        try:
-            port = parts.port
-        except ValueError:
-            port = -1
-        db = parts.path.strip("/")
-        if parts.hostname and port != -1 and (not db or db.isdigit()) and not parts.query:
-            return spec
-    raise ValueError(
-        f"{redact_url(spec)!r} is not a quota store: use local, none, a directory "
-        "(/path, shared with its group) or redis://HOST:PORT/DB"
-    )
-
-
-def quota_key(base_url: str, token: str) -> str:
-    """The shared state's name: a hash of (base URL, token); the token is never stored."""
-    digest = hashlib.sha256(f"batch quota\0{base_url.rstrip('/')}\0{token}".encode())
-    return digest.hexdigest()[:32]
 
 
 class SharedQuota:

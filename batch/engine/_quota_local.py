@@ -31,63 +31,42 @@ import mmap
 import os
 import secrets
 import socket
-import struct
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import anyio
 
-from batch.engine._controller import NOISE_SAMPLE, STATE_FIELDS, WINDOW, ControlState
-from batch.engine._quota import ALIVE_FOR, MAX_PAUSE, Answer, Ask, Claim
+from batch.engine._controller import STATE_FIELDS, ControlState
 from batch.engine._quota_dir import Place, open_state
+from batch.engine._quota_file import (
+    HEADER,
+    MAGIC,
+    MEMBERS,
+    RECLAIM,
+    REFUSED,
+    RING,
+    SIZE,
+    Header,
+    append,
+    boot_id,
+    find_start,
+    read_member,
+    set_flags,
+    window_before,
+    window_leaves,
+    write_member,
+)
+from batch.engine._quota_store import ALIVE_FOR, MAX_PAUSE, Ask, Claim
 
 __all__ = ["LocalStore"]
 
 #: How long a claim waits for the lock before the store counts as unavailable.
 LOCK_PATIENCE = 1.0
-#: Runs one file can hold at once, and starts it remembers (more than any window at 5/s).
-MEMBERS = 64
-RING = 1024
 #: A waiting run that has not come back by the time it was told (plus this) is not waited for.
 LATE = 0.1
 #: The shortest wait a claim is told (shorter is no wait: see the pacer's EPSILON).
 EPSILON = 1e-4
-
-_MAGIC = b"bquota3\0"
-#: magic, boot, cool-down end, state version, reclaimed gap, ring head, ring count, waiting
-_HEADER = struct.Struct(f"=8s16sdQd3I{STATE_FIELDS}d")
-_MEMBER = struct.Struct("=QidddI")  # id, pid, last claim, waiting since (0: not), expected back
-_START = struct.Struct("=dHH")  # time, member slot, flags
-_MEMBER_AT = 512
-_RING_AT = _MEMBER_AT + MEMBERS * _MEMBER.size
-SIZE = _RING_AT + RING * _START.size
-REFUSED, RECLAIM = 1, 2
-
-
-def _boot_id() -> bytes:
-    try:
-        with open("/proc/sys/kernel/random/boot_id") as handle:
-            return uuid.UUID(handle.read().strip()).bytes
-    except (OSError, ValueError):
-        # No boot id (not Linux): the monotonic clock's start stands in for it.
-        return round(time.time() - time.monotonic()).to_bytes(16, "little", signed=True)
-
-
-class _Header:
-    """The header's fields, read at lock time and written back before the unlock."""
-
-    def __init__(self, values: tuple[Any, ...]) -> None:
-        (self.magic, self.boot, self.cool, self.version, self.reclaimed,
-         self.head, self.count, self.waiting, *state) = values  # fmt: skip
-        self.state = tuple(float(x) for x in state)
-
-    def pack_into(self, mm: mmap.mmap) -> None:
-        _HEADER.pack_into(
-            mm, 0, self.magic, self.boot, self.cool, self.version, self.reclaimed,
-            self.head, self.count, self.waiting, *self.state,
-        )  # fmt: skip
 
 
 class LocalStore:
@@ -109,7 +88,7 @@ class LocalStore:
         )  # this handle: a script's quota and its engine's are two
         self._pid = os.getpid()
         self._slot = -1
-        self._boot = _boot_id()
+        self._boot = boot_id()
         self._fd = -1
         self._mm: mmap.mmap | None = None
 
@@ -146,65 +125,46 @@ class LocalStore:
     def _unlock(self) -> None:
         fcntl.flock(self._fd, fcntl.LOCK_UN)
 
-    def _header(self, mm: mmap.mmap, now: float) -> _Header:
-        header = _Header(_HEADER.unpack_from(mm, 0))
-        fresh = header.magic != _MAGIC or header.boot != self._boot
+    def _header(self, mm: mmap.mmap, now: float) -> Header:
+        header = Header(HEADER.unpack_from(mm, 0))
+        fresh = header.magic != MAGIC or header.boot != self._boot
         if not fresh and not (
             header.count <= RING and header.head < RING and header.waiting <= MEMBERS
         ):
             fresh = True
         if fresh:
-            if header.magic not in (_MAGIC, b"\0" * 8):
+            if header.magic not in (MAGIC, b"\0" * 8):
                 self._warn(
                     "quota_state_replaced",
                     {"path": str(self.path), "message": "the shared quota file was not one "
                      "this program wrote (corrupt or foreign); it was started afresh"},
                 )  # fmt: skip
             mm[:] = bytes(SIZE)
-            header = _Header(
-                (_MAGIC, self._boot, 0.0, 0, -math.inf, 0, 0, 0, *([0.0] * STATE_FIELDS))
+            header = Header(
+                (MAGIC, self._boot, 0.0, 0, -math.inf, 0, 0, 0, *([0.0] * STATE_FIELDS))
             )
             self._slot = -1
         if header.cool > now + MAX_PAUSE:
             header.cool = 0.0  # not believed
         return header
 
-    # -- the ring of starts -----------------------------------------------------
-    def _starts(self, mm: mmap.mmap, header: _Header) -> Iterator[tuple[int, float, int, int]]:
-        """(ring index, time, member slot, flags), newest first."""
-        for back in range(1, header.count + 1):
-            index = (header.head - back) % RING
-            t, member, flags = _START.unpack_from(mm, _RING_AT + index * _START.size)
-            yield index, t, member, flags
-
-    def _append(self, mm: mmap.mmap, header: _Header, now: float, flags: int) -> None:
-        _START.pack_into(mm, _RING_AT + header.head * _START.size, now, self._slot, flags)
-        header.head = (header.head + 1) % RING
-        header.count = min(RING, header.count + 1)
-
     # -- the runs ------------------------------------------------------------
-    def _member(self, mm: mmap.mmap, index: int) -> tuple[int, int, float, float, float, int]:
-        return _MEMBER.unpack_from(mm, _MEMBER_AT + index * _MEMBER.size)
-
-    def _put_member(self, mm: mmap.mmap, index: int, *values: float) -> None:
-        _MEMBER.pack_into(mm, _MEMBER_AT + index * _MEMBER.size, *values)
-
-    def _join(self, mm: mmap.mmap, header: _Header, now: float) -> None:
+    def _join(self, mm: mmap.mmap, header: Header, now: float) -> None:
         """Take (or re-take) this handle's row in the table of runs."""
-        if self._slot >= 0 and self._member(mm, self._slot)[0] == self._id:
+        if self._slot >= 0 and read_member(mm, self._slot)[0] == self._id:
             return
         chosen = None
         for index in range(MEMBERS):
-            ident, _, seen, waiting, _, _ = self._member(mm, index)
+            ident, _, seen, waiting, _, _ = read_member(mm, index)
             if ident == 0 or seen < now - ALIVE_FOR or seen > now + 1:
                 if waiting and header.waiting:
                     header.waiting -= 1
                 chosen = index
                 break
         if chosen is None:  # 64 runs claimed in the last 10 s: share the oldest row
-            chosen = min(range(MEMBERS), key=lambda i: self._member(mm, i)[2])
+            chosen = min(range(MEMBERS), key=lambda i: read_member(mm, i)[2])
         self._slot = chosen
-        self._put_member(mm, chosen, self._id, self._pid, now, 0.0, 0.0, 0)
+        write_member(mm, chosen, self._id, self._pid, now, 0.0, 0.0, 0)
 
     # -- the store -----------------------------------------------------------
     async def claim(self, ask: Ask) -> Claim:
@@ -222,7 +182,7 @@ class LocalStore:
         state = ControlState.from_tuple(header.state) if stale else None
         return Claim(claim.wait, claim.others, now, claim.reclaim, header.version, state)
 
-    def _apply(self, mm: mmap.mmap, header: _Header, ask: Ask, now: float) -> None:
+    def _apply(self, mm: mmap.mmap, header: Header, ask: Ask, now: float) -> None:
         """Mark this run's refused starts, and feed what matters to the shared controller."""
         if not ask.answers or ask.controller is None:
             return
@@ -231,16 +191,15 @@ class LocalStore:
             controller.state = ControlState.from_tuple(header.state)
         changed = False
         for answer in ask.answers:
-            found = self._find(mm, header, answer)
+            found = find_start(mm, header, answer.at, self._slot)
             if found is None:
                 continue
             index, flags = found
             if answer.refused:
                 flags |= REFUSED
-                t, member, _ = _START.unpack_from(mm, _RING_AT + index * _START.size)
-                _START.pack_into(mm, _RING_AT + index * _START.size, t, member, flags)
+                set_flags(mm, index, flags)
             if answer.refused or flags & RECLAIM:
-                accepted, noise = self._window_before(mm, header, answer.at)
+                accepted, noise = window_before(mm, header, answer.at)
                 controller.answer(
                     now, started=answer.at, refused=answer.refused, accepted=accepted,
                     noise=noise, reclaim=bool(flags & RECLAIM),
@@ -250,35 +209,16 @@ class LocalStore:
             header.state = controller.state.as_tuple()
             header.version += 1
 
-    def _find(self, mm: mmap.mmap, header: _Header, answer: Answer) -> tuple[int, int] | None:
-        for index, t, member, flags in self._starts(mm, header):
-            if t == answer.at and member == self._slot:
-                return index, flags
-            if t < answer.at - 10 * WINDOW:
-                break
-        return None
-
-    def _window_before(self, mm: mmap.mmap, header: _Header, at: float) -> tuple[int, float]:
-        accepted = seen = refused = 0
-        for _, t, _, flags in self._starts(mm, header):
-            if t > at:
-                continue
-            seen += 1
-            refused += bool(flags & REFUSED)
-            if at - WINDOW < t < at and not flags & REFUSED:
-                accepted += 1
-            if seen >= NOISE_SAMPLE and t <= at - WINDOW:
-                break
-        return accepted, refused / NOISE_SAMPLE
-
-    def _claim(self, mm: mmap.mmap, header: _Header, ask: Ask, now: float) -> Claim:
-        ident, pid, _, waiting, _, _ = self._member(mm, self._slot)
+    def _claim(self, mm: mmap.mmap, header: Header, ask: Ask, now: float) -> Claim:
+        ident, pid, _, waiting, _, _ = read_member(mm, self._slot)
         capacity, began, inside_gap = ask.capacity, -math.inf, False
         if ask.listen > 0:  # one start fewer during a listening gap
             began = math.floor(now / ask.listen) * ask.listen
             inside_gap = now - began < ask.window
             capacity -= inside_gap and capacity >= 2
-        leaves, others = self._window(mm, header, now, ask, capacity)
+        leaves, others = window_leaves(
+            mm, header, now, window=ask.window, guard=ask.guard, capacity=capacity, slot=self._slot
+        )
         free = capacity - len(leaves)
         ahead, soonest = (
             self._ahead(mm, header, now, waiting or now) if header.waiting else (0, now)
@@ -291,9 +231,9 @@ class LocalStore:
             reclaim = not inside_gap and began > header.reclaimed and len(leaves) >= capacity - 1
             if reclaim:
                 header.reclaimed = began
-            self._append(mm, header, now, RECLAIM if reclaim else 0)
+            append(mm, header, now, self._slot, RECLAIM if reclaim else 0)
             header.waiting = max(0, header.waiting - bool(waiting))  # a hint: `_ahead` recounts
-            self._put_member(mm, self._slot, ident, pid, now, 0.0, 0.0, 0)
+            write_member(mm, self._slot, ident, pid, now, 0.0, 0.0, 0)
             return Claim(0.0, reclaim=reclaim)
         if cooling:
             wait = header.cool - now
@@ -303,41 +243,19 @@ class LocalStore:
             leaves.sort()
             wait = max(leaves[min(len(leaves) - 1, ahead - free)] - now, 1e-4)
         header.waiting += not waiting
-        self._put_member(mm, self._slot, ident, pid, now, waiting or now, now + wait + LATE, 0)
+        write_member(mm, self._slot, ident, pid, now, waiting or now, now + wait + LATE, 0)
         return Claim(wait, others)
 
-    def _window(
-        self, mm: mmap.mmap, header: _Header, now: float, ask: Ask, capacity: int
-    ) -> tuple[list[float], int]:
-        """When each start still in the window leaves it (those not refused; another run's
-        ``guard`` later than this one's), and how many are other runs'. Fewer starts in the
-        ring than the capacity: the window cannot be full, nothing to read."""
-        leaves: list[float] = []
-        others = 0
-        if header.count < capacity:
-            return leaves, others
-        window, guard = ask.window, ask.guard
-        for _, t, member, flags in self._starts(mm, header):
-            if t <= now - window - guard:
-                break
-            if flags & REFUSED or t > now + 0.001:
-                continue
-            leave = t + window + (0.0 if member == self._slot else guard)
-            if leave > now:
-                leaves.append(leave)
-                others += member != self._slot
-        return leaves, others
-
-    def _ahead(self, mm: mmap.mmap, header: _Header, now: float, since: float) -> tuple[int, float]:
+    def _ahead(self, mm: mmap.mmap, header: Header, now: float, since: float) -> tuple[int, float]:
         """Runs that have waited longer than ``since`` and are still coming back, and the
         soonest any of them is due."""
         ahead, soonest, waiting = 0, math.inf, 0
         for index in range(MEMBERS):
-            ident, pid, seen, wait_since, expect, _ = self._member(mm, index)
+            ident, pid, seen, wait_since, expect, _ = read_member(mm, index)
             if not ident or not wait_since:
                 continue
             if expect < now:  # gone or late: not waited for, and no longer waiting
-                self._put_member(mm, index, ident, pid, seen, 0.0, 0.0, 0)
+                write_member(mm, index, ident, pid, seen, 0.0, 0.0, 0)
                 continue
             waiting += 1
             if index != self._slot and wait_since < since:
@@ -363,7 +281,7 @@ class LocalStore:
             header = self._header(mm, now)
             count = 0
             for index in range(MEMBERS):
-                ident, pid, seen, *_ = self._member(mm, index)
+                ident, pid, seen, *_ = read_member(mm, index)
                 if not ident or not now - ALIVE_FOR < seen <= now + 1:
                     continue
                 try:

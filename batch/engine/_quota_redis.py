@@ -22,7 +22,7 @@ import struct
 from typing import Any
 
 from batch.engine._controller import NOISE_SAMPLE, STATE_FIELDS, WINDOW, ControlState
-from batch.engine._quota import ALIVE_FOR, MAX_PAUSE, Ask, Claim
+from batch.engine._quota_store import ALIVE_FOR, MAX_PAUSE, Ask, Claim
 
 __all__ = ["RedisStore"]
 

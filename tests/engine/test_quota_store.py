@@ -20,9 +20,11 @@ import pytest
 
 from batch.engine import ConfigError, redact_url
 from batch.engine._controller import Controller
-from batch.engine._quota import Answer, Ask, Claim, SharedQuota, parse_quota_store, quota_key
+from batch.engine._quota import SharedQuota
 from batch.engine._quota_dir import Place, Unsafe, default_place, named_place, open_state
-from batch.engine._quota_local import _HEADER, SIZE, LocalStore
+from batch.engine._quota_file import HEADER, SIZE
+from batch.engine._quota_local import LocalStore
+from batch.engine._quota_store import Answer, Ask, Claim, parse_quota_store, quota_key
 from tests.conftest import on_virtual_time
 from tests.helpers import ENV, new_ids, run_cli, write_csv
 
@@ -276,9 +278,9 @@ async def test_times_from_the_future_or_another_boot_do_not_block(tmp_path: Path
     await local.aclose()
     # Another boot: the header names it, the file starts afresh.
     raw = bytearray(local.path.read_bytes())
-    header = list(_HEADER.unpack_from(raw, 0))
+    header = list(HEADER.unpack_from(raw, 0))
     header[1] = b"another boot id!"
-    _HEADER.pack_into(raw, 0, *header)
+    HEADER.pack_into(raw, 0, *header)
     local.path.write_bytes(bytes(raw))
     again = store(tmp_path, clock)
     for _ in range(5):
@@ -401,7 +403,7 @@ _CHILD = textwrap.dedent(
     """
     import anyio, fcntl, sys, time
     from pathlib import Path
-    from batch.engine._quota import Ask
+    from batch.engine._quota_store import Ask
     from batch.engine._quota_dir import Place
     from batch.engine._quota_local import LocalStore
 

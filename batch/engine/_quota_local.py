@@ -104,23 +104,25 @@ class LocalStore:
     async def _lock(self) -> mmap.mmap:
         """The mapped file, locked (the caller unlocks with `_unlock`)."""
         mm = self._map()
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if self._try_lock():
             return mm
-        except OSError as exc:
-            if exc.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
-                raise
         deadline = time.monotonic() + LOCK_PATIENCE
         while True:
             await anyio.sleep(0.001)
-            try:
-                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if self._try_lock():
                 return mm
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
-                    raise
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{self.path} stayed locked for {LOCK_PATIENCE:g}s")
+
+    def _try_lock(self) -> bool:
+        """The file's lock taken now, or False when another process holds it."""
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+                raise
+            return False
+        return True
 
     def _unlock(self) -> None:
         fcntl.flock(self._fd, fcntl.LOCK_UN)

@@ -153,10 +153,17 @@ def failure_of(  # noqa: PLR0911 - one return per exception class, in the order 
     return Failure("network", f"{type(exc).__name__}: {reason_of(exc)}")
 
 
+def _is_proxy_host(host: str, route: ProxyChoice) -> bool:
+    """Whether ``host`` (a connection error's) is the route's proxy, not the API."""
+    proxy = route.proxy
+    return proxy is not None and host == urllib.parse.urlsplit(proxy.url).hostname
+
+
 def _untrusted(exc: aiohttp.ClientConnectorCertificateError, route: ProxyChoice) -> Failure:
     reason = reason_of(exc.certificate_error)
     proxy = route.proxy
-    if proxy and exc.host == urllib.parse.urlsplit(proxy.url).hostname:
+    if _is_proxy_host(exc.host, route):
+        assert proxy is not None
         return TlsFailure(
             "network",
             f"TLS certificate of the proxy {proxy.url} is not trusted ({reason}); "
@@ -179,7 +186,8 @@ def _unresolved(exc: aiohttp.ClientConnectorDNSError, route: ProxyChoice) -> Fai
     then), or the API's own."""
     reason = reason_of(exc.os_error)  # a gaierror's words: its errno is not an OS errno
     proxy = route.proxy
-    if proxy and exc.host == urllib.parse.urlsplit(proxy.url).hostname:
+    if _is_proxy_host(exc.host, route):
+        assert proxy is not None
         return ProxyUnreachable(
             "network",
             f"the proxy host {exc.host} does not resolve ({reason}; proxy {proxy.url} set by "

@@ -19,10 +19,11 @@ import anyio
 from anyio.abc import TaskGroup
 
 from batch.engine._api_watch import ApiWatch
+from batch.engine._async_pacer import AsyncPacer
 from batch.engine._errors import BatchError
 from batch.engine._log import Logger, QuietLogger
 from batch.engine._options import EngineOptions
-from batch.engine._pacer import AsyncPacer, Pacer, RateChange
+from batch.engine._pacer import Pacer, RateChange
 from batch.engine._proxy import ProxyChoice, choose_proxy
 from batch.engine._quota import SharedQuota
 from batch.engine._results import Abort, Cause, Results, Sender

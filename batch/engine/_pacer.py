@@ -17,10 +17,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections import deque
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-
-import anyio
 
 from batch.engine._controller import (
     DEFAULT,
@@ -31,7 +28,7 @@ from batch.engine._controller import (
     ceiling_for,
 )
 
-__all__ = ["AsyncPacer", "Pacer", "RateChange", "window_for_rate"]
+__all__ = ["Pacer", "RateChange", "window_for_rate"]
 
 #: A small guard added to the window: a request that the client starts exactly one window
 #: after another may reach the server a little sooner than that (scheduling jitter), and the
@@ -289,44 +286,3 @@ class Pacer:
                 return None  # a climb doubles every second: one line a second says it
         self._reported, self._reported_at = new, now
         return RateChange(old=old, new=new, reason=reason)
-
-
-class AsyncPacer:
-    """Serialises starts through a FIFO lock and sleeps on the given clock."""
-
-    def __init__(
-        self,
-        pacer: Pacer,
-        clock: Callable[[], float] = anyio.current_time,
-        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
-        on_change: Callable[[RateChange], None] | None = None,
-    ) -> None:
-        self.pacer = pacer
-        self._clock = clock
-        self._sleep = sleep
-        self._lock = anyio.Lock(fast_acquire=True)
-        self._on_change = on_change
-
-    def try_start(self) -> float | None:
-        """Start now without waiting if nothing is queued and the window has room."""
-        if self._lock.locked():
-            return None
-        now = self._clock()
-        if self.pacer.wait_time(now) > 0:
-            return None
-        self.pacer.start(now)
-        return now
-
-    async def acquire(self) -> float:
-        """Wait for a start slot; returns the start time (already recorded)."""
-        async with self._lock:
-            while (delay := self.pacer.wait_time(self._clock())) > 0:
-                await self._sleep(delay)
-            now = self._clock()
-            self.pacer.start(now)
-            return now
-
-    def response(self, started: float, *, rate_limited: bool) -> None:
-        change = self.pacer.response(started, self._clock(), rate_limited=rate_limited)
-        if change is not None and self._on_change is not None:
-            self._on_change(change)

@@ -18,10 +18,10 @@ import aiohttp
 import anyio
 
 from batch.engine._api_watch import ApiWatch
+from batch.engine._async_pacer import AsyncPacer
 from batch.engine._judge import judge
 from batch.engine._log import Logger
 from batch.engine._options import EngineOptions
-from batch.engine._pacer import AsyncPacer
 from batch.engine._policy import Verdict
 from batch.engine._quota import SharedQuota
 from batch.engine._results import Abort

@@ -15,8 +15,9 @@ import looptime
 import pytest
 from aiolimiter import AsyncLimiter
 
+from batch.engine._async_pacer import AsyncPacer
 from batch.engine._controller import Tuning
-from batch.engine._pacer import GUARD, AsyncPacer, Pacer, window_for_rate
+from batch.engine._pacer import GUARD, Pacer, window_for_rate
 from tests.engine import window_model
 
 #: The window alone: no listening gaps (their tests are below and in test_controller.py).

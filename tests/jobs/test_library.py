@@ -8,7 +8,7 @@ import datetime as dt
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from jobs._library import (
     open_worker_tokens,
 )
 from jobs._simulator import SimulatedApi, SimulatorConfig, serve
-from tests.conftest import WatchedApi, on_virtual_time, serve_watched
+from tests.conftest import WatchedApi, on_virtual_time
 
 pytestmark = pytest.mark.anyio
 
@@ -53,22 +53,6 @@ async def settled(before: set[asyncio.Task[Any]]) -> None:
         await asyncio.sleep(0)  # the turn of the loop that starts closing a dropped generator
         while extra := asyncio.all_tasks() - before:
             await asyncio.wait(extra)
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[SimulatedApi]:
-    async with serve(SimulatorConfig(rate=None)) as served:
-        yield served
-
-
-@pytest.fixture
-def threaded_api() -> Iterator[WatchedApi]:
-    """A simulated API served from another thread, for the sync wrapper's own event loop."""
-    with (
-        anyio.from_thread.start_blocking_portal() as portal,
-        portal.wrap_async_context_manager(serve_watched(SimulatorConfig(rate=None))) as served,
-    ):
-        yield served
 
 
 async def collect(results: WorkerTokenResults) -> list[WorkerToken]:

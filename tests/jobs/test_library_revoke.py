@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import anyio
@@ -22,26 +21,11 @@ from jobs import (
     revoke_worker_tokens,
     revoke_worker_tokens_sync,
 )
-from jobs._simulator import PRIOR_TOKEN, SimulatedApi, SimulatorConfig, serve
-from tests.conftest import WatchedApi, serve_watched
+from jobs._simulator import PRIOR_TOKEN, SimulatedApi
+from tests.conftest import WatchedApi
 from tests.jobs.test_library import FAST, ids
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[SimulatedApi]:
-    async with serve(SimulatorConfig(rate=None)) as served:
-        yield served
-
-
-@pytest.fixture
-def threaded_api() -> Iterator[WatchedApi]:
-    with (
-        anyio.from_thread.start_blocking_portal() as portal,
-        portal.wrap_async_context_manager(serve_watched(SimulatorConfig(rate=None))) as served,
-    ):
-        yield served
 
 
 async def test_each_distinct_id_gets_one_revocation(api: SimulatedApi) -> None:

@@ -24,8 +24,6 @@ real one only by a real run: a simulated success ends nothing real.
 
 from __future__ import annotations
 
-import contextlib
-import csv
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -211,9 +209,4 @@ def _read(out: OutputFile, job: Job) -> tuple[dict[str, int], set[str], list[str
             current[record.key] = record.line
         else:
             current.pop(record.key, None)
-    header = None
-    if fmt == "csv":
-        first = out.read_from(0, 1 << 16).split(b"\n", 1)[0]
-        with contextlib.suppress(StopIteration):
-            header = next(csv.reader([first.decode("utf-8", "replace").rstrip("\r")]))
-    return current, origins, header
+    return current, origins, out.csv_header() if fmt == "csv" else None

@@ -10,6 +10,7 @@ most once a second and when the file is closed.
 from __future__ import annotations
 
 import contextlib
+import csv
 import fcntl
 import os
 import sys
@@ -169,6 +170,12 @@ class OutputFile:
         with open(self.path, "rb") as handle:
             handle.seek(start)
             return handle.read(limit)
+
+    def csv_header(self) -> list[str] | None:
+        """The column names on the file's first line, read as CSV; None when it has none."""
+        first = self.read_from(0, 1 << 16).split(b"\n", 1)[0]
+        header = next(csv.reader([first.decode("utf-8", "replace").rstrip("\r")]), None)
+        return header or None
 
     def whole_lines_end(self) -> int:
         """Where the last whole line ends: past it is a line torn by a crash (no newline)."""

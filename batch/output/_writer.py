@@ -37,12 +37,6 @@ class CannotWrite(Exception):
         self.kept = kept
 
 
-def _csv_header(out: OutputFile) -> list[str] | None:
-    first = out.read_from(0, 1 << 16).split(b"\n", 1)[0]
-    header = next(csv.reader([first.decode("utf-8", "replace").rstrip("\r")]), None)
-    return header or None
-
-
 class Writer:
     """Writes results to ``out`` and failures to ``errors`` (if any), as ``records`` says.
 
@@ -65,7 +59,7 @@ class Writer:
         self._out = out
         fmt = format_for(out.path)
         # Appending to a CSV written by an earlier version: write rows in its layout.
-        header = _csv_header(out) if fmt == "csv" and out.size else None
+        header = out.csv_header() if fmt == "csv" and out.size else None
         self._fmt = RecordFormat(fmt, records, header=header)
         self._errors = errors
         self._errors_fmt = RecordFormat(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TextIO
 
 import click
@@ -214,8 +213,8 @@ def _version_fields(stats: Stats) -> dict[str, object]:
     dep = stats.deprecation
     if dep is not None:
         fields["api_deprecated"] = True
-        fields["api_deprecated_since"] = _day(dep.deprecated_since)
-        fields["api_sunset"] = _day(dep.sunset)
+        fields["api_deprecated_since"] = dep.since_day
+        fields["api_sunset"] = dep.sunset_day
     return fields
 
 
@@ -224,15 +223,11 @@ def _deprecation_line(stats: Stats) -> str | None:
     dep = stats.deprecation
     if dep is None:
         return None
-    since, sunset = _day(dep.deprecated_since), _day(dep.sunset)
+    since, sunset = dep.since_day, dep.sunset_day
     text = f"API version {dep.name or '(unnamed)'} is deprecated"
     text += f" since {since}" if since else ""
     text += f"; it stops working on {sunset}" if sunset else ""
     return text + ": test a newer version, then set it with --api-version"
-
-
-def _day(when: datetime | None) -> str | None:
-    return None if when is None or when.year <= 1 else when.date().isoformat()
 
 
 def _ended_line(ended: Ended) -> str:
@@ -277,7 +272,7 @@ def _quiet_tail(outcome: RunOutcome, settings: Settings) -> str:
         tail += f", errors in {settings.errors}"
     dep = stats.deprecation
     if dep is not None:
-        sunset = _day(dep.sunset)
+        sunset = dep.sunset_day
         tail += f"; API version {dep.name or '(unnamed)'} deprecated" + (
             f", sunset {sunset}" if sunset else ""
         )

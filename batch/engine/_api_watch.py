@@ -11,8 +11,6 @@ stops the run with it.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from batch.engine._give_up import GiveUpClock
 from batch.engine._judge import UNRESOLVED_LIMIT, fatal_abort
 from batch.engine._log import Logger
@@ -110,8 +108,7 @@ class ApiWatch:
 
 def _deprecation_event(version: ApiVersion, options: EngineOptions) -> dict[str, object]:
     """The ``api_version_deprecated`` event: the version, its dates, and what to do."""
-    since = _day(version.deprecated_since)
-    sunset = _day(version.sunset)
+    since, sunset = version.since_day, version.sunset_day
     name = version.name or "asked for"
     when = f" since {since}" if since else ""
     end = f"; it stops working on {sunset}" if sunset else ""
@@ -122,10 +119,3 @@ def _deprecation_event(version: ApiVersion, options: EngineOptions) -> dict[str,
         "message": f"the API version {name} is deprecated{when}{end}: test a newer "
         f"version and set it with {options.api_version_source}",
     }
-
-
-def _day(when: datetime | None) -> str | None:
-    """A date as people read it (``2028-01-01``); None for none, or for a date unsaid."""
-    if when is None or when.year <= 1:
-        return None
-    return when.date().isoformat()

@@ -129,6 +129,21 @@ class ApiVersion:
             or self.sunset is not None
         )
 
+    @property
+    def since_day(self) -> str | None:
+        """`deprecated_since` as people read it (``2027-01-01``); None when unsaid."""
+        return _day(self.deprecated_since)
+
+    @property
+    def sunset_day(self) -> str | None:
+        """`sunset` as people read it (``2028-01-01``); None when unsaid."""
+        return _day(self.sunset)
+
+
+def _day(when: datetime | None) -> str | None:
+    """A date as people read it; None for none, or for a date a header left unsaid (year 1)."""
+    return None if when is None or when.year <= 1 else when.date().isoformat()
+
 
 @dataclass(frozen=True, slots=True)
 class Answer:

@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from importlib import metadata
-from typing import TextIO
+from typing import Any, TextIO
 
 import anyio
 import click
@@ -231,6 +231,20 @@ def _prog() -> str:
     return distribution()[0]
 
 
+def _usage_error(exc: click.UsageError) -> int:
+    """A usage error click found, told as every other error a user can cause: one line for
+    a person at a terminal, one ``usage_error`` event for a machine (no --log-format was
+    read yet: the automatic choice), with where the options are listed."""
+    command = exc.ctx.command_path.split()[1:] if exc.ctx is not None else []
+    message = f"{exc.format_message()} (see: {' '.join([_prog(), *command, '--help'])})"
+    _, console = configure_logging(LogSetup(), Redactor())
+    if console:
+        click.echo(f"{_prog()}: {message}", err=True)
+    else:
+        _logger().error("usage_error", message=message, exit_code=exc.exit_code)
+    return exc.exit_code
+
+
 @functools.cache
 def _entries() -> dict[str, metadata.EntryPoint]:
     found: dict[str, metadata.EntryPoint] = {}
@@ -246,6 +260,30 @@ class _Commands(click.Group):
 
     def _entries(self) -> dict[str, metadata.EntryPoint]:
         return _entries()
+
+    def main(  # type: ignore[override]  # standalone mode only changes how usage errors look
+        self, args: list[str] | None = None, prog_name: str | None = None, **extra: Any
+    ) -> None:
+        """As click's, but a usage error (an unknown option, a value its type refuses) is one
+        line, as every other error a user can cause, with where the options are listed;
+        click's own shape is a usage line, a hint, a blank line and the error."""
+        if not extra.get("standalone_mode", True):
+            return super().main(args, prog_name, **extra)  # type: ignore[no-any-return]
+        extra["standalone_mode"] = False
+        try:
+            code = super().main(args, prog_name, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            exc.show()  # the help itself, asked for by giving nothing
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            sys.exit(_usage_error(exc))
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*self._entries(), *self.commands})

@@ -32,7 +32,7 @@ from batch.cli._startup import open_outputs
 from batch.engine import ConfigError, InputError, Job
 from batch.output import origin_of
 from jobs import REVOKE_TOKENS, WORKER_TOKENS
-from tests.helpers import new_ids
+from tests.helpers import ENV, new_ids, run_cli
 
 pytestmark = pytest.mark.anyio
 
@@ -338,3 +338,33 @@ def test_the_dry_run_event_keeps_its_fields() -> None:
         "quota_runs": None,
         "reserve": 0.0,
     }
+
+
+# -- a usage error is one line --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["worker-tokens", "in.csv", "--bogus"], "No such option '--bogus'"),
+        (["worker-tokens", "in.csv", "--rate", "0"], "Invalid value for '--rate'"),
+        (["revoke-tokens", "in.csv", "--api-version", "banana"], "'banana' is not an API version"),
+        (["worker-tokens"], "Missing argument 'INPUT'"),
+        (["nosuchcommand"], "No such command 'nosuchcommand'"),
+    ],
+)
+def test_a_usage_error_is_one_line_with_where_the_options_are(args: list[str], says: str) -> None:
+    res = run_cli(*args, env=ENV)  # no terminal: the one line is a JSON event
+    assert res.exit_code == 2
+    assert len(res.stderr.splitlines()) == 1
+    (event,) = res.events
+    assert (event["event"], event["exit_code"]) == ("usage_error", 2)
+    assert says in event["message"]
+    assert event["message"].endswith(" --help)")
+
+
+def test_giving_nothing_still_shows_the_help() -> None:
+    res = run_cli()
+    assert res.exit_code == 2
+    assert res.stderr.startswith("Usage: ")  # the runner names the program "main"
+    assert "worker-tokens" in res.stderr

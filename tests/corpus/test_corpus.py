@@ -143,19 +143,12 @@ def _environment(case: Case) -> dict[str, str]:
 
 def _check_single_error_line(case: Case, res: CliResult) -> None:
     lines = [line for line in res.stderr.splitlines() if line.strip()]
-    if lines and lines[0].startswith("Usage:"):  # click's usage error: Usage / Try / Error
-        errors = [line for line in lines if line.startswith("Error:")]
-        assert len(errors) == 1, f"expected one 'Error:' line:\n{res.stderr}"
-        others = [line for line in lines if not line.startswith(("Usage:", "Try ", "Error:"))]
-        assert not others, f"the usage error spans more than one line:\n{res.stderr}"
-        message = errors[0]
-    else:
-        not_json = [line for line in lines if not _is_json_object(line)]
-        assert not not_json, f"log lines that are not JSON events: {not_json}"
-        events = [e for e in res.events if e.get("level") in ("error", "critical")]
-        assert len(events) == 1, f"expected exactly one error event, got {events}"
-        message = str(events[0].get("message") or events[0].get("reason") or "")
-        assert "\n" not in message, f"the error message spans lines: {message!r}"
+    not_json = [line for line in lines if not _is_json_object(line)]  # click's usage errors too
+    assert not not_json, f"log lines that are not JSON events: {not_json}"
+    events = [e for e in res.events if e.get("level") in ("error", "critical")]
+    assert len(events) == 1, f"expected exactly one error event, got {events}"
+    message = str(events[0].get("message") or events[0].get("reason") or "")
+    assert "\n" not in message, f"the error message spans lines: {message!r}"
     for text in case.stderr_contains:
         assert text in message, f"{text!r} not in the error line {message!r}"
 

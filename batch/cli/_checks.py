@@ -117,6 +117,12 @@ def check_side_files(job: Job, s: Settings) -> None:
         if path and path != "-":
             check_output_path(path, option)
     for option, path in (("--errors", s.errors), ("--metrics-file", s.metrics_file)):
+        folder = os.path.dirname(path) if path else ""
+        if folder and not os.path.isdir(folder):
+            # Written at the end: found now, before a token is issued that it should count.
+            raise ConfigError(
+                f"{option} {path!r}: the folder {folder!r} does not exist (nothing was done)"
+            )
         if path and os.path.exists(path) and not os.path.isfile(path):
             raise ConfigError(
                 f"{option} {path!r} is not a regular file: it is replaced whole when the run "

@@ -20,7 +20,7 @@ import anyio.lowlevel
 import click
 import pytest
 
-from batch.cli._checks import check_settings
+from batch.cli._checks import check_settings, check_side_files
 from batch.cli._command import job_command
 from batch.cli._context import Run
 from batch.cli._declare import OPTION, argument, option, parameters
@@ -368,3 +368,12 @@ def test_giving_nothing_still_shows_the_help() -> None:
     assert res.exit_code == 2
     assert res.stderr.startswith("Usage: ")  # the runner names the program "main"
     assert "worker-tokens" in res.stderr
+
+
+@pytest.mark.parametrize("option", ["--errors", "--metrics-file"])
+def test_a_file_written_at_the_end_into_a_missing_folder_is_refused_first(
+    option: str, tmp_path: Path
+) -> None:
+    path = str(tmp_path / "missing" / "f.csv")
+    with pytest.raises(ConfigError, match=r"the folder .* does not exist \(nothing was done\)"):
+        check_side_files(JOB, settings_for("in.csv", option, path))
